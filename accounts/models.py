@@ -1,0 +1,85 @@
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    PATIENT = "PATIENT", "Patient"
+    DOCTOR = "DOCTOR", "Doctor"
+    ADMIN = "ADMIN", "Admin"
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email, password, **fields):
+        if not email:
+            raise ValueError("An email is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **fields):
+        fields.setdefault("role", Role.PATIENT)
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(role=Role.ADMIN, is_staff=True, is_superuser=True)
+        return self._create(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.PATIENT)
+    language = models.CharField(
+        max_length=8, choices=settings.LANGUAGES, default="en",
+        help_text="Language of the portal and of stored notifications.",
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self):
+        return self.name or self.email
+
+    @property
+    def is_admin(self) -> bool:
+        """Clinic staff act with admin rights everywhere."""
+        return self.role == Role.ADMIN or self.is_staff or self.is_superuser
+
+    @property
+    def doctor_id(self) -> int | None:
+        if self.role != Role.DOCTOR:
+            return None
+        profile = getattr(self, "doctor_profile", None)
+        return profile.pk if profile else None
+
+
+class Doctor(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="doctor_profile")
+    specialty = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["user__name"]
+
+    def __str__(self):
+        return self.user.name
+
+    @property
+    def name(self) -> str:
+        return self.user.name

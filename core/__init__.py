@@ -1,0 +1,1 @@
+"""Pieces every app shares: the domain errors. Imports nothing of the project."""

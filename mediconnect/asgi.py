@@ -1,0 +1,20 @@
+"""ASGI entry point: HTTP through Django, WebSockets through the /ws/ consumer."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
+
+# Django must be set up before anything imports models.
+django_http = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Static files are few and small; daphne serves them straight from the apps.
+        "http": ASGIStaticFilesHandler(django_http),
+    }
+)
