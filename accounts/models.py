@@ -38,7 +38,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     name = models.CharField(max_length=150)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.PATIENT)
     language = models.CharField(
-        max_length=8, choices=settings.LANGUAGES, default="en",
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
         help_text="Language of the portal and of stored notifications.",
     )
     is_active = models.BooleanField(default=True)

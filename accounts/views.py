@@ -21,9 +21,13 @@ def home_for(user) -> str:
 @require_http_methods(["GET", "POST"])
 def login_view(request):
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    safe_next = next_url if url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ) else ""
+    safe_next = (
+        next_url
+        if url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        else ""
+    )
     if request.user.is_authenticated and request.method == "GET":
         return redirect(safe_next or home_for(request.user))
     form = EmailLoginForm(request, data=request.POST or None)

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from accounts import views as account_views
 from appointments import views as portal_views
@@ -14,4 +14,5 @@ urlpatterns = [
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("", portal_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("api/", include("mediconnect.api_urls")),
 ]

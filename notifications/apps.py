@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
+
+    def ready(self):
+        from . import stream  # noqa: F401  (connects the post_save push)

@@ -1,0 +1,116 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from core.errors import DomainError
+
+from .models import Appointment, IdempotencyRecord, Status
+from .services import appointment_book, appointment_change, appointment_transition
+
+
+class AppointmentAdminForm(forms.ModelForm):
+    class Meta:
+        model = Appointment
+        fields = ["patient", "doctor", "date", "time", "status", "reason"]
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    form = AppointmentAdminForm
+    list_display = ["id", "date", "time", "queue_number", "doctor", "patient", "status"]
+    list_filter = ["status", "doctor", "date"]
+    search_fields = ["patient__name", "patient__email"]
+    date_hierarchy = "date"
+    list_select_related = ["patient", "doctor__user"]
+    autocomplete_fields = ["patient"]
+    readonly_fields = ["queue_number", "completed_at", "created_at", "updated_at"]
+    actions = ["confirm", "cancel", "complete", "no_show"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:  # a new booking: CONFIRMED, numbered by the service
+            return [*self.readonly_fields, "status"]
+        return [*self.readonly_fields, "patient", "doctor"]
+
+    def save_model(self, request, obj, form, change):
+        # Every change goes through the services, so the admin makes the same notifications.
+        data = form.cleaned_data
+        try:
+            if not change:
+                booked = appointment_book(
+                    actor=request.user,
+                    patient=data["patient"],
+                    doctor=data["doctor"],
+                    date=data["date"],
+                    time=data["time"],
+                    reason=data.get("reason", ""),
+                )
+                obj.pk = booked.pk
+                obj.refresh_from_db()
+                return
+            original = Appointment.objects.get(pk=obj.pk)
+            moved = (data["date"], data["time"]) != (original.date, original.time)
+            appointment_change(
+                actor=request.user,
+                appointment=original,
+                status=data["status"] if data["status"] != original.status else None,
+                date=data["date"] if moved else None,
+                time=data["time"] if moved else None,
+            )
+            if data.get("reason", "") != original.reason:
+                Appointment.objects.filter(pk=obj.pk).update(reason=data.get("reason", ""))
+        except DomainError as exc:
+            raise ValidationError(exc.message) from exc
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            from django.http import HttpResponseRedirect
+
+            return HttpResponseRedirect(request.get_full_path())
+
+    def _move(self, request, queryset, to_status: str):
+        done, refused = 0, []
+        for appointment in queryset:
+            try:
+                appointment_transition(actor=request.user, appointment=appointment, to_status=to_status)
+                done += 1
+            except DomainError as exc:
+                refused.append(f"#{appointment.pk}: {exc.message}")
+        if done:
+            self.message_user(request, f"{done} appointment(s) moved to {to_status}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not changed: " + "; ".join(refused), messages.WARNING)
+
+    @admin.action(description="Confirm selected appointments")
+    def confirm(self, request, queryset):
+        self._move(request, queryset, Status.CONFIRMED)
+
+    @admin.action(description="Cancel selected appointments")
+    def cancel(self, request, queryset):
+        self._move(request, queryset, Status.CANCELLED)
+
+    @admin.action(description="Complete selected appointments")
+    def complete(self, request, queryset):
+        self._move(request, queryset, Status.COMPLETED)
+
+    @admin.action(description="Mark selected appointments as no-show")
+    def no_show(self, request, queryset):
+        self._move(request, queryset, Status.NO_SHOW)
+
+    def delete_model(self, request, obj):
+        # Appointments are cancelled, never deleted: the history stays.
+        appointment_transition(actor=request.user, appointment=obj, to_status=Status.CANCELLED)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ["user", "key", "response_status", "created_at"]
+    readonly_fields = ["user", "key", "fingerprint", "response_status", "response_body", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,101 @@
+import hashlib
+import json
+
+import django_filters
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from .models import Appointment, IdempotencyRecord, Status
+from .selectors import appointments_visible_to
+from .serializers import AppointmentChangeSerializer, AppointmentSerializer
+from .services import appointment_book, appointment_cancel, appointment_change
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Repeating a request with the same key returns the first response and books nothing new.",
+)
+
+
+class AppointmentFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Status.choices)
+    date = django_filters.DateFilter()
+
+    class Meta:
+        model = Appointment
+        fields = ["status", "date"]
+
+
+@extend_schema_view(
+    create=extend_schema(parameters=[IDEMPOTENCY_HEADER]),
+    partial_update=extend_schema(request=AppointmentChangeSerializer, responses=AppointmentSerializer),
+    update=extend_schema(request=AppointmentChangeSerializer, responses=AppointmentSerializer),
+    destroy=extend_schema(responses=AppointmentSerializer, description="Cancels; the row stays."),
+)
+class AppointmentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = AppointmentSerializer
+    filterset_class = AppointmentFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Appointment.objects.none()
+        return appointments_visible_to(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return self._book(request)
+        if len(key) > 255:
+            raise ValidationError({"idempotency_key": ["At most 255 characters."]})
+        fingerprint = hashlib.sha256(json.dumps(request.data, sort_keys=True, default=str).encode()).hexdigest()
+        with transaction.atomic():
+            # A racing twin blocks on the key's unique index here until the first one commits.
+            record, created = IdempotencyRecord.objects.get_or_create(
+                user=request.user, key=key, defaults={"fingerprint": fingerprint}
+            )
+            if not created:
+                if record.fingerprint != fingerprint:
+                    raise ValidationError({"idempotency_key": ["This key was used for a different request."]})
+                return Response(
+                    record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
+                )
+            response = self._book(request)
+            record.response_status, record.response_body = response.status_code, response.data
+            record.save(update_fields=["response_status", "response_body"])
+            return response
+
+    def _book(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        appointment = appointment_book(
+            actor=request.user,
+            doctor=data["doctor"],
+            date=data["date"],
+            time=data["time"],
+            reason=data.get("reason", ""),
+            patient=data.get("patient"),
+        )
+        return Response(self.get_serializer(appointment).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        appointment = self.get_object()
+        change = AppointmentChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        appointment = appointment_change(actor=request.user, appointment=appointment, **change.validated_data)
+        return Response(self.get_serializer(appointment).data)
+
+    def update(self, request, *args, **kwargs):
+        return self.partial_update(request, *args, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        appointment = appointment_cancel(actor=request.user, appointment=self.get_object())
+        return Response(self.get_serializer(appointment).data)

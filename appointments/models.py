@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Doctor
+
+
+class Status(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    CONFIRMED = "CONFIRMED", "Confirmed"
+    COMPLETED = "COMPLETED", "Completed"
+    CANCELLED = "CANCELLED", "Cancelled"
+    NO_SHOW = "NO_SHOW", "No-show"
+
+
+ACTIVE_STATUSES = (Status.PENDING, Status.CONFIRMED)
+
+
+class Appointment(models.Model):
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="appointments")
+    date = models.DateField()
+    time = models.TimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CONFIRMED)
+    queue_number = models.PositiveIntegerField(editable=False)
+    # Personal health detail: shown to the patient, their doctor and staff only; never in logs or push text.
+    reason = models.TextField(blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["doctor", "date", "time"],
+                condition=~Q(status="CANCELLED"),
+                name="appointment_one_holder_per_slot",
+            ),
+            models.UniqueConstraint(fields=["doctor", "date", "queue_number"], name="appointment_unique_queue_number"),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"], name="appointment_patient_newest"),
+            models.Index(fields=["doctor", "-created_at"], name="appointment_doctor_newest"),
+        ]
+
+    def __str__(self):
+        return f"#{self.queue_number} {self.date} {self.time:%H:%M} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a booking sent with an `Idempotency-Key`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_key_per_user")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

@@ -1,0 +1,75 @@
+import datetime
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import Doctor, Role, User
+
+from .models import Appointment, Status
+
+TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
+
+
+def _clean_time(value: datetime.time) -> datetime.time:
+    if value.second or value.microsecond:
+        raise serializers.ValidationError("Use HH:MM.")
+    return value
+
+
+def _clean_date(value: datetime.date) -> datetime.date:
+    if value < timezone.localdate():
+        raise serializers.ValidationError("This date is in the past.")
+    return value
+
+
+class AppointmentSerializer(serializers.ModelSerializer):
+    """The appointment object of the contract: REST responses and `appointment_updated` events."""
+
+    patient = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(role=Role.PATIENT, is_active=True), required=False
+    )
+    patient_name = serializers.CharField(source="patient.name", read_only=True)
+    doctor = serializers.PrimaryKeyRelatedField(queryset=Doctor.objects.select_related("user"))
+    doctor_name = serializers.CharField(source="doctor.user.name", read_only=True)
+    time = serializers.TimeField(format="%H:%M", input_formats=TIME_FORMATS)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "patient",
+            "patient_name",
+            "doctor",
+            "doctor_name",
+            "date",
+            "time",
+            "status",
+            "queue_number",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "queue_number", "created_at", "updated_at"]
+        # The slot's uniqueness is checked by the booking service under a lock (409), not here.
+        validators = []
+
+    def validate_date(self, value):
+        return _clean_date(value)
+
+    def validate_time(self, value):
+        return _clean_time(value)
+
+
+class AppointmentChangeSerializer(serializers.Serializer):
+    """What PATCH/PUT may change: the status, and/or the date and time (a reschedule)."""
+
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    date = serializers.DateField(required=False)
+    time = serializers.TimeField(required=False, input_formats=TIME_FORMATS)
+
+    def validate_date(self, value):
+        return _clean_date(value)
+
+    def validate_time(self, value):
+        return _clean_time(value)

@@ -1,0 +1,268 @@
+"""Every change to an appointment: the API, portals, admin and socket all call these."""
+
+import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Doctor, Role
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from notifications import stream
+from notifications.models import EventType, NotificationType
+from notifications.services import notification_create
+
+from .models import ACTIVE_STATUSES, Appointment, Status
+from .selectors import has_active_appointment
+from .serializers import AppointmentSerializer
+
+PATIENT, DOCTOR, ADMIN = "patient", "doctor", "admin"
+
+# The one table of status moves: (from, to) → who may make it.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (Status.PENDING, Status.CONFIRMED): frozenset({DOCTOR, ADMIN}),
+    (Status.PENDING, Status.CANCELLED): frozenset({PATIENT, DOCTOR, ADMIN}),
+    (Status.CONFIRMED, Status.CANCELLED): frozenset({PATIENT, DOCTOR, ADMIN}),
+    (Status.CONFIRMED, Status.COMPLETED): frozenset({DOCTOR, ADMIN}),
+    (Status.CONFIRMED, Status.NO_SHOW): frozenset({DOCTOR, ADMIN}),
+}
+
+# Notification texts, rendered in each recipient's language when stored.
+# The appointment's reason is never part of them.
+TEXTS = {
+    "booked_patient": (_("Appointment Confirmed"), _("Your appointment with {doctor} scheduled for {date} at {time}")),
+    "booked_doctor": (
+        _("New Appointment"),
+        _("{patient} booked an appointment for {date} at {time} (queue #{number})"),
+    ),
+    "confirmed_patient": (
+        _("Appointment Confirmed"),
+        _("Your appointment with {doctor} scheduled for {date} at {time}"),
+    ),
+    "cancelled_patient": (
+        _("Appointment Cancelled"),
+        _("Your appointment with {doctor} on {date} at {time} was cancelled"),
+    ),
+    "cancelled_doctor": (_("Appointment Cancelled"), _("{patient}'s appointment on {date} at {time} was cancelled")),
+    "completed_patient": (_("How was your appointment?"), _("Please rate your visit with {doctor} on {date}.")),
+    "rescheduled_patient": (
+        _("Appointment Rescheduled"),
+        _("Your appointment with {doctor} is now on {date} at {time}"),
+    ),
+    "rescheduled_doctor": (_("Appointment Rescheduled"), _("{patient}'s appointment is now on {date} at {time}")),
+}
+
+
+def role_in(appointment: Appointment, user) -> str | None:
+    """How `user` relates to `appointment`: its patient, its doctor, staff, or nobody."""
+    if user.is_admin:
+        return ADMIN
+    if appointment.patient_id == user.pk:
+        return PATIENT
+    if user.role == Role.DOCTOR and appointment.doctor.user_id == user.pk:
+        return DOCTOR
+    return None
+
+
+def check_transition(*, appointment: Appointment, actor, to_status: str) -> None:
+    """The guard: raise InvalidInput for a move that does not exist, NotAllowed for a role that may not make it."""
+    role = role_in(appointment, actor)
+    if role is None:
+        raise NotFound("No such appointment.")
+    allowed = TRANSITIONS.get((appointment.status, to_status))
+    if allowed is None:
+        raise InvalidInput(f"An appointment cannot move from {appointment.status} to {to_status}.", field="status")
+    if role not in allowed:
+        raise NotAllowed(f"A {role} may not move an appointment to {to_status}.")
+
+
+def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
+    title, message = TEXTS[key]
+    with translation.override(user.language or "en"):
+        params = {
+            "doctor": appointment.doctor.user.name,
+            "patient": appointment.patient.name,
+            "date": appointment.date.isoformat(),
+            "time": appointment.time.strftime("%H:%M"),
+            "number": appointment.queue_number,
+        }
+        notification_create(
+            user=user,
+            type=kind,
+            title=str(title),
+            message=str(message).format(**params),
+            related_id=appointment.pk,
+            related_type="Appointment",
+        )
+
+
+def _announce(appointment: Appointment) -> None:
+    """Record `appointment_updated` for its patient and its doctor, with the API's object."""
+    data = AppointmentSerializer(appointment).data
+    for user_id in (appointment.patient_id, appointment.doctor.user_id):
+        stream.record(user_id=user_id, type_=EventType.APPOINTMENT_UPDATED, data=data)
+
+
+def _lock_doctor(doctor_id: int) -> Doctor:
+    # Serialises bookings of one doctor, so the slot check and the next queue number are read safely.
+    return Doctor.objects.select_for_update().select_related("user").get(pk=doctor_id)
+
+
+def _slot_taken(*, doctor_id: int, date: datetime.date, time: datetime.time, exclude_id: int | None = None) -> bool:
+    qs = Appointment.objects.filter(doctor_id=doctor_id, date=date, time=time).exclude(status=Status.CANCELLED)
+    if exclude_id:
+        qs = qs.exclude(pk=exclude_id)
+    return qs.exists()
+
+
+def _next_queue_number(*, doctor_id: int, date: datetime.date) -> int:
+    last = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(last=Max("queue_number"))["last"]
+    return (last or 0) + 1
+
+
+def _check_bookable_date(date: datetime.date) -> None:
+    if date < timezone.localdate():
+        raise InvalidInput("This date is in the past.", field="date")
+
+
+@transaction.atomic
+def appointment_book(
+    *, actor, doctor: Doctor, date: datetime.date, time: datetime.time, reason: str = "", patient=None
+) -> Appointment:
+    """Book a slot: CONFIRMED with the next queue number of the doctor's day.
+
+    A patient always books for themselves; a doctor (in their own schedule) or staff name the patient.
+    Locks the doctor's row, so concurrent bookings get 1, 2, 3 ... and one holder per slot.
+    """
+    if actor.role == Role.PATIENT and not actor.is_admin:
+        patient = actor
+    elif patient is None:
+        raise InvalidInput("Name the patient this appointment is for.", field="patient")
+    elif actor.role == Role.DOCTOR and not actor.is_admin and doctor.user_id != actor.pk:
+        raise NotAllowed("A doctor books appointments in their own schedule only.")
+    if patient.role != Role.PATIENT:
+        raise InvalidInput("Appointments are booked for patients.", field="patient")
+    _check_bookable_date(date)
+
+    doctor = _lock_doctor(doctor.pk)
+    if _slot_taken(doctor_id=doctor.pk, date=date, time=time):
+        raise Conflict("That time is already booked with this doctor.", field="time")
+    try:
+        with transaction.atomic():
+            appointment = Appointment.objects.create(
+                patient=patient,
+                doctor=doctor,
+                date=date,
+                time=time,
+                reason=reason,
+                status=Status.CONFIRMED,
+                queue_number=_next_queue_number(doctor_id=doctor.pk, date=date),
+            )
+    except IntegrityError as exc:  # the database's constraint is the last word on the slot
+        raise Conflict("That time is already booked with this doctor.", field="time") from exc
+
+    stream.lock_streams([patient.pk, doctor.user_id])
+    _notify(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
+    _notify(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED)
+    _announce(appointment)
+    return appointment
+
+
+def _reload(appointment_id: int, *, lock: bool = False) -> Appointment:
+    qs = Appointment.objects.select_related("patient", "doctor__user")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    return qs.get(pk=appointment_id)
+
+
+@transaction.atomic
+def appointment_transition(*, actor, appointment: Appointment, to_status: str) -> Appointment:
+    """Move an appointment's status through the TRANSITIONS guard, with its notifications and events."""
+    appointment = _reload(appointment.pk, lock=True)
+    check_transition(appointment=appointment, actor=actor, to_status=to_status)
+
+    appointment.status = to_status
+    fields = ["status", "updated_at"]
+    if to_status == Status.COMPLETED:
+        appointment.completed_at = timezone.now()
+        fields.append("completed_at")
+    appointment.save(update_fields=fields)
+
+    patient, doctor_user = appointment.patient, appointment.doctor.user
+    stream.lock_streams([patient.pk, doctor_user.pk])
+    if to_status == Status.CONFIRMED:
+        _notify(patient, "confirmed_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
+    elif to_status == Status.CANCELLED:
+        _notify(patient, "cancelled_patient", appointment, NotificationType.APPOINTMENT_CANCELLED)
+        _notify(doctor_user, "cancelled_doctor", appointment, NotificationType.APPOINTMENT_CANCELLED)
+    elif to_status == Status.COMPLETED:
+        _notify(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST)
+    _announce(appointment)
+
+    if to_status not in ACTIVE_STATUSES and not has_active_appointment(
+        patient=patient, doctor_id=appointment.doctor_id
+    ):
+        stream.queue_revoke(patient.pk, appointment.doctor_id)
+    return appointment
+
+
+def appointment_cancel(*, actor, appointment: Appointment) -> Appointment:
+    """Cancel (the row stays, the slot frees up)."""
+    return appointment_transition(actor=actor, appointment=appointment, to_status=Status.CANCELLED)
+
+
+@transaction.atomic
+def appointment_reschedule(
+    *, actor, appointment: Appointment, date: datetime.date | None = None, time: datetime.time | None = None
+) -> Appointment:
+    """Move an active appointment to another date and/or time.
+
+    Its patient, its doctor or staff may; the queue number stays on the same day and is the next
+    number of the new day otherwise. Locks the doctor's row like a booking.
+    """
+    appointment = _reload(appointment.pk)
+    if role_in(appointment, actor) is None:
+        raise NotFound("No such appointment.")
+    _lock_doctor(appointment.doctor_id)
+    appointment = _reload(appointment.pk, lock=True)
+    if not appointment.is_active:
+        raise InvalidInput(f"A {appointment.status} appointment cannot be rescheduled.", field="status")
+    date = date or appointment.date
+    time = time or appointment.time
+    if (date, time) == (appointment.date, appointment.time):
+        return appointment
+    _check_bookable_date(date)
+    if _slot_taken(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk):
+        raise Conflict("That time is already booked with this doctor.", field="time")
+    if date != appointment.date:
+        appointment.queue_number = _next_queue_number(doctor_id=appointment.doctor_id, date=date)
+    appointment.date, appointment.time = date, time
+    try:
+        with transaction.atomic():
+            appointment.save(update_fields=["date", "time", "queue_number", "updated_at"])
+    except IntegrityError as exc:
+        raise Conflict("That time is already booked with this doctor.", field="time") from exc
+
+    stream.lock_streams([appointment.patient_id, appointment.doctor.user_id])
+    _notify(appointment.patient, "rescheduled_patient", appointment, NotificationType.APPOINTMENT_RESCHEDULED)
+    _notify(appointment.doctor.user, "rescheduled_doctor", appointment, NotificationType.APPOINTMENT_RESCHEDULED)
+    _announce(appointment)
+    return appointment
+
+
+@transaction.atomic
+def appointment_change(
+    *,
+    actor,
+    appointment: Appointment,
+    status: str | None = None,
+    date: datetime.date | None = None,
+    time: datetime.time | None = None,
+) -> Appointment:
+    """A PATCH: reschedule and/or move the status, all or nothing."""
+    if date is not None or time is not None:
+        appointment = appointment_reschedule(actor=actor, appointment=appointment, date=date, time=time)
+    if status is not None:
+        appointment = appointment_transition(actor=actor, appointment=appointment, to_status=status)
+    return appointment

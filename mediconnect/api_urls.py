@@ -1,0 +1,26 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from accounts.api import DoctorViewSet, MeView, RegisterView, TokenView
+from appointments.api import AppointmentViewSet
+from notifications.api import NotificationViewSet
+from queues.api import QueueNextView, QueueView
+
+router = DefaultRouter()
+router.register("doctors", DoctorViewSet, basename="doctor")
+router.register("appointments", AppointmentViewSet, basename="appointment")
+router.register("notifications", NotificationViewSet, basename="notification")
+
+urlpatterns = [
+    path("auth/register/", RegisterView.as_view(), name="register"),
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("me/", MeView.as_view(), name="me"),
+    path("queues/<int:doctor_id>/", QueueView.as_view(), name="queue"),
+    path("queues/<int:doctor_id>/next/", QueueNextView.as_view(), name="queue-next"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include(router.urls)),
+]

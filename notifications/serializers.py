@@ -1,0 +1,18 @@
+from rest_framework import serializers
+
+from .models import Notification
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"]
+        read_only_fields = fields
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+
+
+class ReadAllSerializer(serializers.Serializer):
+    updated = serializers.IntegerField()

@@ -1,0 +1,45 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Doctor, Role
+from appointments.selectors import has_active_appointment
+from core.errors import NotFound
+
+from .serializers import QueueSerializer, QueueUpdateSerializer
+from .services import can_run_queue, queue_call_next, queue_day, queue_snapshot, queue_update
+
+
+def may_watch_queue(user, doctor: Doctor) -> bool:
+    """The doctor, staff, or a patient with an active appointment with that doctor."""
+    if can_run_queue(user, doctor):
+        return True
+    return user.role == Role.PATIENT and has_active_appointment(patient=user, doctor_id=doctor.pk)
+
+
+class QueueView(APIView):
+    def _doctor(self, request, doctor_id):
+        doctor = get_object_or_404(Doctor, pk=doctor_id)
+        if not may_watch_queue(request.user, doctor):
+            raise NotFound("No such queue.")
+        return doctor
+
+    @extend_schema(responses=QueueSerializer)
+    def get(self, request, doctor_id: int):
+        return Response(queue_snapshot(queue_day(doctor=self._doctor(request, doctor_id))))
+
+    @extend_schema(request=QueueUpdateSerializer, responses=QueueSerializer)
+    def post(self, request, doctor_id: int):
+        doctor = get_object_or_404(Doctor, pk=doctor_id)
+        serializer = QueueUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = queue_update(actor=request.user, doctor=doctor, **serializer.validated_data)
+        return Response(queue_snapshot(row))
+
+
+class QueueNextView(APIView):
+    @extend_schema(request=None, responses=QueueSerializer)
+    def post(self, request, doctor_id: int):
+        row = queue_call_next(actor=request.user, doctor=get_object_or_404(Doctor, pk=doctor_id))
+        return Response(queue_snapshot(row))

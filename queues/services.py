@@ -1,0 +1,137 @@
+"""Doctor queues: who is being served now, and how long a patient ahead takes."""
+
+import datetime
+import statistics
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Doctor, Role
+from appointments.models import Appointment, Status
+from core.errors import InvalidInput, NotAllowed
+from notifications import stream
+
+from .models import QueueDay
+
+UNSET = object()
+# Used only until a doctor has completed two consultations in the look-back window.
+DEFAULT_MINUTES_PER_PATIENT = getattr(settings, "QUEUE_DEFAULT_MINUTES_PER_PATIENT", 15)
+ESTIMATE_SAMPLE = 20  # most recent consultation gaps that the estimate uses
+ESTIMATE_MAX_GAP = datetime.timedelta(hours=2)  # a longer gap is a break, not a consultation
+
+
+def can_run_queue(user, doctor: Doctor) -> bool:
+    return user.is_admin or (user.role == Role.DOCTOR and doctor.user_id == user.pk)
+
+
+def _today() -> datetime.date:
+    return timezone.localdate()
+
+
+def queue_day(*, doctor: Doctor, date: datetime.date | None = None, lock: bool = False) -> QueueDay:
+    """The queue row of a doctor's day, made on first use."""
+    date = date or _today()
+    qs = QueueDay.objects.select_for_update() if lock else QueueDay.objects
+    row = qs.filter(doctor=doctor, date=date).first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                row = QueueDay.objects.create(doctor=doctor, date=date)
+        except IntegrityError:  # made meanwhile by a concurrent caller
+            pass
+        row = qs.get(doctor=doctor, date=date)
+    return row
+
+
+def measured_minutes_per_patient(doctor_id: int) -> int:
+    """The median time between successive completions of this doctor's recent consultations."""
+    completions = list(
+        Appointment.objects.filter(doctor_id=doctor_id, status=Status.COMPLETED, completed_at__isnull=False)
+        .order_by("-completed_at")
+        .values_list("completed_at", flat=True)[: ESTIMATE_SAMPLE + 1]
+    )
+    gaps = [
+        (later - earlier).total_seconds() / 60
+        for later, earlier in zip(completions, completions[1:], strict=False)
+        if later - earlier <= ESTIMATE_MAX_GAP
+    ]
+    if not gaps:
+        return DEFAULT_MINUTES_PER_PATIENT
+    return max(1, round(statistics.median(gaps)))
+
+
+def queue_snapshot(row: QueueDay) -> dict:
+    """The queue object of the contract, as the API returns and `queue_updated` carries it."""
+    waiting = (
+        Appointment.objects.filter(doctor_id=row.doctor_id, date=row.date, queue_number__gt=row.current_queue)
+        .exclude(status=Status.CANCELLED)
+        .count()
+    )
+    estimate = row.estimated_wait if row.estimated_wait is not None else measured_minutes_per_patient(row.doctor_id)
+    return {
+        "doctor_id": row.doctor_id,
+        "date": row.date.isoformat(),
+        "current_queue": row.current_queue,
+        "estimated_wait": estimate,
+        "waiting": waiting,
+    }
+
+
+def _broadcast(row: QueueDay) -> None:
+    stream.queue_broadcast(row.doctor_id, queue_snapshot(row))
+
+
+@transaction.atomic
+def queue_update(
+    *, actor, doctor: Doctor, current_queue: int, estimated_wait=UNSET, date: datetime.date | None = None
+) -> QueueDay:
+    """Set today's now-serving number (and the doctor's estimate; None returns to the measured one).
+
+    That doctor or staff only. Broadcasts `queue_updated` after commit.
+    """
+    if not can_run_queue(actor, doctor):
+        raise NotAllowed("Only this doctor or staff may run this queue.")
+    if current_queue < 0:
+        raise InvalidInput("Must be 0 or more.", field="current_queue")
+    if estimated_wait is not UNSET and estimated_wait is not None and estimated_wait < 0:
+        raise InvalidInput("Must be 0 or more.", field="estimated_wait")
+    row = queue_day(doctor=doctor, date=date, lock=True)
+    row.current_queue = current_queue
+    if estimated_wait is not UNSET:
+        row.estimated_wait = estimated_wait
+    row.save()
+    _broadcast(row)
+    return row
+
+
+@transaction.atomic
+def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
+    """Move today's queue to the next number whose appointment is still CONFIRMED."""
+    if not can_run_queue(actor, doctor):
+        raise NotAllowed("Only this doctor or staff may run this queue.")
+    row = queue_day(doctor=doctor, lock=True)
+    following = (
+        Appointment.objects.filter(
+            doctor=doctor, date=row.date, status=Status.CONFIRMED, queue_number__gt=row.current_queue
+        )
+        .order_by("queue_number")
+        .values_list("queue_number", flat=True)
+        .first()
+    )
+    if following is None:
+        raise InvalidInput(f"No confirmed appointment is waiting after #{row.current_queue}.")
+    row.current_queue = following
+    row.save()
+    _broadcast(row)
+    return row
+
+
+def queue_broadcast_for(appointment: Appointment) -> None:
+    """After a booking or status change of today's appointment, everyone watching sees the new count."""
+    if appointment.date != _today():
+        return
+    row = QueueDay.objects.filter(doctor_id=appointment.doctor_id, date=appointment.date).first()
+    if row is None:
+        row = QueueDay(doctor_id=appointment.doctor_id, date=appointment.date)
+    _broadcast(row)
