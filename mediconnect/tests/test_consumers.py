@@ -1,0 +1,301 @@
+import datetime
+from unittest import mock
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from appointments.models import Status
+from mediconnect.asgi import application
+from notifications.services import notifications_mark_read
+
+from .wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def is_type(kind):
+    return lambda item: item["type"] == kind
+
+
+async def test_ready_comes_first_with_who_the_socket_belongs_to(patient, doctor):
+    socket = await open_socket(patient)
+    assert await ready(socket) == {"user_id": patient.pk, "role": "PATIENT", "last_event_id": None}
+    await socket.disconnect()
+
+    await book(actor=patient, doctor=doctor)
+    socket = await open_socket(patient)
+    data = await ready(socket)
+    assert isinstance(data["last_event_id"], int) and data["last_event_id"] > 0
+    await socket.disconnect()
+
+
+async def test_a_booking_reaches_both_of_a_patients_sockets_and_a_read_syncs(patient, doctor):
+    phone, laptop = await open_socket(patient), await open_socket(patient)
+    await ready(phone), await ready(laptop)
+
+    await book(actor=doctor.user, doctor=doctor, patient=patient)
+
+    for socket in (phone, laptop):
+        notification = await frame(socket)
+        assert notification["type"] == "new_notification"
+        assert notification["data"]["type"] == "APPOINTMENT_CONFIRMED"
+        assert notification["data"]["title"] == "Appointment Confirmed"
+        updated = await frame(socket)
+        assert updated["type"] == "appointment_updated"
+        assert updated["data"]["status"] == "CONFIRMED" and updated["data"]["queue_number"] == 1
+        assert updated["id"] > notification["id"]
+
+    notification_id = notification["data"]["id"]
+    await database_sync_to_async(notifications_mark_read)(user=patient, notification_id=notification_id)
+    for socket in (phone, laptop):
+        read = await frame(socket)
+        assert read["type"] == "notification_read"
+        assert read["data"] == {"notification_id": notification_id}
+
+    await mark_all_read(patient)
+    for socket in (phone, laptop):
+        assert (await frame(socket))["type"] == "all_notifications_read"
+        await socket.disconnect()
+
+
+async def test_a_cancellation_is_seen_live_by_patient_and_doctor(patient, doctor):
+    appointment = await book(actor=patient, doctor=doctor)
+    patient_socket, doctor_socket = await open_socket(patient), await open_socket(doctor.user)
+    await ready(patient_socket), await ready(doctor_socket)
+
+    await transition(actor=patient, appointment=appointment, to_status=Status.CANCELLED)
+
+    for socket in (patient_socket, doctor_socket):
+        seen = await frames_until(socket, is_type("appointment_updated"))
+        assert seen[-1]["data"]["id"] == appointment.pk
+        assert seen[-1]["data"]["status"] == "CANCELLED"
+        assert any(f["type"] == "new_notification" and f["data"]["type"] == "APPOINTMENT_CANCELLED" for f in seen)
+        await socket.disconnect()
+
+
+async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(patient, doctor):
+    await book(actor=patient, doctor=doctor, time="09:00")
+    patient_socket, doctor_socket = await open_socket(patient), await open_socket(doctor.user)
+    await ready(patient_socket), await ready(doctor_socket)
+
+    await patient_socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    snapshot = await frame(patient_socket)
+    assert snapshot["type"] == "queue_updated" and "id" not in snapshot
+    assert set(snapshot["data"]) == {"doctor_id", "date", "current_queue", "estimated_wait", "waiting"}
+    assert (snapshot["data"]["current_queue"], snapshot["data"]["waiting"]) == (0, 1)
+
+    await doctor_socket.send_json_to(
+        {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 1, "estimated_wait": 12}}
+    )
+    update = await frame(patient_socket)
+    assert update["type"] == "queue_updated"
+    assert (update["data"]["current_queue"], update["data"]["estimated_wait"], update["data"]["waiting"]) == (1, 12, 0)
+
+    await patient_socket.send_json_to({"type": "leave_queue", "data": {"doctor_id": doctor.pk}})
+    await doctor_socket.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 2}})
+    await mark_all_read(patient)  # a sentinel: the next frame the patient gets must be this one
+    assert (await frame(patient_socket))["type"] == "all_notifications_read"
+    await patient_socket.disconnect()
+    await doctor_socket.disconnect()
+
+
+async def test_three_patients_in_one_queue_each_get_one_update(doctor, django_user_model):
+    from accounts.tests.factories import make_user
+
+    patients = [await database_sync_to_async(make_user)() for _ in range(3)]
+    for i, p in enumerate(patients):
+        await book(actor=p, doctor=doctor, time=f"1{i}:00")
+    sockets = [await open_socket(p) for p in patients]
+    for s in sockets:
+        await ready(s)
+        await s.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+        assert (await frame(s))["type"] == "queue_updated"
+
+    doctor_socket = await open_socket(doctor.user)
+    await ready(doctor_socket)
+    await doctor_socket.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 2}})
+
+    for p, s in zip(patients, sockets, strict=True):
+        update = await frame(s)
+        assert update["type"] == "queue_updated" and update["data"]["current_queue"] == 2
+        await mark_all_read(p)
+        assert (await frame(s))["type"] == "all_notifications_read"  # and nothing in between
+        await s.disconnect()
+    await doctor_socket.disconnect()
+
+
+async def test_resume_after_three_missed_bookings_gets_exactly_those_events_in_order(patient, doctor):
+    socket = await open_socket(patient)
+    await ready(socket)
+    first = await book(actor=patient, doctor=doctor, time="08:00")
+    seen = await frames_until(socket, is_type("appointment_updated"))
+    last_id = seen[-1]["id"]
+    await socket.disconnect()
+
+    missed = [await book(actor=patient, doctor=doctor, time=f"0{h}:00") for h in (1, 2, 3)]
+
+    socket = await open_socket(patient, query=f"last_event_id={last_id}")
+    data = await ready(socket)
+    replayed = [await frame(socket) for _ in range(6)]
+    assert [f["type"] for f in replayed] == ["new_notification", "appointment_updated"] * 3
+    assert [f["data"]["id"] for f in replayed if f["type"] == "appointment_updated"] == [a.pk for a in missed]
+    ids = [f["id"] for f in replayed]
+    assert ids == sorted(ids) and len(set(ids)) == 6 and ids[0] > last_id
+    assert data["last_event_id"] == ids[-1]
+    assert first.pk not in [f["data"].get("related_id") for f in replayed]
+
+    await mark_all_read(patient)  # live again, right after the replay, with no duplicate
+    live = await frame(socket)
+    assert live["type"] == "all_notifications_read" and live["id"] > ids[-1]
+    await socket.disconnect()
+
+
+async def test_a_lost_push_is_filled_from_the_stream_in_order(patient, doctor):
+    socket = await open_socket(patient)
+    await ready(socket)
+    with mock.patch("notifications.stream._send"):  # the layer drops these pushes
+        await book(actor=patient, doctor=doctor, time="08:00")
+    await mark_all_read(patient)
+
+    frames = [await frame(socket) for _ in range(3)]
+    assert [f["type"] for f in frames] == ["new_notification", "appointment_updated", "all_notifications_read"]
+    assert [f["id"] for f in frames] == sorted(f["id"] for f in frames)
+    await socket.disconnect()
+
+
+async def test_a_patient_leaves_the_queue_when_their_last_active_appointment_is_cancelled(patient, doctor):
+    appointment = await book(actor=patient, doctor=doctor)
+    patient_socket, doctor_socket = await open_socket(patient), await open_socket(doctor.user)
+    await ready(patient_socket), await ready(doctor_socket)
+    await patient_socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    assert (await frame(patient_socket))["type"] == "queue_updated"
+
+    await transition(actor=doctor.user, appointment=appointment, to_status=Status.CANCELLED)
+    await frames_until(patient_socket, is_type("appointment_updated"))
+    await doctor_socket.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 7}})
+    await mark_all_read(patient)
+    after = await frames_until(patient_socket, is_type("all_notifications_read"))
+    assert not [f for f in after if f["type"] == "queue_updated" and f["data"]["current_queue"] == 7]
+    await patient_socket.disconnect()
+    await doctor_socket.disconnect()
+
+
+async def test_joining_or_running_a_queue_needs_the_right_to(patient, doctor, doctor2):
+    socket = await open_socket(patient)
+    await ready(socket)
+    await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    assert (await frame(socket))["data"]["code"] == "forbidden"
+    await socket.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 3}})
+    assert (await frame(socket))["data"] == {
+        "code": "forbidden",
+        "message": "Only this doctor or staff may run this queue.",
+        "request": "update_queue",
+    }
+    await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": 999999}})
+    assert (await frame(socket))["data"]["code"] == "not_found"
+    await socket.disconnect()
+
+    other = await open_socket(doctor2.user)
+    await ready(other)
+    await other.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 3}})
+    assert (await frame(other))["data"]["code"] == "forbidden"
+    await other.disconnect()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1, 2]",
+        '{"data": {}}',
+        '{"type": "dance", "data": {}}',
+        '{"type": "join_queue", "data": []}',
+        '{"type": "join_queue", "data": {}}',
+        '{"type": "join_queue", "data": {"doctor_id": "one"}}',
+        '{"type": "update_queue", "data": {"doctor_id": 1, "current_queue": -1}}',
+    ],
+)
+async def test_bad_frames_get_bad_request_and_the_socket_stays_open(patient, raw):
+    socket = await open_socket(patient)
+    await ready(socket)
+    await socket.send_to(text_data=raw)
+    error = await frame(socket)
+    assert error["type"] == "error" and error["data"]["code"] == "bad_request" and error["data"]["message"]
+    await mark_all_read(patient)
+    assert (await frame(socket))["type"] == "all_notifications_read"
+    await socket.disconnect()
+
+
+async def test_a_frame_over_64_kib_closes_the_socket_with_1009(patient):
+    socket = await open_socket(patient)
+    await ready(socket)
+    await socket.send_to(text_data='{"type": "join_queue", "data": {"pad": "' + "x" * 70_000 + '"}}')
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 1009}
+
+
+async def test_a_flood_of_frames_is_rate_limited(patient):
+    socket = await open_socket(patient)
+    await ready(socket)
+    for _ in range(40):
+        await socket.send_to(text_data="{}")
+    codes = [(await frame(socket))["data"]["code"] for _ in range(40)]
+    assert "rate_limited" in codes and codes[0] == "bad_request"
+    await socket.disconnect()
+
+
+async def refused(path, headers=()):
+    communicator = WebsocketCommunicator(application, path, headers=[(b"host", b"127.0.0.1"), *headers])
+    connected, _ = await communicator.connect(timeout=5)
+    return not connected
+
+
+async def test_sockets_without_a_valid_access_token_are_refused(patient):
+    expired = token_for(patient, lifetime=datetime.timedelta(seconds=-5))
+    refresh = await database_sync_to_async(lambda: str(RefreshToken.for_user(patient)))()
+    assert await refused("/ws/")
+    assert await refused("/ws/?token=garbage")
+    assert await refused(f"/ws/?token={expired}")
+    assert await refused(f"/ws/?token={refresh}")
+    assert await refused("/ws/", headers=[(b"authorization", b"Bearer nope")])
+
+    patient.is_active = False
+    await database_sync_to_async(patient.save)()
+    assert await refused(f"/ws/?token={token_for(patient)}")
+
+
+async def test_the_authorization_header_is_accepted(patient):
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/",
+        headers=[(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token_for(patient)}".encode())],
+    )
+    assert (await communicator.connect(timeout=5))[0]
+    assert (await ready(communicator))["user_id"] == patient.pk
+    await communicator.disconnect()
+
+
+async def test_origins_are_checked(patient, settings):
+    settings.ALLOWED_ORIGINS = ["https://app.example"]
+    token = token_for(patient)
+    assert await refused(f"/ws/?token={token}", headers=[(b"origin", b"https://evil.example")])
+    for origin in (b"https://app.example", b"http://127.0.0.1"):
+        socket = await open_socket(patient, headers=[(b"origin", origin)])
+        await ready(socket)
+        await socket.disconnect()
+
+
+async def test_the_server_closes_the_socket_with_4401_when_the_token_expires(patient):
+    socket = await open_socket(token=token_for(patient, lifetime=datetime.timedelta(seconds=1)))
+    await ready(socket)
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_client_cannot_choose_whose_stream_it_hears(patient, patient2, doctor):
+    socket = await open_socket(patient, query=f"user_id={patient2.pk}")
+    assert (await ready(socket))["user_id"] == patient.pk
+    await book(actor=patient2, doctor=doctor)
+    await mark_all_read(patient)
+    assert (await frame(socket))["type"] == "all_notifications_read"
+    await socket.disconnect()

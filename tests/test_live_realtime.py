@@ -1,0 +1,164 @@
+"""Against real daphne processes, with a real WebSocket client."""
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+import websockets
+from django.conf import settings
+
+from accounts.tests.factories import PASSWORD
+from tests.live import Daphne
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="several server processes share events only through Redis (set REDIS_URL)"
+)
+
+
+async def receive(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+
+
+async def receive_until(ws, kind: str) -> list[dict]:
+    seen = []
+    while not seen or seen[-1]["type"] != kind:
+        seen.append(await receive(ws))
+    return seen
+
+
+async def call(server, *args, **kwargs):
+    return await asyncio.to_thread(server.request, *args, **kwargs)
+
+
+async def token(server, user) -> str:
+    return await asyncio.to_thread(server.token, user.email, PASSWORD)
+
+
+async def test_a_booking_made_over_http_reaches_the_patients_socket(server, patient, doctor):
+    patient_token, doctor_token = await token(server, patient), await token(server, doctor.user)
+    async with websockets.connect(f"{server.ws_url}?token={patient_token}", open_timeout=10) as ws:
+        assert (await receive(ws))["type"] == "ready"
+        status, body = await call(
+            server,
+            "POST",
+            "/api/appointments/",
+            {
+                "doctor": doctor.pk,
+                "patient": patient.pk,
+                "date": time.strftime("%Y-%m-%d"),
+                "time": "10:30",
+                "reason": "private detail",
+            },
+            token=doctor_token,
+        )
+        assert status == 201, body
+        frames = await receive_until(ws, "appointment_updated")
+        assert frames[0]["type"] == "new_notification"
+        assert "private detail" not in frames[0]["data"]["message"]
+        assert frames[-1]["data"]["id"] == body["id"]
+    log = server.output()
+    assert patient_token not in log and doctor_token not in log
+    assert "private detail" not in log
+
+
+async def test_a_bad_token_is_refused_at_the_handshake_with_403(server):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(f"{server.ws_url}?token=not-a-token", open_timeout=10):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_after_a_server_restart_resume_delivers_what_was_missed_exactly_once(patient, doctor):
+    first = Daphne()
+    try:
+        patient_token = await token(first, patient)
+        async with websockets.connect(f"{first.ws_url}?token={patient_token}", open_timeout=10) as ws:
+            await receive(ws)
+            status, _ = await call(
+                first,
+                "POST",
+                "/api/appointments/",
+                {"doctor": doctor.pk, "date": time.strftime("%Y-%m-%d"), "time": "08:00"},
+                token=patient_token,
+            )
+            assert status == 201
+            last_id = (await receive_until(ws, "appointment_updated"))[-1]["id"]
+            first.kill()  # the server dies under the open socket
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), timeout=10)
+    finally:
+        first.stop()
+
+    second = Daphne()
+    try:
+        patient_token = await token(second, patient)
+        booked = []
+        for slot in ("08:15", "08:30", "08:45"):
+            status, body = await call(
+                second,
+                "POST",
+                "/api/appointments/",
+                {"doctor": doctor.pk, "date": time.strftime("%Y-%m-%d"), "time": slot},
+                token=patient_token,
+            )
+            assert status == 201
+            booked.append(body["id"])
+        url = f"{second.ws_url}?token={patient_token}&last_event_id={last_id}"
+        async with websockets.connect(url, open_timeout=10) as ws:
+            assert (await receive(ws))["type"] == "ready"
+            replay = [await receive(ws) for _ in range(6)]
+            assert [f["data"]["id"] for f in replay if f["type"] == "appointment_updated"] == booked
+            assert [f["id"] for f in replay] == sorted({f["id"] for f in replay})
+    finally:
+        second.stop()
+
+
+@needs_redis
+async def test_two_processes_share_events_and_presence(patient, doctor, admin_user):
+    # Their own key prefix: presence left behind by other tests' killed servers stays out of the count.
+    shared = {"PRESENCE_TTL_SECONDS": 3, "PRESENCE_HEARTBEAT_SECONDS": 1, "CHANNEL_LAYER_PREFIX": uuid.uuid4().hex[:10]}
+    a, b = Daphne(**shared), Daphne(**shared)
+    try:
+        patient_token, doctor_token = await token(b, patient), await token(a, doctor.user)
+        admin_token = await asyncio.to_thread(a.token, admin_user.email, "x-Str0ng-pass")
+        async with (
+            websockets.connect(f"{b.ws_url}?token={patient_token}", open_timeout=10) as patient_ws,
+            websockets.connect(f"{a.ws_url}?token={doctor_token}", open_timeout=10) as doctor_ws,
+        ):
+            await receive(patient_ws), await receive(doctor_ws)
+            assert await call(a, "GET", "/api/presence/", token=admin_token) == (200, {"connected_users": 2})
+            assert await call(b, "GET", f"/api/presence/{patient.pk}/", token=admin_token) == (
+                200,
+                {"user_id": patient.pk, "online": True},
+            )
+
+            status, body = await call(
+                a,
+                "POST",
+                "/api/appointments/",
+                {"doctor": doctor.pk, "patient": patient.pk, "date": time.strftime("%Y-%m-%d"), "time": "11:00"},
+                token=doctor_token,
+            )
+            assert status == 201
+            frames = await receive_until(patient_ws, "appointment_updated")  # booked on A, heard on B
+            assert frames[-1]["data"]["id"] == body["id"]
+
+            b.kill()  # B's sockets are gone without a goodbye; presence must notice by expiry
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if (await call(a, "GET", f"/api/presence/{patient.pk}/", token=admin_token))[1]["online"] is False:
+                    break
+                await asyncio.sleep(0.2)  # polling, bounded by the deadline
+            assert (await call(a, "GET", f"/api/presence/{patient.pk}/", token=admin_token))[1]["online"] is False
+            assert await call(a, "GET", "/api/presence/", token=admin_token) == (200, {"connected_users": 1})
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def test_presence_is_for_staff_only(server, patient):
+    status, _ = await call(server, "GET", "/api/presence/", token=await token(server, patient))
+    assert status == 403
