@@ -1,17 +1,22 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions, status, viewsets
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, permissions, serializers, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from .models import Doctor
 from .serializers import (
     DoctorSerializer,
     EmailTokenObtainPairSerializer,
+    LanguageSerializer,
     MeSerializer,
     RegisterSerializer,
     UserSerializer,
 )
-from .services import user_register
+from .services import user_register, user_set_language
 
 
 class RegisterView(generics.GenericAPIView):
@@ -41,3 +46,32 @@ class MeView(generics.RetrieveAPIView):
 class DoctorViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Doctor.objects.select_related("user").filter(user__is_active=True)
     serializer_class = DoctorSerializer
+
+
+class SocketTokenView(APIView):
+    """A short-lived access token for the portal's socket, for a user signed in with the session."""
+
+    authentication_classes = [SessionAuthentication]
+
+    @extend_schema(
+        responses=inline_serializer("SocketToken", {"access": serializers.CharField()}),
+        description="Session-authenticated: the portals' pages get their WebSocket token here.",
+    )
+    def get(self, request):
+        return Response({"access": str(AccessToken.for_user(request.user))})
+
+
+class LanguageView(APIView):
+    """Set the signed-in user's language (portal text and the notifications they are sent)."""
+
+    @extend_schema(
+        request=inline_serializer("Language", {"language": serializers.ChoiceField(settings.LANGUAGES)}),
+        responses=MeSerializer,
+    )
+    def post(self, request):
+        serializer = LanguageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_set_language(user=request.user, language=serializer.validated_data["language"])
+        response = Response(MeSerializer(user).data)
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax")
+        return response

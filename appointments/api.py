@@ -2,15 +2,20 @@ import hashlib
 import json
 
 import django_filters
+from django.conf import settings
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Doctor
 
 from .models import Appointment, IdempotencyRecord, Status
-from .selectors import appointments_visible_to
+from .selectors import appointments_visible_to, free_slots
 from .serializers import AppointmentChangeSerializer, AppointmentSerializer
 from .services import appointment_book, appointment_cancel, appointment_change
 
@@ -99,3 +104,40 @@ class AppointmentViewSet(
     def destroy(self, request, *args, **kwargs):
         appointment = appointment_cancel(actor=request.user, appointment=self.get_object())
         return Response(self.get_serializer(appointment).data)
+
+
+class SlotsQuerySerializer(serializers.Serializer):
+    date = serializers.DateField()
+
+
+class SlotSerializer(serializers.Serializer):
+    time = serializers.CharField()
+    available = serializers.BooleanField()
+
+
+class DaySlotsSerializer(serializers.Serializer):
+    doctor = serializers.IntegerField()
+    date = serializers.DateField()
+    slots = SlotSerializer(many=True)
+
+
+class DoctorSlotsView(APIView):
+    """The doctor's working-hours grid for a day, each time free or taken.
+
+    Working hours are advisory in v1: a booking off the grid is still accepted.
+    """
+
+    @extend_schema(
+        parameters=[OpenApiParameter("date", OpenApiTypes.DATE, required=True, description="YYYY-MM-DD")],
+        responses=DaySlotsSerializer,
+    )
+    def get(self, request, doctor_id: int):
+        doctor = get_object_or_404(Doctor, pk=doctor_id)
+        query = SlotsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        date = query.validated_data["date"]
+        hours = settings.CLINIC_HOURS
+        slots = free_slots(
+            doctor_id=doctor.pk, date=date, start=hours["start"], end=hours["end"], step_minutes=hours["slot_minutes"]
+        )
+        return Response({"doctor": doctor.pk, "date": date.isoformat(), "slots": slots})

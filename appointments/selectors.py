@@ -1,4 +1,7 @@
+import datetime as dt
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Role
 
@@ -17,3 +20,19 @@ def appointments_visible_to(user) -> QuerySet[Appointment]:
 
 def has_active_appointment(*, patient, doctor_id: int) -> bool:
     return Appointment.objects.filter(patient=patient, doctor_id=doctor_id, status__in=ACTIVE_STATUSES).exists()
+
+
+def free_slots(*, doctor_id: int, date, start, end, step_minutes: int, now=None) -> list[dict]:
+    """The doctor's grid of times for a day, each marked taken or free (a past time today is not free)."""
+    taken = set(
+        Appointment.objects.filter(doctor_id=doctor_id, date=date)
+        .exclude(status="CANCELLED")
+        .values_list("time", flat=True)
+    )
+    now = now or timezone.localtime()
+    slots, moment = [], dt.datetime.combine(date, start)
+    while moment.time() < end and moment.date() == date:
+        past = date == now.date() and moment.time() <= now.time().replace(tzinfo=None)
+        slots.append({"time": moment.strftime("%H:%M"), "available": moment.time() not in taken and not past})
+        moment += dt.timedelta(minutes=step_minutes)
+    return slots

@@ -3,8 +3,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from accounts.api import DoctorViewSet, MeView, RegisterView, TokenView
-from appointments.api import AppointmentViewSet
+from accounts.api import DoctorViewSet, LanguageView, MeView, RegisterView, SocketTokenView, TokenView
+from appointments.api import AppointmentViewSet, DoctorSlotsView
 from notifications.api import NotificationViewSet
 from queues.api import QueueNextView, QueueView
 
@@ -19,7 +19,10 @@ urlpatterns = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/ws-token/", SocketTokenView.as_view(), name="ws-token"),
     path("me/", MeView.as_view(), name="me"),
+    path("me/language/", LanguageView.as_view(), name="me-language"),
+    path("doctors/<int:doctor_id>/slots/", DoctorSlotsView.as_view(), name="doctor-slots"),
     path("queues/<int:doctor_id>/", QueueView.as_view(), name="queue"),
     path("queues/<int:doctor_id>/next/", QueueNextView.as_view(), name="queue-next"),
     path("presence/", PresenceView.as_view(), name="presence"),

@@ -23,6 +23,7 @@ class UserPresenceView(APIView):
     permission_classes = [IsClinicAdmin]
 
     @extend_schema(
+        operation_id="presence_user_retrieve",
         responses=inline_serializer(
             "UserPresence", {"user_id": serializers.IntegerField(), "online": serializers.BooleanField()}
         )

@@ -1,5 +1,8 @@
 """MediConnect settings, read from the environment (and a `.env` file when present)."""
 
+import datetime
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -58,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -95,9 +99,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # A file, not memory, so that live-server tests in other processes share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"mediconnect-test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+    # One test database per test run, so that two runs on one machine never share one.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -143,6 +149,13 @@ if REDIS_URL:
         CHANNEL_LAYERS["default"]["CONFIG"].update({"capacity": 1000, "expiry": 60})
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The free-slot grid the portals offer (advisory: bookings off the grid are accepted).
+CLINIC_HOURS = {
+    "start": datetime.time.fromisoformat(env("CLINIC_OPENS", default="09:00")),
+    "end": datetime.time.fromisoformat(env("CLINIC_CLOSES", default="17:00")),
+    "slot_minutes": env.int("SLOT_MINUTES", default=15),
+}
 
 # A socket refreshes its presence every HEARTBEAT seconds; one not refreshed for TTL seconds
 # (its process died) no longer counts as online.

@@ -3,13 +3,20 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from accounts.models import Doctor, Role, User
+from appointments.models import Appointment
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 
 
 def snapshot():
-    return sorted(User.objects.values_list("email", "role", "password", "is_staff", "is_superuser")), sorted(
-        Doctor.objects.values_list("user__email", "specialty")
+    return (
+        sorted(User.objects.values_list("email", "role", "password", "is_staff", "is_superuser")),
+        sorted(Doctor.objects.values_list("user__email", "specialty")),
+        sorted(
+            Appointment.objects.values_list("patient__email", "doctor__user__email", "date", "time", "queue_number")
+        ),
+        Notification.objects.count(),
     )
 
 
@@ -38,3 +45,17 @@ def test_seed_demo_twice_changes_nothing():
     first = snapshot()
     call_command("seed_demo")
     assert snapshot() == first
+
+
+def test_seed_demo_books_appointments_for_today_and_tomorrow_through_the_service():
+    from django.utils import timezone
+
+    call_command("seed_demo")
+    today = timezone.localdate()
+    rahman_today = Appointment.objects.filter(doctor__user__email="doctor@test.com", date=today).order_by(
+        "queue_number"
+    )
+    assert [a.queue_number for a in rahman_today] == [1, 2, 3]
+    assert Appointment.objects.filter(date__gt=today).exists()
+    # booked like any booking: the patient was told
+    assert Notification.objects.filter(user__email="patient@test.com", type="APPOINTMENT_CONFIRMED").exists()
