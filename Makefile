@@ -37,4 +37,4 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.dev
-	$(PY) bench/run.py
+	$(PY) bench/latency.py $(BENCH_ARGS)
