@@ -99,7 +99,10 @@ def make_watchers(doctor, count: int):
     for i in range(count):
         patient = User.objects.create_user(f"w{i}-{uuid.uuid4().hex[:6]}@bench.test", None, name=f"Watcher {i}")
         Appointment.objects.create(
-            patient=patient, doctor=doctor, date=timezone.localdate(), queue_number=i + 1,
+            patient=patient,
+            doctor=doctor,
+            date=timezone.localdate(),
+            queue_number=i + 1,
             time=(datetime.datetime.min + datetime.timedelta(minutes=i)).time(),
         )
         tokens.append(str(AccessToken.for_user(patient)))
@@ -137,7 +140,10 @@ async def measure_fanout(server, doctor, password, tokens, updates: int) -> dict
     finally:
         for ws in sockets:
             await ws.close()
-    return {"fanout_all_median_ms": statistics.median(all_received), "fanout_all_p99_ms": percentile(all_received, 0.99)}
+    return {
+        "fanout_all_median_ms": statistics.median(all_received),
+        "fanout_all_p99_ms": percentile(all_received, 0.99),
+    }
 
 
 def main() -> None:
@@ -182,7 +188,7 @@ def main() -> None:
         name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in results.items()
     }
     baseline = summary.get("memory")
-    for name, values in summary.items():
+    for values in summary.values():
         values["bookings_per_run"] = args.bookings
         values["runs"] = args.runs
         if baseline:
@@ -193,8 +199,10 @@ def main() -> None:
     else:
         print("\nmedians over runs:")
         for name, values in summary.items():
-            print(f"  {name:7s} " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                             for k, v in values.items()))
+            print(
+                f"  {name:7s} "
+                + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+            )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class UserPresenceView(APIView):
         operation_id="presence_user_retrieve",
         responses=inline_serializer(
             "UserPresence", {"user_id": serializers.IntegerField(), "online": serializers.BooleanField()}
-        )
+        ),
     )
     def get(self, request, user_id: int):
         return Response({"user_id": user_id, "online": presence.backend().is_online(user_id)})
