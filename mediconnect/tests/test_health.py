@@ -84,3 +84,22 @@ async def test_the_asgi_app_serves_the_login_page():
     response = await communicator.get_response(timeout=10)
     assert response["status"] == 200
     assert b'name="email"' in response["body"]
+
+
+def test_the_production_configuration_passes_the_deploy_checks():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "k" * 20 + "-a-long-and-random-production-secret-value-0123456789",
+        "ALLOWED_HOSTS": "clinic.example",
+    }
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout
