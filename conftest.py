@@ -1,12 +1,19 @@
 """Fixtures shared by every test: users of each role and authenticated API clients."""
 
+import datetime
 import uuid
+from pathlib import Path
 
 import pytest
 from channels.layers import channel_layers
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.tests.factories import make_doctor, make_user
+from appointments.services import appointment_book
+from appointments.tests.support import bearer_client, hhmm, user_of
+
+LIVE_TESTS = Path(__file__).parent / "tests"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -17,6 +24,57 @@ def _isolated_channel_layer():
         config["prefix"] = f"mctest{uuid.uuid4().hex[:8]}"
     channel_layers.backends.clear()
     yield config.get("prefix")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A new layer object per test: channels_redis binds its locks to the event loop of first use,
+    and every async test runs in a loop of its own."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request, settings):
+    """PBKDF2 costs a quarter of a second per user; tests in-process check behaviour, not hashing cost.
+
+    Tests under tests/ log in to real daphne processes, which keep the production hashers."""
+    if not Path(str(request.node.path)).is_relative_to(LIVE_TESTS):
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def api():
+    """`api(user_or_doctor)` → an APIClient authenticated with that user's JWT."""
+    return bearer_client
+
+
+@pytest.fixture
+def today() -> datetime.date:
+    return timezone.localdate()
+
+
+@pytest.fixture
+def tomorrow(today) -> datetime.date:
+    return today + datetime.timedelta(days=1)
+
+
+@pytest.fixture
+def book(db, tomorrow):
+    """`book(patient=, doctor=, date=tomorrow, time="09:00")` → a CONFIRMED appointment, via the service."""
+
+    def _book(*, patient, doctor, date=None, time="09:00", reason="", actor=None):
+        return appointment_book(
+            actor=user_of(actor or patient),
+            doctor=doctor,
+            date=date or tomorrow,
+            time=hhmm(time) if isinstance(time, str) else time,
+            reason=reason,
+            patient=patient,
+        )
+
+    return _book
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ class AppointmentSerializer(serializers.ModelSerializer):
         queryset=User.objects.filter(role=Role.PATIENT, is_active=True), required=False
     )
     patient_name = serializers.CharField(source="patient.name", read_only=True)
-    doctor = serializers.PrimaryKeyRelatedField(queryset=Doctor.objects.select_related("user"))
+    doctor = serializers.PrimaryKeyRelatedField(
+        queryset=Doctor.objects.select_related("user").filter(user__is_active=True)
+    )
     doctor_name = serializers.CharField(source="doctor.user.name", read_only=True)
     time = serializers.TimeField(format="%H:%M", input_formats=TIME_FORMATS)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
@@ -53,6 +55,14 @@ class AppointmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "queue_number", "created_at", "updated_at"]
         # The slot's uniqueness is checked by the booking service under a lock (409), not here.
         validators = []
+
+    def to_internal_value(self, data):
+        # A patient books for themselves whatever `patient` says (the service sees to it), so a
+        # stale or foreign id there is no reason to refuse the booking.
+        user = getattr(self.context.get("request"), "user", None)
+        if user is not None and user.role == Role.PATIENT and not user.is_admin and "patient" in data:
+            data = {key: value for key, value in data.items() if key != "patient"}
+        return super().to_internal_value(data)
 
     def validate_date(self, value):
         return _clean_date(value)

@@ -4,9 +4,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Doctor
-from core.errors import NotFound
+from core.errors import NotAllowed, NotFound
 
-from .selectors import may_watch_queue
+from .selectors import can_run_queue, may_watch_queue
 from .serializers import QueueSerializer, QueueUpdateSerializer
 from .services import queue_call_next, queue_day, queue_snapshot, queue_update
 
@@ -25,6 +25,8 @@ class QueueView(APIView):
     @extend_schema(request=QueueUpdateSerializer, responses=QueueSerializer)
     def post(self, request, doctor_id: int):
         doctor = get_object_or_404(Doctor, pk=doctor_id)
+        if not can_run_queue(request.user, doctor):  # refused before its input is looked at
+            raise NotAllowed("Only this doctor or staff may run this queue.")
         serializer = QueueUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = queue_update(actor=request.user, doctor=doctor, **serializer.validated_data)

@@ -1,0 +1,120 @@
+"""Bookings that race: real threads, each with its own client and database connection, released together."""
+
+import datetime
+import threading
+
+import pytest
+from django.db import connection
+
+from accounts.tests.factories import make_user
+from appointments.models import Appointment, Status
+from appointments.tests.support import bearer_client
+from notifications.models import Event, Notification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+JOIN_TIMEOUT = 60
+
+
+def race(count: int, request_for):
+    """Run `request_for(i)` → (client, path, body, headers) in `count` threads started at once.
+
+    Each thread builds its own APIClient before the barrier, sends one POST, and closes its own
+    database connection. Returns [(status_code, json)] in thread order.
+    """
+    barrier = threading.Barrier(count, timeout=JOIN_TIMEOUT)
+    results: list = [None] * count
+    errors: list = []
+
+    def worker(i: int) -> None:
+        try:
+            client, path, body, headers = request_for(i)
+            barrier.wait()
+            response = client.post(path, body, format="json", **headers)
+            results[i] = (response.status_code, response.json())
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"booking-{i}") for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT)
+    assert not [t.name for t in threads if t.is_alive()]
+    assert errors == []
+    return results
+
+
+def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, patient2, tomorrow):
+    patients = [patient, patient2, *(make_user() for _ in range(8))]
+    start = datetime.datetime.combine(tomorrow, datetime.time(8, 0))
+
+    def request_for(i):
+        body = {
+            "doctor": doctor.pk,
+            "date": tomorrow.isoformat(),
+            "time": (start + datetime.timedelta(minutes=10 * i)).strftime("%H:%M"),
+        }
+        return bearer_client(patients[i % len(patients)]), "/api/appointments/", body, {}
+
+    results = race(20, request_for)
+
+    assert [code for code, _ in results] == [201] * 20
+    assert sorted(body["queue_number"] for _, body in results) == list(range(1, 21))
+    stored = Appointment.objects.filter(doctor=doctor, date=tomorrow)
+    assert sorted(stored.values_list("queue_number", flat=True)) == list(range(1, 21))
+    assert set(stored.values_list("status", flat=True)) == {Status.CONFIRMED}
+    # The doctor's stream took 40 events (a notification and an update per booking) without a gap.
+    assert list(Event.objects.filter(user=doctor.user).order_by("seq").values_list("seq", flat=True)) == list(
+        range(1, 41)
+    )
+    assert Notification.objects.filter(user=doctor.user, type="APPOINTMENT_BOOKED").count() == 20
+
+
+def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow):
+    def request_for(i):
+        body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"{8 + i // 4:02d}:{15 * (i % 4):02d}"}
+        return bearer_client(patient), "/api/appointments/", body, {}
+
+    results = race(20, request_for)
+
+    assert [code for code, _ in results] == [201] * 20
+    assert sorted(body["queue_number"] for _, body in results) == list(range(1, 21))
+    seqs = list(Event.objects.filter(user=patient).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 41))
+
+
+def test_ten_concurrent_bookings_of_one_slot_one_wins(doctor, tomorrow):
+    patients = [make_user() for _ in range(10)]
+
+    def request_for(i):
+        body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
+        return bearer_client(patients[i]), "/api/appointments/", body, {}
+
+    results = race(10, request_for)
+
+    codes = sorted(code for code, _ in results)
+    assert codes == [201] + [409] * 9
+    winner = next(body for code, body in results if code == 201)
+    stored = Appointment.objects.get(doctor=doctor, date=tomorrow)
+    assert (stored.pk, stored.queue_number, stored.patient_id) == (winner["id"], 1, winner["patient"])
+    # Only the winner and the doctor were told anything.
+    assert set(Notification.objects.values_list("user_id", flat=True)) == {winner["patient"], doctor.user.pk}
+
+
+def test_two_racing_requests_with_one_idempotency_key_book_once(doctor, patient, tomorrow):
+    body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00", "reason": "follow-up"}
+
+    def request_for(i):
+        return bearer_client(patient), "/api/appointments/", body, {"HTTP_IDEMPOTENCY_KEY": "one-tap"}
+
+    (first_code, first), (second_code, second) = race(2, request_for)
+
+    assert (first_code, second_code) == (201, 201)
+    assert first == second
+    assert Appointment.objects.count() == 1
+    assert Appointment.objects.get().pk == first["id"]
+    assert Notification.objects.count() == 2
