@@ -1,11 +1,18 @@
-"""Server-rendered portals."""
+"""Server-rendered portals: the page shell; the data comes from the API and the socket."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from accounts.models import Role
 from accounts.views import home_for
+from notifications import stream
+from notifications.selectors import unread_count
 
 
 def home(request):
@@ -14,15 +21,99 @@ def home(request):
     return redirect("/login/")
 
 
+def _shared_strings() -> dict:
+    """Text the portals' scripts show, in the page's language (`{name}` marks a value filled in by the script)."""
+    return {
+        "conn.connecting": _("Connecting…"),
+        "conn.connected": _("Live"),
+        "conn.reconnecting": _("Reconnecting…"),
+        "conn.offline": _("Offline"),
+        "status.PENDING": _("Pending"),
+        "status.CONFIRMED": _("Confirmed"),
+        "status.COMPLETED": _("Completed"),
+        "status.CANCELLED": _("Cancelled"),
+        "status.NO_SHOW": _("No-show"),
+        "notifications.empty": _("No notifications yet."),
+        "notifications.unread": _("Unread"),
+        "queue.number": _("Queue #{number}"),
+        "error.network": _("Could not reach the server. Check your connection and try again."),
+        "error.generic": _("Something went wrong. Please try again."),
+        "loading": _("Loading…"),
+    }
+
+
+def _patient_strings() -> dict:
+    return {
+        "appointments.empty": _("You have no appointments yet."),
+        "action.track": _("Track queue"),
+        "action.cancel": _("Cancel"),
+        "confirm.cancel": _("Cancel your appointment with {doctor} on {date} at {time}?"),
+        "book.choose_first": _("Choose a doctor and a date first"),
+        "book.choose_time": _("Choose a time"),
+        "book.need_doctor": _("Please choose a doctor."),
+        "book.need_date": _("Please choose a date."),
+        "book.need_time": _("Please choose a time."),
+        "book.no_times": _("No free times on this day"),
+        "book.success": _("Booked with {doctor} on {date} at {time}. Your queue number is {number}."),
+        "book.conflict": _("Sorry, that time was just taken. Please choose another time."),
+        "book.fix_errors": _("Please correct the highlighted fields."),
+        "queue.title": _("Queue for {doctor}"),
+        "queue.your_turn": _("It is your turn now. Please go in."),
+        "queue.called": _("Your number has been called."),
+        "queue.waiting": _("Please wait to be called."),
+        "queue.per_patient": _("{minutes} min per patient"),
+        "queue.minutes": _("about {minutes} min"),
+        "queue.forbidden": _("You can follow this queue only while your appointment is active."),
+    }
+
+
+def _doctor_strings() -> dict:
+    return {
+        "appointments.empty_today": _("No appointments today."),
+        "action.confirm": _("Confirm"),
+        "action.complete": _("Complete"),
+        "action.no_show": _("No-show"),
+        "action.cancel": _("Cancel"),
+        "confirm.cancel_doctor": _("Cancel the appointment of {patient} at {time}?"),
+        "queue.saved": _("Queue updated."),
+        "queue.called_next": _("Now serving #{number}."),
+        "serving": _("Now serving"),
+    }
+
+
+def _portal(request, template: str, strings: dict, **extra):
+    user = request.user
+    config = {
+        "user_id": user.pk,
+        "role": user.role,
+        "language": get_language(),
+        "csrf_token": get_token(request),
+        # The stream position when the page was made: the socket resumes from here, so
+        # nothing that happens while the page loads its lists is missed.
+        "last_event_id": stream.last_seq(user.pk) or 0,
+        "today": timezone.localdate().isoformat(),
+        "time_zone": settings.TIME_ZONE,
+        **extra,
+    }
+    context = {
+        "config": config,
+        "strings": {**_shared_strings(), **strings},
+        "unread_count": unread_count(user),
+        **extra,
+    }
+    return render(request, template, context)
+
+
 @login_required
 def patient_portal(request):
     if request.user.role != Role.PATIENT:
         raise PermissionDenied
-    return render(request, "portals/patient.html")
+    return _portal(request, "portals/patient.html", _patient_strings())
 
 
 @login_required
 def doctor_portal(request):
-    if request.user.role != Role.DOCTOR:
+    doctor = getattr(request.user, "doctor_profile", None) if request.user.role == Role.DOCTOR else None
+    if doctor is None:
         raise PermissionDenied
-    return render(request, "portals/doctor.html")
+    return _portal(request, "portals/doctor.html", _doctor_strings(), doctor_id=doctor.pk)

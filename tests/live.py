@@ -37,8 +37,9 @@ def test_database_url() -> str:
 class Daphne:
     """One daphne process serving the project; `url`/`ws_url` point at it; output goes to `log_path`."""
 
-    def __init__(self, **extra_env):
-        self.port = free_port()
+    def __init__(self, *, port: int | None = None, **extra_env):
+        # A fixed `port` lets a test restart "the same" server after killing it.
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/"
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115

@@ -1,0 +1,302 @@
+// The patient portal: book, follow appointments live, cancel, track a doctor's queue.
+
+import { $, $$, api, appointmentList, config, el, errorText, formatDate, startPortal, statusLabel, t } from "./portal.js";
+
+const ACTIVE = new Set(["PENDING", "CONFIRMED"]);
+const list = $('[data-testid="appointment-list"]');
+const empty = $('[data-role="appts-empty"]');
+
+// ---- appointments ----
+
+function renderRow(a) {
+  const active = ACTIVE.has(a.status);
+  const actions = el("div", { class: "row-actions" });
+  if (active && a.date === config.today) {
+    actions.append(
+      el("button", {
+        type: "button",
+        class: "btn-secondary",
+        "data-testid": "open-queue",
+        "data-action": "queue",
+        text: t("action.track"),
+        onclick: () => openQueue(a.id),
+      }),
+    );
+  }
+  if (active) {
+    actions.append(
+      el("button", {
+        type: "button",
+        class: "btn-danger",
+        "data-testid": "cancel-appointment",
+        "data-action": "cancel",
+        text: t("action.cancel"),
+        onclick: () => cancel(a.id),
+      }),
+    );
+  }
+  return el(
+    "li",
+    { class: "appt", "data-testid": "appointment-row", "data-id": a.id, "data-status": a.status },
+    el(
+      "div",
+      { class: "appt-main" },
+      el("strong", { text: a.doctor_name }),
+      el("span", { class: "muted", text: `${formatDate(a.date)} · ${a.time}` }),
+    ),
+    el(
+      "div",
+      { class: "appt-meta" },
+      el("span", { class: "qtag", text: t("queue.number", { number: a.queue_number }) }),
+      el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
+    ),
+    actions.childElementCount ? actions : null,
+    el("div", { class: "error", "data-role": "row-error", role: "alert" }),
+  );
+}
+
+const appointments = appointmentList(list, {
+  render: renderRow,
+  // Newest booking first, as the API lists them.
+  order: (a, b) => (a.created_at === b.created_at ? b.id - a.id : a.created_at > b.created_at ? -1 : 1),
+  changed: () => {
+    empty.textContent = t("appointments.empty");
+    empty.hidden = appointments.size() > 0;
+  },
+});
+
+async function loadAppointments() {
+  const result = await api("GET", "/api/appointments/?page_size=50");
+  if (!result.ok) return false;
+  for (const a of result.data.results) appointments.upsert(a);
+  empty.textContent = t("appointments.empty");
+  empty.hidden = appointments.size() > 0;
+  return true;
+}
+
+async function cancel(id) {
+  const a = appointments.get(id);
+  if (!a) return;
+  const question = t("confirm.cancel", { doctor: a.doctor_name, date: formatDate(a.date), time: a.time });
+  if (!window.confirm(question)) return;
+  const result = await api("DELETE", `/api/appointments/${id}/`);
+  if (result.ok) appointments.upsert(result.data);
+  else {
+    const row = list.querySelector(`[data-id="${id}"] [data-role="row-error"]`);
+    if (row) row.textContent = errorText(result);
+  }
+}
+
+// ---- booking ----
+
+const form = $("#book-form");
+const doctorSelect = $("#book-doctor");
+const dateInput = $("#book-date");
+const timeSelect = $("#book-time");
+const formError = $('[data-testid="book-error"]');
+const formOk = $('[data-testid="book-success"]');
+const submit = $('[data-testid="book-submit"]');
+const doctors = new Map();
+let pendingKey = null; // reused only when the last attempt got no answer at all
+let pendingBody = null;
+let slotRequest = 0;
+
+function randomKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function loadDoctors() {
+  const result = await api("GET", "/api/doctors/?page_size=100");
+  if (!result.ok) return false;
+  for (const d of result.data.results) {
+    if (doctors.has(d.id)) continue;
+    doctors.set(d.id, d);
+    doctorSelect.append(el("option", { value: d.id, text: d.specialty ? `${d.name} — ${d.specialty}` : d.name }));
+  }
+  return true;
+}
+
+function setTimeOptions(placeholder, times = []) {
+  timeSelect.replaceChildren(
+    el("option", { value: "", text: placeholder }),
+    ...times.map((time) => el("option", { value: time, text: time })),
+  );
+  timeSelect.disabled = times.length === 0;
+}
+
+async function loadSlots() {
+  const doctor = doctorSelect.value;
+  const date = dateInput.value;
+  const request = ++slotRequest;
+  if (!doctor || !date) {
+    setTimeOptions(t("book.choose_first"));
+    return;
+  }
+  setTimeOptions(t("loading"));
+  const result = await api("GET", `/api/doctors/${doctor}/slots/?date=${encodeURIComponent(date)}`);
+  if (request !== slotRequest) return; // the choice changed meanwhile
+  if (!result.ok) {
+    setTimeOptions(t("book.choose_first"));
+    showErrors(result);
+    return;
+  }
+  const free = result.data.slots.filter((slot) => slot.available).map((slot) => slot.time);
+  setTimeOptions(free.length ? t("book.choose_time") : t("book.no_times"), free);
+}
+
+function clearErrors() {
+  formError.hidden = true;
+  formError.textContent = "";
+  for (const node of $$("[data-error-for]", form)) node.textContent = "";
+  for (const field of $$("[aria-invalid]", form)) field.removeAttribute("aria-invalid");
+}
+
+// Field errors go next to their fields; anything else (and a 409) at the top of the form.
+function showErrors(result) {
+  const messages = [];
+  if (result.status === 409) messages.push(t("book.conflict"));
+  const data = result.data && typeof result.data === "object" ? result.data : {};
+  let fieldErrors = 0;
+  for (const [name, value] of Object.entries(data)) {
+    const text = Array.isArray(value) ? value.join(" ") : String(value);
+    const slot = $(`[data-error-for="${name}"]`, form);
+    if (slot && result.status !== 409) {
+      slot.textContent = text;
+      const field = form.elements[name];
+      if (field) field.setAttribute("aria-invalid", "true");
+      fieldErrors += 1;
+    } else if (result.status !== 409) messages.push(text);
+  }
+  if (fieldErrors && !messages.length) messages.push(t("book.fix_errors"));
+  if (!messages.length) messages.push(errorText(result));
+  formError.textContent = messages.join(" ");
+  formError.hidden = false;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors();
+  formOk.hidden = true;
+  const body = { doctor: Number(doctorSelect.value) || null, date: dateInput.value, time: timeSelect.value };
+  const reason = $("#book-reason").value.trim();
+  if (reason) body.reason = reason;
+  const missing = {};
+  if (!body.doctor) missing.doctor = [t("book.need_doctor")];
+  if (!body.date) missing.date = [t("book.need_date")];
+  if (!body.time) missing.time = [t("book.need_time")];
+  if (Object.keys(missing).length) {
+    showErrors({ status: 400, data: missing });
+    return;
+  }
+  const sameAsBefore = pendingBody && JSON.stringify(pendingBody) === JSON.stringify(body);
+  const key = sameAsBefore && pendingKey ? pendingKey : randomKey();
+  submit.disabled = true;
+  const result = await api("POST", "/api/appointments/", body, { "Idempotency-Key": key });
+  submit.disabled = false;
+  if (result.status === 0) {
+    // No answer: a retry of the same booking sends the same key, so it cannot book twice.
+    pendingKey = key;
+    pendingBody = body;
+    showErrors(result);
+    return;
+  }
+  pendingKey = pendingBody = null;
+  if (result.ok) {
+    const a = result.data;
+    appointments.upsert(a);
+    formOk.textContent = t("book.success", {
+      doctor: a.doctor_name,
+      date: formatDate(a.date),
+      time: a.time,
+      number: a.queue_number,
+    });
+    formOk.hidden = false;
+    $("#book-reason").value = "";
+    loadSlots();
+    return;
+  }
+  showErrors(result);
+  if (result.status === 409) loadSlots();
+});
+
+doctorSelect.addEventListener("change", loadSlots);
+dateInput.addEventListener("change", loadSlots);
+
+// ---- queue tracker ----
+
+const modal = $('[data-testid="queue-modal"]');
+const q = {
+  title: $("#queue-h"),
+  current: $('[data-testid="queue-current"]'),
+  mine: $('[data-testid="queue-mine"]'),
+  ahead: $('[data-testid="queue-ahead"]'),
+  wait: $('[data-testid="queue-wait"]'),
+  msg: $('[data-role="queue-msg"]'),
+};
+let watching = null; // {appointmentId, doctorId}
+
+function showQueue(snapshot) {
+  const a = watching && appointments.get(watching.appointmentId);
+  if (!a) return;
+  const current = snapshot.current_queue;
+  const mine = a.queue_number;
+  const ahead = Math.max(0, mine - current - 1);
+  const perPatient = snapshot.estimated_wait;
+  q.current.textContent = String(current);
+  q.mine.textContent = String(mine);
+  q.ahead.textContent = String(ahead);
+  q.wait.replaceChildren(
+    el("span", { class: "qnum", text: t("queue.minutes", { minutes: ahead * perPatient }) }),
+    el("small", { class: "muted", text: t("queue.per_patient", { minutes: perPatient }) }),
+  );
+  q.wait.dataset.minutes = String(ahead * perPatient);
+  q.wait.dataset.perPatient = String(perPatient);
+  q.msg.textContent =
+    mine === current ? t("queue.your_turn") : mine < current ? t("queue.called") : t("queue.waiting");
+}
+
+async function openQueue(appointmentId) {
+  const a = appointments.get(appointmentId);
+  if (!a) return;
+  if (watching) closeQueue();
+  watching = { appointmentId, doctorId: a.doctor };
+  q.title.textContent = t("queue.title", { doctor: a.doctor_name });
+  q.mine.textContent = String(a.queue_number);
+  for (const node of [q.current, q.ahead, q.wait]) node.textContent = "–";
+  q.msg.textContent = t("loading");
+  modal.showModal();
+  socket.send({ type: "join_queue", data: { doctor_id: a.doctor } });
+  // The same snapshot over HTTP, so the numbers show even while the socket reconnects.
+  const result = await api("GET", `/api/queues/${a.doctor}/`);
+  if (result.ok && watching && watching.doctorId === a.doctor) showQueue(result.data);
+}
+
+function closeQueue() {
+  if (!watching) return;
+  socket.send({ type: "leave_queue", data: { doctor_id: watching.doctorId } });
+  watching = null;
+  if (modal.open) modal.close();
+}
+
+$('[data-testid="close-queue"]').addEventListener("click", closeQueue);
+modal.addEventListener("close", closeQueue); // Escape closes the dialog too
+
+// ---- live ----
+
+const socket = startPortal(async () => {
+  const loaded = await Promise.all([loadAppointments(), loadDoctors()]);
+  return loaded.every(Boolean);
+});
+socket.on("appointment_updated", (a) => {
+  appointments.upsert(a);
+  if (watching && watching.appointmentId === a.id && !ACTIVE.has(a.status)) closeQueue();
+});
+socket.on("queue_updated", (snapshot) => {
+  if (watching && snapshot.doctor_id === watching.doctorId) showQueue(snapshot);
+});
+socket.on("error", (error) => {
+  if (watching && error.request === "join_queue") q.msg.textContent = t("queue.forbidden");
+});
+loadSlots();

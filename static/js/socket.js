@@ -1,0 +1,197 @@
+// The portal's one WebSocket: token from the session, resume from the last applied event,
+// reconnect with backoff for as long as the page is open.
+
+const MIN_DELAY = 1000;
+const MAX_DELAY = 30000;
+
+function tokenExpiry(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).exp * 1000;
+  } catch {
+    return 0;
+  }
+}
+
+export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/", path = "/ws/" } = {}) {
+  const handlers = new Map();
+  const queues = new Set(); // doctor ids joined; joined again after every reconnect
+  let lastId = lastEventId;
+  let ws = null;
+  let ready = false;
+  let connecting = false;
+  let attempt = 0;
+  let timer = null;
+  let token = null;
+  let state = null;
+  let closedByPage = false;
+  let lastRefusal = 0;
+
+  function emit(type, data, frame) {
+    for (const fn of handlers.get(type) || []) {
+      try {
+        fn(data, frame);
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  }
+
+  function on(type, fn) {
+    if (!handlers.has(type)) handlers.set(type, new Set());
+    handlers.get(type).add(fn);
+    return () => handlers.get(type).delete(fn);
+  }
+
+  function setState(next) {
+    if (next === state) return;
+    state = next;
+    emit("state", next);
+  }
+
+  async function freshToken() {
+    if (token && tokenExpiry(token) - Date.now() > 30000) return token;
+    token = null;
+    const response = await fetch(tokenUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.status === 401 || response.status === 403) {
+      emit("unauthorized");
+      throw new Error("signed out");
+    }
+    if (!response.ok) throw new Error(`token: ${response.status}`);
+    token = (await response.json()).access;
+    return token;
+  }
+
+  function schedule() {
+    if (closedByPage) return;
+    setState(navigator.onLine === false ? "offline" : "reconnecting");
+    clearTimeout(timer);
+    const base = Math.min(MAX_DELAY, MIN_DELAY * 2 ** attempt);
+    const delay = Math.min(MAX_DELAY, Math.max(MIN_DELAY, base * (0.7 + Math.random() * 0.6)));
+    attempt += 1;
+    timer = setTimeout(connect, delay);
+  }
+
+  async function connect() {
+    clearTimeout(timer);
+    timer = null;
+    if (ws || connecting || closedByPage) return;
+    if (navigator.onLine === false) {
+      setState("offline");
+      return; // the browser's `online` event brings us back
+    }
+    if (state !== "connected") setState("reconnecting");
+    connecting = true;
+    let access;
+    try {
+      access = await freshToken();
+    } catch {
+      connecting = false;
+      schedule();
+      return;
+    }
+    connecting = false;
+    if (ws || closedByPage) return;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const url = `${scheme}//${location.host}${path}?token=${encodeURIComponent(access)}&last_event_id=${lastId}`;
+    const sock = new WebSocket(url);
+    ws = sock;
+    // A handshake that neither opens nor fails (a dead network path) is given up on.
+    const watchdog = setTimeout(() => !ready && sock.close(), 15000);
+    sock.onmessage = (event) => receive(sock, event.data);
+    sock.onclose = (event) => {
+      clearTimeout(watchdog);
+      if (ws !== sock) return;
+      const wasReady = ready;
+      ws = null;
+      ready = false;
+      if (closedByPage) return;
+      if (!wasReady) token = null; // refused at the handshake: the next try asks for a new token
+      if (event.code === 4401) {
+        // The token expired under the open socket: a new one, straight away (once; then back off).
+        token = null;
+        const now = Date.now();
+        const again = now - lastRefusal < 10000;
+        lastRefusal = now;
+        if (!again) {
+          setState("reconnecting");
+          connect();
+          return;
+        }
+      }
+      schedule();
+    };
+  }
+
+  function receive(sock, text) {
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame.type !== "string") return;
+    if (frame.type === "ready") {
+      ready = true;
+      attempt = 0;
+      const newest = frame.data ? frame.data.last_event_id : undefined;
+      // A server whose stream is behind ours was reset: follow it rather than ignore it forever.
+      if (newest === null) lastId = 0;
+      else if (typeof newest === "number" && newest < lastId) lastId = newest;
+      setState("connected");
+      for (const doctorId of queues) sock.send(JSON.stringify({ type: "join_queue", data: { doctor_id: doctorId } }));
+      emit("ready", frame.data, frame);
+      return;
+    }
+    if (typeof frame.id === "number") {
+      if (frame.id <= lastId) return; // applied already (replay overlap)
+      lastId = frame.id;
+    }
+    emit(frame.type, frame.data || {}, frame);
+  }
+
+  function send(message) {
+    const doctorId = message && message.data && message.data.doctor_id;
+    if (message.type === "join_queue") queues.add(doctorId);
+    if (message.type === "leave_queue") queues.delete(doctorId);
+    if (!ws || !ready || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  function close() {
+    closedByPage = true;
+    clearTimeout(timer);
+    if (ws) ws.close(1000);
+  }
+
+  window.addEventListener("online", () => {
+    if (ws && ready) {
+      setState("connected");
+      return;
+    }
+    attempt = 0;
+    connect();
+  });
+  window.addEventListener("offline", () => setState("offline"));
+  window.addEventListener("pagehide", close);
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return; // back from the page cache: carry on from where we were
+    closedByPage = false;
+    attempt = 0;
+    connect();
+  });
+
+  return {
+    on,
+    send,
+    connect,
+    close,
+    get state() {
+      return state;
+    },
+    get lastEventId() {
+      return lastId;
+    },
+  };
+}

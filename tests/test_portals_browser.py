@@ -1,0 +1,392 @@
+"""The patient and doctor portals in Chromium, against real daphne processes.
+
+Every check is what a user sees on the page; every wait is Playwright's auto-waiting
+`expect` with a timeout.
+"""
+
+import datetime
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.tests.factories import PASSWORD, make_user
+from appointments.models import Appointment
+from appointments.services import appointment_book
+from notifications.models import Notification
+from tests.live import Daphne, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.live,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
+]
+
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API keeps an asyncio loop in this thread, which Django takes for an async
+    # context; the ORM calls in these tests are still plain, one-at-a-time synchronous calls.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield instance
+            instance.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def portal(browser, server):
+    """`portal(user)` signs `user` in through /login/ in a new browser context and returns the open page."""
+    contexts = []
+
+    def open_page(user, *, base: str | None = None, context=None, viewport=None):
+        base = base or server.url
+        home = "/doctor/" if user.role == "DOCTOR" else "/patient/"
+        if context is None:
+            context = browser.new_context(viewport=viewport or {"width": 1100, "height": 850})
+            contexts.append(context)
+            page = context.new_page()
+            page.goto(f"{base}/login/")
+            page.fill('input[name="email"]', user.email)
+            page.fill('input[name="password"]', PASSWORD)
+            page.click('button[type="submit"]')
+            page.wait_for_url(f"{base}{home}")
+        else:  # another tab of the same signed-in browser
+            page = context.new_page()
+            page.goto(f"{base}{home}")
+        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def today() -> datetime.date:
+    return timezone.localdate()
+
+
+def book(*, doctor, patient, at: str, day: datetime.date | None = None) -> Appointment:
+    """A booking made by the doctor through the service, in this process.
+
+    It runs in a worker thread: the push after commit needs a thread without Playwright's
+    event loop (a push that cannot be made is still replayed from the stored events).
+    """
+
+    def run():
+        try:
+            return appointment_book(
+                actor=doctor.user,
+                doctor=doctor,
+                patient=patient,
+                date=day or today(),
+                time=datetime.time.fromisoformat(at),
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=30)
+
+
+def book_over_http(server, *, doctor, patient, at: str) -> dict:
+    """A booking made by the doctor through the API with their JWT."""
+    status, body = server.request(
+        "POST",
+        "/api/appointments/",
+        {"doctor": doctor.pk, "patient": patient.pk, "date": today().isoformat(), "time": at},
+        token=server.token(doctor.user.email, PASSWORD),
+    )
+    assert status == 201, body
+    return body
+
+
+def row(page, appointment_id: int):
+    return page.locator(f'[data-testid="appointment-row"][data-id="{appointment_id}"]')
+
+
+def page_weight(page) -> int:
+    """Bytes of the scripts and style sheets the page loaded, uncompressed."""
+    return page.evaluate(
+        """() => performance.getEntriesByType('resource')
+            .filter(e => e.initiatorType === 'script' || e.initiatorType === 'link'
+                         || /\\.(js|css)$/.test(new URL(e.name).pathname))
+            .reduce((sum, e) => sum + e.decodedBodySize, 0)"""
+    )
+
+
+# 1
+def test_a_booking_by_the_doctor_shows_up_live_on_the_patients_page(server, portal, patient, doctor):
+    page = portal(patient)
+    badge = page.get_by_test_id("notification-badge")
+    expect(badge).to_be_hidden()
+    expect(page.get_by_test_id("appointment-row")).to_have_count(0)
+    assert 0 < page_weight(page) < MAX_PAGE_WEIGHT
+
+    first = book_over_http(server, doctor=doctor, patient=patient, at="10:00")
+    expect(row(page, first["id"])).to_have_attribute("data-status", "CONFIRMED")
+    expect(row(page, first["id"])).to_contain_text(doctor.user.name)
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text("1")
+
+    second = book_over_http(server, doctor=doctor, patient=patient, at="10:15")
+    expect(row(page, second["id"])).to_be_visible()
+    expect(badge).to_have_text("2")
+    page.get_by_test_id("notification-bell").click()
+    items = page.get_by_test_id("notification-item")
+    expect(items).to_have_count(2)
+    expect(items.first).to_have_attribute("data-read", "false")
+    expect(page.get_by_test_id("appointment-row")).to_have_count(2)
+
+
+# 2
+def test_reading_a_notification_in_one_tab_updates_the_other(portal, patient, doctor):
+    book(doctor=doctor, patient=patient, at="09:00")
+    book(doctor=doctor, patient=patient, at="09:15")
+    notes = list(Notification.objects.filter(user=patient).order_by("id"))
+    tab_a = portal(patient)
+    tab_b = portal(patient, context=tab_a.context)
+    for tab in (tab_a, tab_b):
+        expect(tab.get_by_test_id("notification-badge")).to_have_text("2")
+
+    tab_a.get_by_test_id("notification-bell").click()
+    tab_a.locator(f'[data-testid="notification-item"][data-id="{notes[0].pk}"]').click()
+    read_in_b = tab_b.locator(f'[data-testid="notification-item"][data-id="{notes[0].pk}"]')
+    expect(read_in_b).to_have_attribute("data-read", "true")
+    expect(tab_b.get_by_test_id("notification-badge")).to_have_text("1")
+    expect(tab_a.get_by_test_id("notification-badge")).to_have_text("1")
+
+    tab_a.get_by_test_id("mark-all-read").click()
+    expect(tab_b.get_by_test_id("notification-badge")).to_be_hidden()
+    for item in tab_b.get_by_test_id("notification-item").all():
+        expect(item).to_have_attribute("data-read", "true")
+
+
+# 3
+def test_a_patient_cancels_and_both_pages_show_it(portal, patient, doctor):
+    appointment = book(doctor=doctor, patient=patient, at="11:00")
+    patient_page = portal(patient)
+    doctor_page = portal(doctor.user)
+    expect(row(doctor_page, appointment.pk)).to_have_attribute("data-status", "CONFIRMED")
+
+    dialogs = []
+    patient_page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    row(patient_page, appointment.pk).get_by_test_id("cancel-appointment").click()
+
+    expect(row(patient_page, appointment.pk)).to_have_attribute("data-status", "CANCELLED")
+    expect(row(patient_page, appointment.pk).get_by_test_id("cancel-appointment")).to_have_count(0)
+    expect(row(doctor_page, appointment.pk)).to_have_attribute("data-status", "CANCELLED")
+    assert dialogs and doctor.user.name in dialogs[0]
+
+
+# 4
+def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, patient, patient2, doctor):
+    book(doctor=doctor, patient=patient2, at="09:00")
+    book(doctor=doctor, patient=make_user(), at="09:15")
+    mine = book(doctor=doctor, patient=patient, at="09:30")
+    patient_page = portal(patient)
+    doctor_page = portal(doctor.user)
+
+    row(patient_page, mine.pk).get_by_test_id("open-queue").click()
+    modal = patient_page.get_by_test_id("queue-modal")
+    expect(modal).to_be_visible()
+    expect(modal.get_by_test_id("queue-mine")).to_have_text("3")
+    expect(modal.get_by_test_id("queue-current")).to_have_text("0")
+
+    doctor_page.get_by_test_id("queue-current-input").fill("1")
+    doctor_page.get_by_test_id("queue-wait-input").fill("7")
+    doctor_page.get_by_test_id("queue-save").click()
+    expect(modal.get_by_test_id("queue-current")).to_have_text("1")
+    expect(modal.get_by_test_id("queue-ahead")).to_have_text("1")
+    expect(modal.get_by_test_id("queue-wait")).to_contain_text("7")
+
+    modal.get_by_test_id("close-queue").click()
+    expect(modal).to_be_hidden()
+    doctor_page.get_by_test_id("queue-current-input").fill("2")
+    doctor_page.get_by_test_id("queue-save").click()
+    expect(doctor_page.get_by_test_id("queue-current")).to_have_text("2")
+    # Frames reach a socket in order: once this later booking shows, the queue update has had its chance.
+    later = book_over_http(server, doctor=doctor, patient=patient, at="12:00")
+    expect(row(patient_page, later["id"])).to_be_visible()
+    expect(modal.get_by_test_id("queue-current")).to_have_text("1")
+
+    row(patient_page, mine.pk).get_by_test_id("open-queue").click()
+    expect(modal.get_by_test_id("queue-current")).to_have_text("2")
+
+
+# 5
+def test_three_patients_see_one_queue_update(server, portal, doctor):
+    patients = [make_user(name=f"Patient {n}") for n in range(3)]
+    booked = [book(doctor=doctor, patient=p, at=f"1{n}:00") for n, p in enumerate(patients)]
+    pages = [portal(p) for p in patients]
+    for page, appointment in zip(pages, booked, strict=True):
+        row(page, appointment.pk).get_by_test_id("open-queue").click()
+        expect(page.get_by_test_id("queue-mine")).to_have_text(str(appointment.queue_number))
+        expect(page.get_by_test_id("queue-current")).to_have_text("0")
+
+    status, body = server.request(
+        "POST",
+        f"/api/queues/{doctor.pk}/",
+        {"current_queue": 2, "estimated_wait": 10},
+        token=server.token(doctor.user.email, PASSWORD),
+    )
+    assert status == 200, body
+    for page in pages:
+        expect(page.get_by_test_id("queue-current")).to_have_text("2")
+    expect(pages[2].get_by_test_id("queue-ahead")).to_have_text("0")
+    expect(pages[2].get_by_test_id("queue-wait")).to_contain_text("10")
+
+
+# 6
+def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, patient, doctor):
+    # A server of its own on a fixed port, so that the page's retries reach the restarted one.
+    port = free_port()
+    first = Daphne(port=port)
+    try:
+        page = portal(patient, base=first.url)
+        status = page.get_by_test_id("connection-status")
+        first.kill()
+        expect(status).to_have_attribute("data-state", "reconnecting")
+        missed = book(doctor=doctor, patient=patient, at="13:00")  # while no server is up
+    finally:
+        first.stop()
+
+    second = Daphne(port=port)
+    try:
+        expect(status).to_have_attribute("data-state", "connected", timeout=45_000)
+        note = Notification.objects.get(user=patient, related_id=missed.pk)
+        expect(row(page, missed.pk)).to_have_count(1)
+        expect(page.get_by_test_id("notification-badge")).to_have_text("1")
+        page.get_by_test_id("notification-bell").click()
+        expect(page.locator(f'[data-testid="notification-item"][data-id="{note.pk}"]')).to_have_count(1)
+
+        # A later live event is the sync point: nothing replayed twice arrives after it.
+        later = book_over_http(second, doctor=doctor, patient=patient, at="13:15")
+        expect(row(page, later["id"])).to_be_visible()
+        expect(page.get_by_test_id("notification-badge")).to_have_text("2")
+        expect(row(page, missed.pk)).to_have_count(1)
+        expect(page.get_by_test_id("appointment-row")).to_have_count(2)
+        expect(page.get_by_test_id("notification-item")).to_have_count(2)
+
+        # The browser going offline and back online.
+        page.context.set_offline(True)
+        expect(status).to_have_attribute("data-state", "offline")
+        page.context.set_offline(False)
+        expect(status).to_have_attribute("data-state", "connected")
+    finally:
+        second.stop()
+
+
+# 7
+def test_call_next_on_the_doctor_console_reaches_the_patients_queue(portal, patient, patient2, doctor):
+    first = book(doctor=doctor, patient=patient2, at="09:00")
+    mine = book(doctor=doctor, patient=patient, at="09:15")
+    patient_page = portal(patient)
+    doctor_page = portal(doctor.user, viewport={"width": 360, "height": 740})
+    assert 0 < page_weight(doctor_page) < MAX_PAGE_WEIGHT
+
+    row(patient_page, mine.pk).get_by_test_id("open-queue").click()
+    current = patient_page.get_by_test_id("queue-current")
+    expect(current).to_have_text("0")
+
+    doctor_page.get_by_test_id("call-next").click()
+    expect(doctor_page.get_by_test_id("queue-current")).to_have_text("1")
+    expect(current).to_have_text("1")
+    expect(patient_page.get_by_test_id("queue-ahead")).to_have_text("0")
+
+    row(doctor_page, first.pk).get_by_test_id("complete-appointment").click()
+    expect(row(doctor_page, first.pk)).to_have_attribute("data-status", "COMPLETED")
+    expect(row(doctor_page, first.pk).locator("button")).to_have_count(0)
+    doctor_page.get_by_test_id("call-next").click()
+    expect(current).to_have_text("2")
+    expect(patient_page.get_by_test_id("queue-modal")).to_contain_text("your turn")
+
+    # Nobody left: the console says so.
+    doctor_page.get_by_test_id("call-next").click()
+    expect(doctor_page.locator('[data-role="queue-msg"]')).to_contain_text("#2")
+
+
+# 8
+def test_the_portal_switches_to_bangla(server, portal, patient, doctor):
+    page = portal(patient)
+    expect(page.locator("h1")).to_have_text("Patient portal")
+    sound = page.get_by_test_id("sound-toggle")
+    expect(sound).to_have_attribute("aria-pressed", "true")
+    sound.click()  # turned off; the choice outlives the reload below
+    expect(sound).to_have_attribute("aria-pressed", "false")
+
+    page.get_by_test_id("language-bn").click()
+    expect(page.locator("html")).to_have_attribute("lang", "bn")
+    expect(page.locator("h1")).to_have_text("রোগীর পোর্টাল")
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    expect(page.get_by_test_id("connection-status")).to_have_text("সংযুক্ত")
+    expect(sound).to_have_attribute("aria-pressed", "false")
+
+    booked = book_over_http(server, doctor=doctor, patient=patient, at="15:00")
+    expect(row(page, booked["id"])).to_contain_text("নিশ্চিত")
+    page.get_by_test_id("notification-bell").click()
+    expect(page.get_by_test_id("notification-item").first).to_contain_text("অ্যাপয়েন্টমেন্ট নিশ্চিত হয়েছে")
+
+    page.get_by_test_id("language-en").click()
+    expect(page.locator("h1")).to_have_text("Patient portal")
+
+
+def test_booking_through_the_form_with_field_errors_and_a_taken_slot(server, portal, patient, patient2, doctor):
+    page = portal(patient)
+    tomorrow = (today() + datetime.timedelta(days=1)).isoformat()
+    form = page.get_by_test_id("book-form")
+    page.get_by_test_id("book-submit").click()
+    expect(form.locator('[data-error-for="doctor"]')).to_have_text("Please choose a doctor.")
+    expect(form.get_by_label("Doctor")).to_have_attribute("aria-invalid", "true")
+
+    form.get_by_label("Doctor").select_option(str(doctor.pk))
+    form.get_by_label("Date", exact=True).fill(tomorrow)
+    times = form.locator("#book-time option:not([value=''])")
+    expect(times.first).to_have_attribute("value", "09:00")
+    form.get_by_label("Time").select_option("09:00")
+    form.get_by_label("Reason for the visit (optional)").fill("Check-up")
+    page.get_by_test_id("book-submit").click()
+    expect(page.get_by_test_id("book-success")).to_contain_text("09:00")
+    booked = Appointment.objects.get(patient=patient, time=datetime.time(9, 0))
+    expect(row(page, booked.pk)).to_have_attribute("data-status", "CONFIRMED")
+    # The time just booked is no longer offered.
+    expect(form.locator('#book-time option[value="09:00"]')).to_have_count(0)
+
+    form.get_by_label("Time").select_option("09:15")
+    book(doctor=doctor, patient=patient2, at="09:15", day=today() + datetime.timedelta(days=1))
+    page.get_by_test_id("book-submit").click()
+    expect(page.get_by_test_id("book-error")).to_contain_text("just taken")
+
+    yesterday = (today() - datetime.timedelta(days=1)).isoformat()
+    form.get_by_label("Date", exact=True).fill(yesterday)
+    form.get_by_label("Time").select_option("10:00")
+    page.get_by_test_id("book-submit").click()
+    expect(form.locator('[data-error-for="date"]')).to_contain_text("past")
+    expect(form.get_by_label("Date", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("appointment-row")).to_have_count(1)
