@@ -5,6 +5,7 @@ import django_filters
 from django.conf import settings
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -59,7 +60,7 @@ class AppointmentViewSet(
         if not key:
             return self._book(request)
         if len(key) > 255:
-            raise ValidationError({"idempotency_key": ["At most 255 characters."]})
+            raise ValidationError({"idempotency_key": [gettext("At most 255 characters.")]})
         fingerprint = hashlib.sha256(json.dumps(request.data, sort_keys=True, default=str).encode()).hexdigest()
         with transaction.atomic():
             # A racing twin blocks on the key's unique index here until the first one commits.
@@ -68,7 +69,7 @@ class AppointmentViewSet(
             )
             if not created:
                 if record.fingerprint != fingerprint:
-                    raise ValidationError({"idempotency_key": ["This key was used for a different request."]})
+                    raise ValidationError({"idempotency_key": [gettext("This key was used for a different request.")]})
                 return Response(
                     record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
                 )

@@ -1,6 +1,7 @@
 import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from accounts.models import Doctor, Role, User
@@ -12,13 +13,13 @@ TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
 
 def _clean_time(value: datetime.time) -> datetime.time:
     if value.second or value.microsecond:
-        raise serializers.ValidationError("Use HH:MM.")
+        raise serializers.ValidationError(gettext("Use HH:MM."))
     return value
 
 
 def _clean_date(value: datetime.date) -> datetime.date:
     if value < timezone.localdate():
-        raise serializers.ValidationError("This date is in the past.")
+        raise serializers.ValidationError(gettext("This date is in the past."))
     return value
 
 

@@ -5,6 +5,7 @@ import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Doctor, Role
@@ -69,12 +70,18 @@ def check_transition(*, appointment: Appointment, actor, to_status: str) -> None
     """The guard: raise InvalidInput for a move that does not exist, NotAllowed for a role that may not make it."""
     role = role_in(appointment, actor)
     if role is None:
-        raise NotFound("No such appointment.")
+        raise NotFound(gettext("No such appointment."))
     allowed = TRANSITIONS.get((appointment.status, to_status))
     if allowed is None:
-        raise InvalidInput(f"An appointment cannot move from {appointment.status} to {to_status}.", field="status")
+        raise InvalidInput(
+            gettext("An appointment cannot move from %(old)s to %(new)s.")
+            % {"old": appointment.status, "new": to_status},
+            field="status",
+        )
     if role not in allowed:
-        raise NotAllowed(f"A {role} may not move an appointment to {to_status}.")
+        raise NotAllowed(
+            gettext("A %(role)s may not move an appointment to %(new)s.") % {"role": role, "new": to_status}
+        )
 
 
 def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
@@ -123,7 +130,7 @@ def _next_queue_number(*, doctor_id: int, date: datetime.date) -> int:
 
 def _check_bookable_date(date: datetime.date) -> None:
     if date < timezone.localdate():
-        raise InvalidInput("This date is in the past.", field="date")
+        raise InvalidInput(gettext("This date is in the past."), field="date")
 
 
 @transaction.atomic
@@ -138,16 +145,16 @@ def appointment_book(
     if actor.role == Role.PATIENT and not actor.is_admin:
         patient = actor
     elif patient is None:
-        raise InvalidInput("Name the patient this appointment is for.", field="patient")
+        raise InvalidInput(gettext("Name the patient this appointment is for."), field="patient")
     elif actor.role == Role.DOCTOR and not actor.is_admin and doctor.user_id != actor.pk:
-        raise NotAllowed("A doctor books appointments in their own schedule only.")
+        raise NotAllowed(gettext("A doctor books appointments in their own schedule only."))
     if patient.role != Role.PATIENT:
-        raise InvalidInput("Appointments are booked for patients.", field="patient")
+        raise InvalidInput(gettext("Appointments are booked for patients."), field="patient")
     _check_bookable_date(date)
 
     doctor = _lock_doctor(doctor.pk)
     if _slot_taken(doctor_id=doctor.pk, date=date, time=time):
-        raise Conflict("That time is already booked with this doctor.", field="time")
+        raise Conflict(gettext("That time is already booked with this doctor."), field="time")
     try:
         with transaction.atomic():
             appointment = Appointment.objects.create(
@@ -160,7 +167,7 @@ def appointment_book(
                 queue_number=_next_queue_number(doctor_id=doctor.pk, date=date),
             )
     except IntegrityError as exc:  # the database's constraint is the last word on the slot
-        raise Conflict("That time is already booked with this doctor.", field="time") from exc
+        raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
     stream.lock_streams([patient.pk, doctor.user_id])
     _notify(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
@@ -223,18 +230,20 @@ def appointment_reschedule(
     """
     appointment = _reload(appointment.pk)
     if role_in(appointment, actor) is None:
-        raise NotFound("No such appointment.")
+        raise NotFound(gettext("No such appointment."))
     _lock_doctor(appointment.doctor_id)
     appointment = _reload(appointment.pk, lock=True)
     if not appointment.is_active:
-        raise InvalidInput(f"A {appointment.status} appointment cannot be rescheduled.", field="status")
+        raise InvalidInput(
+            gettext("A %(status)s appointment cannot be rescheduled.") % {"status": appointment.status}, field="status"
+        )
     date = date or appointment.date
     time = time or appointment.time
     if (date, time) == (appointment.date, appointment.time):
         return appointment
     _check_bookable_date(date)
     if _slot_taken(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk):
-        raise Conflict("That time is already booked with this doctor.", field="time")
+        raise Conflict(gettext("That time is already booked with this doctor."), field="time")
     if date != appointment.date:
         appointment.queue_number = _next_queue_number(doctor_id=appointment.doctor_id, date=date)
     appointment.date, appointment.time = date, time
@@ -242,7 +251,7 @@ def appointment_reschedule(
         with transaction.atomic():
             appointment.save(update_fields=["date", "time", "queue_number", "updated_at"])
     except IntegrityError as exc:
-        raise Conflict("That time is already booked with this doctor.", field="time") from exc
+        raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
     stream.lock_streams([appointment.patient_id, appointment.doctor.user_id])
     _notify(appointment.patient, "rescheduled_patient", appointment, NotificationType.APPOINTMENT_RESCHEDULED)

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -46,4 +47,4 @@ def _int_or_404(value) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise NotFound("No such notification.") from None
+        raise NotFound(gettext("No such notification.")) from None

@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.utils.translation import gettext
 
 from core.errors import NotFound
 
@@ -25,7 +26,7 @@ def notifications_mark_read(*, user, notification_id: int) -> Notification:
     stream.lock_streams([user.pk])
     notification = Notification.objects.filter(user=user, pk=notification_id).first()
     if notification is None:
-        raise NotFound("No such notification.")
+        raise NotFound(gettext("No such notification."))
     if not notification.is_read:
         notification.is_read = True
         notification.save(update_fields=["is_read"])

@@ -1,4 +1,5 @@
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +16,7 @@ class QueueView(APIView):
     def _doctor(self, request, doctor_id):
         doctor = get_object_or_404(Doctor, pk=doctor_id)
         if not may_watch_queue(request.user, doctor):
-            raise NotFound("No such queue.")
+            raise NotFound(gettext("No such queue."))
         return doctor
 
     @extend_schema(responses=QueueSerializer)
@@ -26,7 +27,7 @@ class QueueView(APIView):
     def post(self, request, doctor_id: int):
         doctor = get_object_or_404(Doctor, pk=doctor_id)
         if not can_run_queue(request.user, doctor):  # refused before its input is looked at
-            raise NotAllowed("Only this doctor or staff may run this queue.")
+            raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
         serializer = QueueUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = queue_update(actor=request.user, doctor=doctor, **serializer.validated_data)

@@ -6,6 +6,7 @@ import statistics
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Doctor
 from appointments.models import Appointment, Status
@@ -88,11 +89,11 @@ def queue_update(
     That doctor or staff only. Broadcasts `queue_updated` after commit.
     """
     if not can_run_queue(actor, doctor):
-        raise NotAllowed("Only this doctor or staff may run this queue.")
+        raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
     if current_queue < 0:
-        raise InvalidInput("Must be 0 or more.", field="current_queue")
+        raise InvalidInput(gettext("Must be 0 or more."), field="current_queue")
     if estimated_wait is not UNSET and estimated_wait is not None and estimated_wait < 0:
-        raise InvalidInput("Must be 0 or more.", field="estimated_wait")
+        raise InvalidInput(gettext("Must be 0 or more."), field="estimated_wait")
     row = queue_day(doctor=doctor, date=date, lock=True)
     row.current_queue = current_queue
     if estimated_wait is not UNSET:
@@ -106,7 +107,7 @@ def queue_update(
 def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
     """Move today's queue to the next number whose appointment is still CONFIRMED."""
     if not can_run_queue(actor, doctor):
-        raise NotAllowed("Only this doctor or staff may run this queue.")
+        raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
     row = queue_day(doctor=doctor, lock=True)
     following = (
         Appointment.objects.filter(
@@ -117,7 +118,9 @@ def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
         .first()
     )
     if following is None:
-        raise InvalidInput(f"No confirmed appointment is waiting after #{row.current_queue}.")
+        raise InvalidInput(
+            gettext("No confirmed appointment is waiting after #%(number)s.") % {"number": row.current_queue}
+        )
     row.current_queue = following
     row.save()
     _broadcast(row)
