@@ -33,8 +33,6 @@ def login_view(request):
     form = EmailLoginForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
         login(request, form.user)
-        if form.user.language:
-            request.session["_language"] = form.user.language
         return redirect(safe_next or home_for(form.user))
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=status)

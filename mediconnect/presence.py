@@ -6,9 +6,12 @@ so the sockets of a killed process drop out after TTL seconds. Without Redis (on
 process, in-memory layer) a dict in this process is the whole truth.
 """
 
+import asyncio
 import time
 import weakref
 
+import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 
 TTL_SECONDS = getattr(settings, "PRESENCE_TTL_SECONDS", 60)
@@ -53,23 +56,15 @@ class MemoryPresence:
 class RedisPresence:
     def __init__(self, url: str):
         self.url = url
+        self._sync_client = redis.Redis.from_url(url)  # thread-safe, pooled: for the API views
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _async(self):
-        import asyncio
-
-        import redis.asyncio as aioredis
-
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
             client = self._async_clients[loop] = aioredis.Redis.from_url(self.url)
         return client
-
-    def _sync(self):
-        import redis
-
-        return redis.Redis.from_url(self.url)
 
     async def add(self, user_id: int, channel: str) -> None:
         await self._async().zadd(_key(), {_member(user_id, channel): time.time() + TTL_SECONDS})
@@ -80,9 +75,8 @@ class RedisPresence:
         await self._async().zrem(_key(), _member(user_id, channel))
 
     def _live_members(self):
-        with self._sync() as client:
-            client.zremrangebyscore(_key(), "-inf", time.time())
-            return client.zrange(_key(), 0, -1)
+        self._sync_client.zremrangebyscore(_key(), "-inf", time.time())
+        return self._sync_client.zrange(_key(), 0, -1)
 
     def connected_users(self) -> int:
         return len(_users(self._live_members()))
