@@ -128,10 +128,9 @@ def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
 
 
 def queue_broadcast_for(appointment: Appointment) -> None:
-    """After a booking or status change of today's appointment, everyone watching sees the new count."""
-    if appointment.date != _today():
+    """After a booking, status change or reschedule touching today, everyone watching sees the new count."""
+    # A reschedule changes the day it left as well as the day it moved to.
+    if _today() not in {appointment.date, appointment.loaded_date}:
         return
-    row = QueueDay.objects.filter(doctor_id=appointment.doctor_id, date=appointment.date).first()
-    if row is None:
-        row = QueueDay(doctor_id=appointment.doctor_id, date=appointment.date)
-    _broadcast(row)
+    row = QueueDay.objects.filter(doctor_id=appointment.doctor_id, date=_today()).first()
+    _broadcast(row or QueueDay(doctor_id=appointment.doctor_id, date=_today()))

@@ -144,3 +144,20 @@ def test_next_by_staff_walks_the_queue(as_, todays, doctor):
     client = as_("admin_user")
     numbers = [client.post(f"/api/queues/{doctor.pk}/next/").json()["current_queue"] for _ in range(4)]
     assert numbers == [1, 2, 3, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_an_appointment_away_from_today_updates_todays_queue(api, book, patient, doctor, today, tomorrow):
+    from unittest import mock
+
+    from notifications.stream import queue_group
+
+    appointment = book(patient=patient, doctor=doctor, date=today, time="09:00")
+    with mock.patch("notifications.stream._send") as send:
+        response = api(patient).patch(
+            f"/api/appointments/{appointment.pk}/", {"date": tomorrow.isoformat()}, format="json"
+        )
+    assert response.status_code == 200
+    snapshots = [call.args[1]["frame"] for call in send.call_args_list if call.args[0] == queue_group(doctor.pk)]
+    assert snapshots, "today's queue watchers were not told"
+    assert '"waiting":0' in snapshots[-1] and f'"date":"{today.isoformat()}"' in snapshots[-1]
