@@ -5,52 +5,31 @@ port, and photographs the patient and doctor pages at desktop and phone sizes wi
 """
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-PYTHON = sys.executable
-DAPHNE = str(Path(sys.executable).with_name("daphne"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 360, "height": 740}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def prepare_demo_database() -> None:
+    """Point Django at a scratch SQLite file holding the demo data (the server is given the same)."""
+    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='mediconnect-shots-')}/shots.sqlite3"
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
 
+    django.setup()
+    from django.core.management import call_command
 
-def wait_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("daphne exited")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("daphne did not start")
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo")
 
 
 def sign_in(page, url: str, email: str, home: str) -> None:
@@ -65,29 +44,14 @@ def sign_in(page, url: str, email: str, home: str) -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="mediconnect-shots-")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir}/shots.sqlite3",
-        "DEBUG": "true",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("REDIS_URL", None)
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "mediconnect.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    prepare_demo_database()
+    from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne
+
+    server = Daphne()
+    url = server.url
     try:
-        wait_healthy(url, server)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
             doctor = browser.new_context(viewport=DESKTOP)
             page = doctor.new_page()
@@ -127,8 +91,7 @@ def main() -> None:
             patient_phone.close()
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
     print(f"screenshots written to {OUT}")
 
 

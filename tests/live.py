@@ -19,6 +19,19 @@ from django.db import connection
 ROOT = Path(settings.BASE_DIR)
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
 
+# Debian's Chromium, as the browser tests and the screenshot script launch it: headless, and quiet
+# on a machine whose only network is the loopback.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -18,18 +18,8 @@ from accounts.tests.factories import PASSWORD, make_user
 from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
-from tests.live import Daphne, free_port
+from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
 
 pytestmark = [
