@@ -6,6 +6,7 @@ Every check is what a user sees on the page; every wait is Playwright's auto-wai
 
 import datetime
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -380,3 +381,18 @@ def test_booking_through_the_form_with_field_errors_and_a_taken_slot(server, por
     expect(form.locator('[data-error-for="date"]')).to_contain_text("past")
     expect(form.get_by_label("Date", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_test_id("appointment-row")).to_have_count(1)
+
+
+def test_when_the_token_expires_the_page_takes_a_new_one_and_stays_live(portal, patient, doctor):
+    short = Daphne(ACCESS_TOKEN_SECONDS=4)
+    try:
+        page = portal(patient, base=short.url)
+        status = page.get_by_test_id("connection-status")
+        expect(status).to_have_attribute("data-state", "connected")
+        # The server closes the socket with 4401 when its token runs out; the page comes back on its own.
+        expect(status).to_have_attribute("data-sessions", re.compile(r"^([2-9]|\d{2,})$"), timeout=20_000)
+        expect(status).to_have_attribute("data-state", "connected")
+        booked = book_over_http(short, doctor=doctor, patient=patient, at="14:30")
+        expect(row(page, booked["id"])).to_be_visible()
+    finally:
+        short.stop()

@@ -210,6 +210,11 @@ function initLanguage() {
 function initConnection(socket) {
   const node = $('[data-testid="connection-status"]');
   let connectedOnce = false;
+  // How many times the socket has (re)opened: lets a test see a reconnect it cannot time.
+  node.dataset.sessions = "0";
+  socket.on("ready", () => {
+    node.dataset.sessions = String(Number(node.dataset.sessions) + 1);
+  });
   socket.on("state", (state) => {
     connectedOnce = connectedOnce || state === "connected";
     node.dataset.state = state;
