@@ -4,6 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The contract's largest client frame on /ws/ (settings.WS_MAX_MESSAGE_BYTES): daphne closes a
+# socket that sends more with 1009.
+WS_MAX := 65536
 
 .PHONY: run test setup migrate lint bench
 
@@ -27,7 +30,8 @@ migrate: setup
 	$(PY) manage.py seed_demo
 
 run: migrate
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mediconnect.asgi:application
+	$(VENV)/bin/daphne --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
+		-b $(HOST) -p $(PORT) mediconnect.asgi:application
 
 test: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null

@@ -1,7 +1,6 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status, viewsets
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
@@ -50,8 +49,6 @@ class DoctorViewSet(viewsets.ReadOnlyModelViewSet):
 
 class SocketTokenView(APIView):
     """A short-lived access token for the portal's socket, for a user signed in with the session."""
-
-    authentication_classes = [SessionAuthentication]
 
     @extend_schema(
         responses=inline_serializer("SocketToken", {"access": serializers.CharField()}),

@@ -152,6 +152,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
+# (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+
 # The free-slot grid the portals offer (advisory: bookings off the grid are accepted).
 CLINIC_HOURS = {
     "start": datetime.time.fromisoformat(env("CLINIC_OPENS", default="09:00")),

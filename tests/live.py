@@ -39,6 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def daphne_limits() -> list[str]:
+    """The frame limit the contract sets, enforced by daphne itself (as `make run` starts it)."""
+    size = str(settings.WS_MAX_MESSAGE_BYTES)
+    return ["--websocket-max-message-size", size, "--websocket-max-frame-size", size]
+
+
 def test_database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
@@ -72,7 +78,7 @@ class Daphne:
             env.pop("REDIS_URL", None)
         env.update({k: str(v) for k, v in extra_env.items()})
         self.process = subprocess.Popen(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "mediconnect.asgi:application"],
+            [DAPHNE, *daphne_limits(), "-b", "127.0.0.1", "-p", str(self.port), "mediconnect.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

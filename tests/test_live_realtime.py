@@ -64,6 +64,15 @@ async def test_a_booking_made_over_http_reaches_the_patients_socket(server, pati
     assert "private detail" not in log
 
 
+async def test_a_frame_over_64_kib_is_closed_with_1009_by_the_real_server(server, patient):
+    async with websockets.connect(f"{server.ws_url}?token={await token(server, patient)}", open_timeout=10) as ws:
+        assert (await receive(ws))["type"] == "ready"
+        await ws.send(json.dumps({"type": "join_queue", "data": {"pad": "x" * 70_000}}))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=10)
+    assert closed.value.rcvd.code == 1009
+
+
 async def test_a_bad_token_is_refused_at_the_handshake_with_403(server):
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         async with websockets.connect(f"{server.ws_url}?token=not-a-token", open_timeout=10):
