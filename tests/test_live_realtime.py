@@ -171,3 +171,34 @@ async def test_two_processes_share_events_and_presence(patient, doctor, admin_us
 async def test_presence_is_for_staff_only(server, patient):
     status, _ = await call(server, "GET", "/api/presence/", token=await token(server, patient))
     assert status == 403
+
+
+async def test_over_the_real_server_origin_header_and_bad_frames_behave_as_the_contract_says(server, patient):
+    access = await token(server, patient)
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(f"{server.ws_url}?token={access}", origin="https://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+
+    headers = {"Authorization": f"Bearer {access}"}
+    async with websockets.connect(server.ws_url, additional_headers=headers, origin=server.url) as ws:
+        assert (await receive(ws))["data"]["user_id"] == patient.pk
+        await ws.send("{not json")
+        error = await receive(ws)
+        assert error["type"] == "error" and error["data"]["code"] == "bad_request"
+        await ws.send(json.dumps({"type": "leave_queue", "data": {"doctor_id": 1}}))
+        await ws.send(json.dumps({"type": "join_queue", "data": {"doctor_id": "x"}}))
+        assert (await receive(ws))["data"]["code"] == "bad_request"  # still open, still answering
+
+
+async def test_the_real_server_closes_with_4401_when_the_token_runs_out(patient):
+    short = Daphne(ACCESS_TOKEN_SECONDS=2)
+    try:
+        access = await token(short, patient)
+        async with websockets.connect(f"{short.ws_url}?token={access}", open_timeout=10) as ws:
+            assert (await receive(ws))["type"] == "ready"
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), timeout=15)
+        assert closed.value.rcvd.code == 4401
+    finally:
+        short.stop()
