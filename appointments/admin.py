@@ -1,17 +1,56 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 
 from core.errors import DomainError
 
 from .models import Appointment, IdempotencyRecord, Status
-from .services import appointment_book, appointment_change, appointment_transition
+from .services import (
+    appointment_book,
+    appointment_change,
+    appointment_transition,
+    check_booking,
+    check_reschedule,
+    check_slot_free,
+    check_transition,
+)
 
 
 class AppointmentAdminForm(forms.ModelForm):
+    """Shows a refused change next to its field, with the same checks the services make.
+
+    The services check again under their locks when the admin saves.
+    """
+
+    actor = None  # the staff user, set by AppointmentAdmin.get_form
+
     class Meta:
         model = Appointment
         fields = ["patient", "doctor", "date", "time", "status", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            if self.instance.pk is None:
+                check_booking(actor=self.actor, doctor=data["doctor"], date=data["date"], patient=data["patient"])
+                check_slot_free(doctor_id=data["doctor"].pk, date=data["date"], time=data["time"])
+            else:
+                original = Appointment.objects.select_related("doctor").get(pk=self.instance.pk)
+                moved = (data["date"], data["time"]) != (original.date, original.time)
+                if moved and check_reschedule(
+                    actor=self.actor, appointment=original, date=data["date"], time=data["time"]
+                ):
+                    check_slot_free(
+                        doctor_id=original.doctor_id, date=data["date"], time=data["time"], exclude_id=original.pk
+                    )
+                if data["status"] != original.status:
+                    check_transition(appointment=original, actor=self.actor, to_status=data["status"])
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
 
 
 @admin.register(Appointment)
@@ -25,6 +64,11 @@ class AppointmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ["patient"]
     readonly_fields = ["queue_number", "completed_at", "created_at", "updated_at"]
     actions = ["confirm", "cancel", "complete", "no_show"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:  # a new booking: CONFIRMED, numbered by the service
@@ -62,12 +106,11 @@ class AppointmentAdmin(admin.ModelAdmin):
             raise ValidationError(exc.message) from exc
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The form has checked the change already; this is for one that lost a race meanwhile.
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.get_full_path())
 
     def _move(self, request, queryset, to_status: str):

@@ -133,15 +133,8 @@ def _check_bookable_date(date: datetime.date) -> None:
         raise InvalidInput(gettext("This date is in the past."), field="date")
 
 
-@transaction.atomic
-def appointment_book(
-    *, actor, doctor: Doctor, date: datetime.date, time: datetime.time, reason: str = "", patient=None
-) -> Appointment:
-    """Book a slot: CONFIRMED with the next queue number of the doctor's day.
-
-    A patient always books for themselves; a doctor (in their own schedule) or staff name the patient.
-    Locks the doctor's row, so concurrent bookings get 1, 2, 3 ... and one holder per slot.
-    """
+def check_booking(*, actor, doctor: Doctor, date: datetime.date, patient=None):
+    """Who may book what, before any lock: returns the patient the booking is for, or raises."""
     if actor.role == Role.PATIENT and not actor.is_admin:
         patient = actor
     elif patient is None:
@@ -151,10 +144,42 @@ def appointment_book(
     if patient.role != Role.PATIENT:
         raise InvalidInput(gettext("Appointments are booked for patients."), field="patient")
     _check_bookable_date(date)
+    return patient
+
+
+def check_reschedule(*, actor, appointment: Appointment, date: datetime.date, time: datetime.time) -> bool:
+    """Who may move an appointment, and whether it can move; raises if not, False when nothing moves."""
+    if role_in(appointment, actor) is None:
+        raise NotFound(gettext("No such appointment."))
+    if not appointment.is_active:
+        raise InvalidInput(
+            gettext("A %(status)s appointment cannot be rescheduled.") % {"status": appointment.status}, field="status"
+        )
+    if (date, time) == (appointment.date, appointment.time):
+        return False
+    _check_bookable_date(date)
+    return True
+
+
+def check_slot_free(*, doctor_id: int, date: datetime.date, time: datetime.time, exclude_id: int | None = None) -> None:
+    """Raise Conflict when a non-cancelled appointment holds the slot (callers hold the doctor lock to be sure)."""
+    if _slot_taken(doctor_id=doctor_id, date=date, time=time, exclude_id=exclude_id):
+        raise Conflict(gettext("That time is already booked with this doctor."), field="time")
+
+
+@transaction.atomic
+def appointment_book(
+    *, actor, doctor: Doctor, date: datetime.date, time: datetime.time, reason: str = "", patient=None
+) -> Appointment:
+    """Book a slot: CONFIRMED with the next queue number of the doctor's day.
+
+    A patient always books for themselves; a doctor (in their own schedule) or staff name the patient.
+    Locks the doctor's row, so concurrent bookings get 1, 2, 3 ... and one holder per slot.
+    """
+    patient = check_booking(actor=actor, doctor=doctor, date=date, patient=patient)
 
     doctor = _lock_doctor(doctor.pk)
-    if _slot_taken(doctor_id=doctor.pk, date=date, time=time):
-        raise Conflict(gettext("That time is already booked with this doctor."), field="time")
+    check_slot_free(doctor_id=doctor.pk, date=date, time=time)
     try:
         with transaction.atomic():
             appointment = Appointment.objects.create(
@@ -233,17 +258,11 @@ def appointment_reschedule(
         raise NotFound(gettext("No such appointment."))
     _lock_doctor(appointment.doctor_id)
     appointment = _reload(appointment.pk, lock=True)
-    if not appointment.is_active:
-        raise InvalidInput(
-            gettext("A %(status)s appointment cannot be rescheduled.") % {"status": appointment.status}, field="status"
-        )
     date = date or appointment.date
     time = time or appointment.time
-    if (date, time) == (appointment.date, appointment.time):
+    if not check_reschedule(actor=actor, appointment=appointment, date=date, time=time):
         return appointment
-    _check_bookable_date(date)
-    if _slot_taken(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk):
-        raise Conflict(gettext("That time is already booked with this doctor."), field="time")
+    check_slot_free(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk)
     if date != appointment.date:
         appointment.queue_number = _next_queue_number(doctor_id=appointment.doctor_id, date=date)
     appointment.date, appointment.time = date, time

@@ -160,3 +160,28 @@ def test_appointments_cannot_be_deleted_in_the_admin(staff, book, patient, docto
     appointment = book(patient=patient, doctor=doctor)
     assert staff.post(f"{CHANGELIST}{appointment.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Appointment.objects.filter(pk=appointment.pk).exists()
+
+
+def test_a_refused_change_is_shown_next_to_its_field_and_changes_nothing(
+    staff, book, patient, patient2, doctor, tomorrow
+):
+    held = book(patient=patient2, doctor=doctor, time="10:00")
+    appointment = book(patient=patient, doctor=doctor, time="09:00")
+    url = f"{CHANGELIST}{appointment.pk}/change/"
+
+    taken = staff.post(url, {"date": tomorrow.isoformat(), "time": "10:00", "status": "CONFIRMED", "reason": ""})
+    assert taken.status_code == 200
+    assert "That time is already booked with this doctor." in taken.content.decode()
+
+    staff.post(url, {"date": tomorrow.isoformat(), "time": "09:00", "status": "COMPLETED", "reason": ""})
+    refused = staff.post(url, {"date": tomorrow.isoformat(), "time": "09:00", "status": "PENDING", "reason": ""})
+    assert refused.status_code == 200
+    assert "cannot move from COMPLETED to PENDING" in refused.content.decode()
+
+    # An edit that moves nothing is still fine on a finished appointment.
+    note = staff.post(url, {"date": tomorrow.isoformat(), "time": "09:00", "status": "COMPLETED", "reason": "x-ray"})
+    assert note.status_code == 302
+    appointment.refresh_from_db()
+    assert (appointment.time, appointment.status, appointment.reason) == (datetime.time(9), Status.COMPLETED, "x-ray")
+    held.refresh_from_db()
+    assert held.time == datetime.time(10)
