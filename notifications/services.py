@@ -8,7 +8,8 @@ from .models import EventType, Notification
 from .serializers import NotificationSerializer
 
 
-@transaction.atomic
+# No savepoint: it runs inside the change that causes it, and a failure undoes that whole change.
+@transaction.atomic(savepoint=False)
 def notification_create(
     *, user, type: str, title: str, message: str, related_id: int | None = None, related_type: str = ""
 ) -> Notification:
