@@ -32,10 +32,6 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def doctor_group(doctor_id: int) -> str:
-    return f"doctor.{doctor_id}"
-
-
 def queue_group(doctor_id: int) -> str:
     return f"queue.{doctor_id}"
 
