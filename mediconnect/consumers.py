@@ -11,7 +11,9 @@ import logging
 import time
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -21,7 +23,7 @@ from notifications import stream
 from queues.selectors import can_run_queue, may_watch_queue
 from queues.services import UNSET, queue_day, queue_snapshot, queue_update
 
-from . import presence
+from .hub import hub
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +99,33 @@ def _update(user, doctor_id: int, current_queue: int, estimated_wait) -> None:
 
 
 class EventConsumer(AsyncWebsocketConsumer):
+    """One socket. It has no layer channel of its own: the process's hub hands it its groups' messages."""
+
+    async def __call__(self, scope, receive, send):
+        # Channels' loop, less the per-socket layer channel (the hub has it) and the task per message.
+        self.scope, self.base_send, self.channel_layer = scope, send, None
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every handler, one thread hop per frame;
+        # here only the handlers that touch the database do, through database_sync_to_async.
+        await getattr(self, get_handler_name(message))(message)
+
     async def connect(self):
         self.user = self.scope["user"]
+        self.hub = hub()
         self.last_sent = 0
+        # Pushes that arrive before the stream is read (or while a gap is filled) wait here, in order.
+        self.pending: list[dict] | None = []
         self.queues: set[int] = set()
         self.limiter = RateLimiter(RATE_PER_SECOND, RATE_BURST)
-        self.tasks: list[asyncio.Task] = []
+        self.expiry: asyncio.TimerHandle | None = None
+        self.catching_up: asyncio.Task | None = None
+        self.present = False
 
         resume_error = None
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -117,7 +140,7 @@ class EventConsumer(AsyncWebsocketConsumer):
 
         # Join the stream before reading it: an event committed from here on is either
         # in the replay below or arrives live afterwards (and duplicates are dropped).
-        await self.channel_layer.group_add(stream.user_group(self.user.pk), self.channel_name)
+        await self.hub.join(stream.user_group(self.user.pk), self)
         await self.accept()
         newest, replay = await _open_stream(self.user, after)
         await self.send(
@@ -135,38 +158,29 @@ class EventConsumer(AsyncWebsocketConsumer):
         for _seq, text in replay:
             await self.send(text)
         self.last_sent = newest or 0
+        await self._catch_up()
 
-        await presence.backend().add(self.user.pk, self.channel_name)
-        self.tasks.append(asyncio.create_task(self._heartbeat()))
         expires = self.scope.get("token_expires")
         if expires:
-            self.tasks.append(asyncio.create_task(self._close_at(expires)))
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, expires - time.time())
+            self.expiry = loop.call_later(delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED)))
+        self.present = True
+        await self.hub.arrive(self.user.pk)
 
     async def disconnect(self, code):
-        for task in getattr(self, "tasks", []):
-            task.cancel()
         user = self.scope.get("user")
-        if user is None or not hasattr(self, "queues"):
-            return
-        await self.channel_layer.group_discard(stream.user_group(user.pk), self.channel_name)
+        if user is None or not hasattr(self, "hub"):
+            return  # refused before connect ran
+        if self.expiry is not None:
+            self.expiry.cancel()
+        if self.catching_up is not None:
+            self.catching_up.cancel()
+        self.hub.leave(stream.user_group(user.pk), self)
         for doctor_id in self.queues:
-            await self.channel_layer.group_discard(stream.queue_group(doctor_id), self.channel_name)
-        try:
-            await presence.backend().remove(user.pk, self.channel_name)
-        except Exception:  # presence expires on its own
-            logger.warning("presence removal failed", exc_info=True)
-
-    async def _heartbeat(self):
-        while True:
-            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
-            try:
-                await presence.backend().refresh(self.user.pk, self.channel_name)
-            except Exception:
-                logger.warning("presence refresh failed", exc_info=True)
-
-    async def _close_at(self, expires: float):
-        await asyncio.sleep(max(0.0, expires - time.time()))
-        await self.close(code=CLOSE_TOKEN_EXPIRED)
+            self.hub.leave(stream.queue_group(doctor_id), self)
+        if self.present:
+            self.hub.depart(user.pk)
 
     async def _error(self, code: str, message: str, request: str | None = None):
         data = {"code": code, "message": message}
@@ -216,13 +230,12 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def join_queue(self, data: dict):
         doctor_id = _int_field(data, "doctor_id")
         snapshot = await _join(self.user, doctor_id)
-        await self.channel_layer.group_add(stream.queue_group(doctor_id), self.channel_name)
+        await self.hub.join(stream.queue_group(doctor_id), self)
         self.queues.add(doctor_id)
         await self.send(stream.frame("queue_updated", snapshot))
 
     async def leave_queue(self, data: dict):
-        doctor_id = _int_field(data, "doctor_id")
-        await self._leave(doctor_id)
+        self._leave(_int_field(data, "doctor_id"))
 
     async def update_queue(self, data: dict):
         doctor_id = _int_field(data, "doctor_id")
@@ -232,28 +245,52 @@ class EventConsumer(AsyncWebsocketConsumer):
 
     HANDLERS = {"join_queue": join_queue, "leave_queue": leave_queue, "update_queue": update_queue}
 
-    async def _leave(self, doctor_id: int):
-        await self.channel_layer.group_discard(stream.queue_group(doctor_id), self.channel_name)
+    def _leave(self, doctor_id: int):
+        self.hub.leave(stream.queue_group(doctor_id), self)
         self.queues.discard(doctor_id)
 
-    # Channel layer → server (named after the message types in notifications.stream)
+    # Hub → socket (named after the message types in notifications.stream)
 
     async def event_push(self, message):
-        seq = message["seq"]
-        if seq <= self.last_sent:
-            return  # already sent by the replay, or by another path
-        if seq > self.last_sent + 1:
-            # A push overtook an earlier one (or one was lost): the rows fill the gap, in order.
-            for missing_seq, text in await _missing_frames(self.user.pk, self.last_sent, seq):
+        """A committed transaction's events for this user, `[[seq, frame], ...]` in order."""
+        if self.pending is None:
+            events = [(seq, text) for seq, text in message["events"] if seq > self.last_sent]
+            if not events:
+                return  # already sent by the replay, or by another path
+            if events[0][0] == self.last_sent + 1 and _consecutive(events):
+                for _seq, text in events:
+                    await self.send(text)
+                self.last_sent = events[-1][0]
+                return
+            # A push overtook an earlier one (or one was lost): fill the gap from the rows, in order,
+            # while later pushes wait in `pending`.
+            self.pending = []
+            self.catching_up = asyncio.ensure_future(self._catch_up())
+        self.pending.append(message)
+
+    async def _catch_up(self):
+        """Send the pushes that waited, reading any missing events from the stream; then go live."""
+        while self.pending:
+            message = self.pending.pop(0)
+            for seq, text in message["events"]:
+                if seq <= self.last_sent:
+                    continue
+                if seq > self.last_sent + 1:
+                    for missing_seq, missing_text in await _missing_frames(self.user.pk, self.last_sent, seq):
+                        await self.send(missing_text)
+                        self.last_sent = missing_seq
                 await self.send(text)
-                self.last_sent = missing_seq
-        await self.send(message["frame"])
-        self.last_sent = seq
+                self.last_sent = seq
+        self.pending = None
+        self.catching_up = None
 
     async def queue_push(self, message):
         await self.send(message["frame"])
 
     async def queue_revoke(self, message):
-        doctor_id = message["doctor_id"]
-        if doctor_id in self.queues:
-            await self._leave(doctor_id)
+        if message["doctor_id"] in self.queues:
+            self._leave(message["doctor_id"])
+
+
+def _consecutive(events) -> bool:
+    return all(later[0] == earlier[0] + 1 for earlier, later in zip(events, events[1:], strict=False))

@@ -20,7 +20,10 @@ def _check_database() -> None:
 
 async def _check_channel_layer() -> None:
     layer = get_channel_layer()
-    channel = await layer.new_channel(prefix="healthz.")
+    # The default "specific." prefix matters on the core layer: this process receives all its
+    # "specific." channels through one blocking read (held by the hub while sockets are open); a
+    # channel with another prefix lives in another Redis list that nobody reads while it waits.
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "healthz.ping"})
     message = await layer.receive(channel)
     if message.get("type") != "healthz.ping":

@@ -1,9 +1,10 @@
 """Who has a socket open, across every server process.
 
-With Redis, each open socket is a member `user_id|channel_name` of one sorted set
-whose score is the moment it expires; sockets refresh it every HEARTBEAT seconds,
-so the sockets of a killed process drop out after TTL seconds. Without Redis (one
-process, in-memory layer) a dict in this process is the whole truth.
+Each process's hub (mediconnect.hub) announces which users have a socket there. With Redis,
+each such user is a member `user_id|node` of one sorted set whose score is the moment it
+expires; the hub refreshes all of its members every HEARTBEAT seconds in one command, so the
+users of a killed process drop out after TTL seconds. Without Redis (one process, in-memory
+layer) a dict in this process is the whole truth.
 """
 
 import asyncio
@@ -23,8 +24,8 @@ def _key() -> str:
     return f"{prefix}:presence"
 
 
-def _member(user_id: int, channel: str) -> str:
-    return f"{user_id}|{channel}"
+def _member(user_id: int, node: str) -> str:
+    return f"{user_id}|{node}"
 
 
 def _users(members) -> set[int]:
@@ -33,24 +34,21 @@ def _users(members) -> set[int]:
 
 class MemoryPresence:
     def __init__(self):
-        self._sockets: dict[int, set[str]] = {}
+        self._nodes: dict[str, set[int]] = {}
 
-    async def add(self, user_id: int, channel: str) -> None:
-        self._sockets.setdefault(user_id, set()).add(channel)
+    async def announce(self, node: str, *, online, offline) -> None:
+        users = self._nodes.setdefault(node, set())
+        users.update(online)
+        users.difference_update(offline)
 
-    refresh = add
-
-    async def remove(self, user_id: int, channel: str) -> None:
-        channels = self._sockets.get(user_id, set())
-        channels.discard(channel)
-        if not channels:
-            self._sockets.pop(user_id, None)
+    def _online(self) -> set[int]:
+        return set().union(*self._nodes.values())
 
     def connected_users(self) -> int:
-        return len(self._sockets)
+        return len(self._online())
 
     def is_online(self, user_id: int) -> bool:
-        return bool(self._sockets.get(user_id))
+        return any(user_id in users for users in self._nodes.values())
 
 
 class RedisPresence:
@@ -66,13 +64,16 @@ class RedisPresence:
             client = self._async_clients[loop] = aioredis.Redis.from_url(self.url)
         return client
 
-    async def add(self, user_id: int, channel: str) -> None:
-        await self._async().zadd(_key(), {_member(user_id, channel): time.time() + TTL_SECONDS})
-
-    refresh = add
-
-    async def remove(self, user_id: int, channel: str) -> None:
-        await self._async().zrem(_key(), _member(user_id, channel))
+    async def announce(self, node: str, *, online, offline) -> None:
+        """Mark users online (until TTL from now) or offline on `node`, in one round trip."""
+        pipe = self._async().pipeline(transaction=False)
+        if online:
+            expires = time.time() + TTL_SECONDS
+            pipe.zadd(_key(), {_member(user_id, node): expires for user_id in online})
+        if offline:
+            pipe.zrem(_key(), *[_member(user_id, node) for user_id in offline])
+        if online or offline:
+            await pipe.execute()
 
     def _live_members(self):
         self._sync_client.zremrangebyscore(_key(), "-inf", time.time())

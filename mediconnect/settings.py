@@ -131,8 +131,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Channel layer: in-memory by default; REDIS_URL switches to Redis so that
-# several server processes share groups.
+# several server processes share groups. Each process receives on one channel (its hub's, see
+# mediconnect/hub.py), so that channel carries every group message the process hears: its
+# capacity is sized for bursts, not for one socket.
 REDIS_URL = env("REDIS_URL", default="")
+CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10000)
 if REDIS_URL:
     _layer_backend = {
         "core": "channels_redis.core.RedisChannelLayer",
@@ -142,15 +145,29 @@ if REDIS_URL:
         "default": {
             "BACKEND": _layer_backend,
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # The core layer's receive blocks in Redis for 5 s (BZPOPMIN); the client's
+                        # own read timeout must outlast it, or an idle process reads a timeout
+                        # exactly when Redis answers "nothing yet" (redis-py's default is also 5 s).
+                        "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=10.0),
+                        "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=2.0),
+                        "socket_keepalive": True,
+                        # Pushes from many request threads at once share this pool.
+                        "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=500),
+                    }
+                ],
                 "prefix": env("CHANNEL_LAYER_PREFIX", default="mediconnect"),
             },
         }
     }
     if env("CHANNEL_LAYER") == "core":
-        CHANNEL_LAYERS["default"]["CONFIG"].update({"capacity": 1000, "expiry": 60})
+        CHANNEL_LAYERS["default"]["CONFIG"].update({"capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60})
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY}}
+    }
 
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
 # (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.

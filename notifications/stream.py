@@ -2,13 +2,17 @@
 
 Nothing else in the project calls `group_send` or spells a group name. Per-user
 events are rows (`Event`) written in the transaction of the change; the
-`post_save` receiver below schedules their push for after the commit, so a push
-never happens for a change that rolled back, and a push that fails loses
-nothing: the socket replays from the rows on resume.
+`post_save` receiver below puts each one in the transaction's outbox, which
+sends one message per user (all of that user's new events, in order) once the
+transaction commits. A push never happens for a change that rolled back, and a
+push that fails loses nothing: the socket replays from the rows on resume.
+Every message names its group, because each server process receives all its
+groups on one channel (mediconnect.hub).
 """
 
 import json
 import logging
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -79,33 +83,88 @@ def event_frame(event: Event) -> str:
     return frame(event.type, event.data, id_=event.seq)
 
 
-def _send(group: str, message: dict) -> None:
-    try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
-    except Exception:  # the change is committed; resume repairs a lost push
-        logger.warning("push to %s failed; clients will catch up on resume", group.split(".")[0], exc_info=True)
+class Outbox:
+    """What one transaction has to push, sent once after it commits.
+
+    Events are gathered per user, so a change that records four events for two users costs two
+    layer messages, not four; a queue's state is sent once, as it stands at commit. The outbox
+    lives only in Django's own list of commit hooks, registered at the savepoint level where its
+    first push was queued: a rolled-back savepoint or transaction discards it with its rows.
+    """
+
+    def __init__(self):
+        self.events: dict[int, list[list]] = {}
+        self.after: dict[tuple, tuple[str, dict]] = {}  # queue states (the last one wins) and revokes
+
+    def add_event(self, event: Event) -> None:
+        self.events.setdefault(event.user_id, []).append([event.seq, event_frame(event)])
+
+    def set_queue(self, doctor_id: int, snapshot: dict) -> None:
+        key = ("queue", doctor_id)
+        self.after.pop(key, None)  # the newest state goes last
+        self.after[key] = (queue_group(doctor_id), {"type": QUEUE_PUSH, "frame": frame("queue_updated", snapshot)})
+
+    def revoke(self, user_id: int, doctor_id: int) -> None:
+        self.after[("revoke", user_id, doctor_id)] = (
+            user_group(user_id),
+            {"type": QUEUE_REVOKE, "doctor_id": doctor_id},
+        )
+
+    def flush(self) -> None:
+        messages = [
+            (user_group(user_id), {"type": EVENT_PUSH, "events": events}) for user_id, events in self.events.items()
+        ]
+        messages.extend(self.after.values())
+        # The group rides along: a process's hub receives every group's messages on one channel.
+        _deliver([(group, {**message, "group": group}) for group, message in messages])
 
 
-def _after_commit(group: str, message: dict) -> None:
-    transaction.on_commit(lambda: _send(group, message))
+def _queue_push(add: Callable[[Outbox], None]) -> None:
+    """Put a push in the current transaction's outbox; outside a transaction the change is committed: send now."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        outbox = Outbox()
+        add(outbox)
+        outbox.flush()
+        return
+    # An outbox made inside savepoints that have since been released shares the fate of the
+    # enclosing level, so it serves here too; one made in a savepoint still open below us does not.
+    savepoints = set(connection.savepoint_ids)
+    for hook_savepoints, hook, _robust in reversed(connection.run_on_commit):
+        if savepoints <= hook_savepoints and isinstance(getattr(hook, "__self__", None), Outbox):
+            add(hook.__self__)
+            return
+    outbox = Outbox()
+    add(outbox)
+    transaction.on_commit(outbox.flush)
+
+
+def _deliver(messages: list[tuple[str, dict]]) -> None:
+    """Send a committed transaction's messages in one hop to the event loop; a failed push loses nothing stored."""
+    if messages:
+        async_to_sync(_group_send_all)(messages)
+
+
+async def _group_send_all(messages: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    for group, message in messages:
+        try:
+            await layer.group_send(group, message)
+        except Exception:  # the change is committed; resume (or the next event's gap) repairs a lost push
+            logger.warning("push to %s failed; clients will catch up on resume", group.split(".")[0], exc_info=True)
 
 
 @receiver(post_save, sender=Event, dispatch_uid="stream_push_event")
 def push_event(sender, instance: Event, created: bool, **kwargs) -> None:
-    if not created:
-        return
-    # The frame is built once here; every socket forwards it as it is.
-    _after_commit(
-        user_group(instance.user_id),
-        {"type": EVENT_PUSH, "seq": instance.seq, "frame": event_frame(instance)},
-    )
+    if created:
+        _queue_push(lambda outbox: outbox.add_event(instance))
 
 
 def queue_broadcast(doctor_id: int, snapshot: dict) -> None:
-    """Send a queue's new state to every socket that joined it, after commit."""
-    _after_commit(queue_group(doctor_id), {"type": QUEUE_PUSH, "frame": frame("queue_updated", snapshot)})
+    """Send a queue's state, as it stands when the transaction commits, to every socket that joined it."""
+    _queue_push(lambda outbox: outbox.set_queue(doctor_id, snapshot))
 
 
 def queue_revoke(user_id: int, doctor_id: int) -> None:
     """Tell a user's sockets to leave a doctor's queue (their last active appointment ended)."""
-    _after_commit(user_group(user_id), {"type": QUEUE_REVOKE, "doctor_id": doctor_id})
+    _queue_push(lambda outbox: outbox.revoke(user_id, doctor_id))

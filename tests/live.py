@@ -117,13 +117,16 @@ class Daphne:
 
     def request(self, method: str, path: str, body: dict | None = None, token: str | None = None):
         """A JSON request; returns (status, parsed body)."""
+        return self.request_with_timeout(method, path, body, token, timeout=10)
+
+    def request_with_timeout(self, method: str, path: str, body=None, token=None, *, timeout: float):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
         req.add_header("Content-Type", "application/json")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")

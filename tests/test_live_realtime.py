@@ -202,3 +202,39 @@ async def test_the_real_server_closes_with_4401_when_the_token_runs_out(patient)
         assert closed.value.rcvd.code == 4401
     finally:
         short.stop()
+
+
+async def test_an_idle_socket_stays_open_past_every_layer_timeout_and_still_hears_bookings(server, patient, doctor):
+    # Redis's client timeouts and the core layer's 5 s blocking reads once closed idle sockets with
+    # 1011 every few seconds; a patient's phone left on the table must keep its socket.
+    patient_token, doctor_token = await token(server, patient), await token(server, doctor.user)
+    async with websockets.connect(f"{server.ws_url}?token={patient_token}", open_timeout=10) as ws:
+        assert (await receive(ws))["type"] == "ready"
+        with pytest.raises(TimeoutError):  # 16 s of silence: no frame, and no close
+            await asyncio.wait_for(ws.recv(), timeout=16)
+        status, body = await call(
+            server,
+            "POST",
+            "/api/appointments/",
+            {"doctor": doctor.pk, "patient": patient.pk, "date": time.strftime("%Y-%m-%d"), "time": "12:15"},
+            token=doctor_token,
+        )
+        assert status == 201, body
+        frames = await receive_until(ws, "appointment_updated")
+        assert frames[-1]["data"]["id"] == body["id"]
+    assert "1011" not in server.output() and "Traceback" not in server.output()
+
+
+async def test_healthz_answers_within_a_second_while_many_sockets_are_open(server, patient):
+    patient_token = await token(server, patient)
+    sockets = [await websockets.connect(f"{server.ws_url}?token={patient_token}", open_timeout=10) for _ in range(40)]
+    try:
+        for ws in sockets:
+            assert (await receive(ws))["type"] == "ready"
+        for _ in range(3):
+            # urllib's timeout bounds the answer: a slow /healthz fails this call.
+            status, body = await asyncio.to_thread(server.request_with_timeout, "GET", "/healthz", timeout=1)
+            assert (status, body) == (200, {"database": "ok", "channel_layer": "ok"})
+    finally:
+        for ws in sockets:
+            await ws.close()

@@ -155,7 +155,7 @@ async def test_resume_after_three_missed_bookings_gets_exactly_those_events_in_o
 async def test_a_lost_push_is_filled_from_the_stream_in_order(patient, doctor):
     socket = await open_socket(patient)
     await ready(socket)
-    with mock.patch("notifications.stream._send"):  # the layer drops these pushes
+    with mock.patch("notifications.stream._deliver"):  # the layer drops these pushes
         await book(actor=patient, doctor=doctor, time="08:00")
     await mark_all_read(patient)
 
@@ -298,4 +298,52 @@ async def test_a_client_cannot_choose_whose_stream_it_hears(patient, patient2, d
     await book(actor=patient2, doctor=doctor)
     await mark_all_read(patient)
     assert (await frame(socket))["type"] == "all_notifications_read"
+    await socket.disconnect()
+
+
+async def test_a_queue_update_reaches_every_watcher_once_and_not_those_who_left(doctor):
+    from accounts.tests.factories import make_user
+
+    patients = [await database_sync_to_async(make_user)() for _ in range(25)]
+    for i, p in enumerate(patients):
+        await book(actor=p, doctor=doctor, time=f"{8 + i // 4:02d}:{(i % 4) * 15:02d}")
+    watchers = [await open_socket(p) for p in patients]
+    for s in watchers:
+        await ready(s)
+        await s.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+        assert (await frame(s))["type"] == "queue_updated"
+    leaver = watchers.pop()
+    await leaver.send_json_to({"type": "leave_queue", "data": {"doctor_id": doctor.pk}})
+
+    doctor_socket = await open_socket(doctor.user)
+    await ready(doctor_socket)
+    for current in (3, 4):
+        await doctor_socket.send_json_to(
+            {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": current}}
+        )
+    for s in watchers:
+        assert [(await frame(s))["data"]["current_queue"] for _ in range(2)] == [3, 4]
+        assert await s.receive_nothing(timeout=0.05)
+    assert await leaver.receive_nothing(timeout=0.2)
+    for s in [*watchers, leaver, doctor_socket]:
+        await s.disconnect()
+
+
+async def test_a_socket_connect_reads_the_database_twice(patient, doctor):
+    from django.db.backends.utils import CursorWrapper
+
+    await book(actor=patient, doctor=doctor)  # a stream with events in it
+    await ready(await open_socket(patient))  # the worker thread's database connection is open from here on
+    executed = []
+    original = CursorWrapper._execute
+
+    def counting(self, sql, *args, **kwargs):
+        executed.append(sql)
+        return original(self, sql, *args, **kwargs)
+
+    with mock.patch.object(CursorWrapper, "_execute", counting):
+        socket = await open_socket(patient)
+        await ready(socket)
+    # The user (with their doctor profile) and the stream's newest event id; no writes.
+    assert len(executed) == 2, executed
     await socket.disconnect()

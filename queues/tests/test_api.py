@@ -153,11 +153,12 @@ def test_moving_an_appointment_away_from_today_updates_todays_queue(api, book, p
     from notifications.stream import queue_group
 
     appointment = book(patient=patient, doctor=doctor, date=today, time="09:00")
-    with mock.patch("notifications.stream._send") as send:
+    with mock.patch("notifications.stream._deliver") as deliver:
         response = api(patient).patch(
             f"/api/appointments/{appointment.pk}/", {"date": tomorrow.isoformat()}, format="json"
         )
     assert response.status_code == 200
-    snapshots = [call.args[1]["frame"] for call in send.call_args_list if call.args[0] == queue_group(doctor.pk)]
+    sent = [message for call in deliver.call_args_list for message in call.args[0]]
+    snapshots = [message["frame"] for group, message in sent if group == queue_group(doctor.pk)]
     assert snapshots, "today's queue watchers were not told"
     assert '"waiting":0' in snapshots[-1] and f'"date":"{today.isoformat()}"' in snapshots[-1]

@@ -1,0 +1,220 @@
+"""One delivery per process: the hub takes each layer message once and hands it to this process's sockets.
+
+Channels gives every consumer a channel of its own, so one queue update to 1,000 watchers costs
+1,000 layer messages, 1,000 receives and 1,000 dispatches, each through the sync thread. Here each
+process (each event loop) has one hub with one channel. The hub joins a group at the layer when
+its first local socket joins and leaves when the last one leaves; a message for the group arrives
+once and is handed to each local socket's handler named after its type (`queue.push` →
+`queue_push`), carrying a ready-made frame. Messages carry their group (notifications.stream adds
+it), since every group's messages arrive on the hub's one channel.
+
+The hub also keeps presence for the whole process: which users have a socket here, announced to
+the presence store in batches and refreshed by one timer, not one task per socket.
+"""
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections import Counter
+
+from channels.layers import get_channel_layer
+
+from . import presence
+
+logger = logging.getLogger(__name__)
+
+# A layer hiccup (Redis restarting) is retried at this pace, at most.
+RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# Bounded concurrency of group joins and leaves against the layer (a storm of connects).
+LAYER_OPS_AT_ONCE = 64
+
+
+class _Group:
+    __slots__ = ("sinks", "joined", "lock")
+
+    def __init__(self):
+        self.sinks: set = set()
+        self.joined = False
+        self.lock = asyncio.Lock()
+
+
+class Hub:
+    def __init__(self, layer):
+        self.layer = layer
+        self.channel: str | None = None
+        self.node = uuid.uuid4().hex[:16]  # this process, in presence entries
+        self.groups: dict[str, _Group] = {}
+        self.users: Counter[int] = Counter()
+        self._ops = asyncio.Semaphore(LAYER_OPS_AT_ONCE)
+        self._started: asyncio.Future | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._arrived: set[int] = set()
+        self._left: set[int] = set()
+        self._announce_lock = asyncio.Lock()
+        self._announce: asyncio.Future | None = None
+
+    # Life cycle
+
+    async def start(self) -> None:
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._started)
+
+    async def _start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        self._spawn(self._receive_forever())
+        self._spawn(self._refresh_presence_forever())
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # Groups
+
+    async def join(self, group: str, sink) -> None:
+        """Hand `group`'s messages to `sink`; returns once the process hears the group."""
+        await self.start()
+        state = self.groups.get(group)
+        if state is None:
+            state = self.groups[group] = _Group()
+        state.sinks.add(sink)
+        await self._sync(group, state)
+
+    def leave(self, group: str, sink) -> None:
+        """Stop handing `group`'s messages to `sink`; the last one out makes the process leave, in the background."""
+        state = self.groups.get(group)
+        if state is None or sink not in state.sinks:
+            return
+        state.sinks.discard(sink)
+        if not state.sinks:
+            self._spawn(self._sync(group, state))
+
+    async def _sync(self, group: str, state: _Group) -> None:
+        # One layer operation at a time per group, each making the layer match who is here now.
+        async with state.lock:
+            wanted = bool(state.sinks)
+            if wanted != state.joined:
+                async with self._ops:
+                    if wanted:
+                        await self.layer.group_add(group, self.channel)
+                    else:
+                        await self.layer.group_discard(group, self.channel)
+                state.joined = wanted
+            if not state.sinks and not state.joined and self.groups.get(group) is state:
+                del self.groups[group]
+
+    async def _rejoin_all(self) -> None:
+        """After the layer failed, join every group again: a restarted Redis has forgotten them."""
+        for group, state in list(self.groups.items()):
+            if state.joined:
+                try:
+                    async with self._ops:
+                        await self.layer.group_add(group, self.channel)
+                except Exception:
+                    logger.warning("hub: rejoining a group failed; retrying later", exc_info=True)
+                    return
+
+    async def _receive_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                message = await self._receive()
+            except Exception:
+                if asyncio.current_task().cancelling():
+                    raise  # a receive interrupted by shutdown may fail with the client's error instead
+                logger.warning("hub: channel layer receive failed; retrying", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+                continue
+            if failures:
+                failures = 0
+                self._spawn(self._rejoin_all())
+            await self.dispatch(message)
+
+    async def _receive(self) -> dict:
+        # The receive runs in a task of its own that is cancelled until it stops: on Python 3.11,
+        # asyncio.wait_for (which redis-py wraps around every command it sends) can swallow a
+        # cancellation that lands as the command completes, and the receive would block on.
+        receiving = asyncio.ensure_future(self.layer.receive(self.channel))
+        try:
+            await asyncio.wait([receiving])
+        except asyncio.CancelledError:
+            _cancel_until_done(receiving)
+            raise
+        return receiving.result()
+
+    async def dispatch(self, message: dict) -> None:
+        state = self.groups.get(message.get("group"))
+        if state is None:
+            return
+        handler_name = message["type"].replace(".", "_")
+        for sink in list(state.sinks):
+            try:
+                await getattr(sink, handler_name)(message)
+            except Exception:  # one broken socket must not cost the others their message
+                logger.exception("hub: %s handler failed", handler_name)
+
+    # Presence: which users have a socket in this process
+
+    async def arrive(self, user_id: int) -> None:
+        """Count a socket of `user_id`; the first one here marks the user online (batched with others)."""
+        self.users[user_id] += 1
+        if self.users[user_id] == 1:
+            self._left.discard(user_id)
+            self._arrived.add(user_id)
+            await self._announce_soon()
+
+    def depart(self, user_id: int) -> None:
+        """Uncount a socket of `user_id`; the last one here marks the user offline, in the background."""
+        self.users[user_id] -= 1
+        if self.users[user_id] <= 0:
+            del self.users[user_id]
+            self._arrived.discard(user_id)
+            self._left.add(user_id)
+            self._spawn(self._announce_soon())
+
+    async def _announce_soon(self) -> None:
+        # Everyone who arrives while a batch is waiting rides along in it.
+        if self._announce is None:
+            self._announce = asyncio.ensure_future(self._announce_batch())
+        await asyncio.shield(self._announce)
+
+    async def _announce_batch(self) -> None:
+        async with self._announce_lock:  # batches reach the store in the order they were made
+            self._announce = None
+            arrived, left = self._arrived, self._left
+            self._arrived, self._left = set(), set()
+            try:
+                await presence.backend().announce(self.node, online=arrived, offline=left)
+            except Exception:  # the periodic refresh repairs it
+                logger.warning("hub: presence update failed", exc_info=True)
+
+    async def _refresh_presence_forever(self) -> None:
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            try:
+                await presence.backend().announce(self.node, online=set(self.users), offline=())
+            except Exception:
+                logger.warning("hub: presence refresh failed", exc_info=True)
+
+
+def _cancel_until_done(task: asyncio.Task, every: float = 0.05) -> None:
+    if not task.done():
+        task.cancel()
+        asyncio.get_running_loop().call_later(every, _cancel_until_done, task, every)
+
+
+_hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """This event loop's hub (one per server process), on the current channel layer."""
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    current = _hubs.get(loop)
+    if current is None or current.layer is not layer:
+        current = _hubs[loop] = Hub(layer)
+    return current
