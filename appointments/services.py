@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Doctor, Role
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from notifications import stream
-from notifications.models import EventType, NotificationType
-from notifications.services import notification_create
+from notifications.models import EventType, Notification, NotificationType
+from notifications.services import notifications_create
 
 from .models import ACTIVE_STATUSES, Appointment, Status
 from .selectors import has_active_appointment
@@ -84,7 +84,8 @@ def check_transition(*, appointment: Appointment, actor, to_status: str) -> None
         )
 
 
-def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
+def _notification(user, key: str, appointment: Appointment, kind: str) -> Notification:
+    """An unsaved notification about `appointment`, in `user`'s language."""
     title, message = TEXTS[key]
     with translation.override(user.language or "en"):
         params = {
@@ -94,7 +95,7 @@ def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
             "time": appointment.time.strftime("%H:%M"),
             "number": appointment.queue_number,
         }
-        notification_create(
+        return Notification(
             user=user,
             type=kind,
             title=str(title),
@@ -104,11 +105,20 @@ def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
         )
 
 
-def _announce(appointment: Appointment) -> None:
-    """Record `appointment_updated` for its patient and its doctor, with the API's object."""
+def _publish(appointment: Appointment, notifications: list[Notification]) -> None:
+    """Store a change's notifications and tell its patient and doctor with `appointment_updated`.
+
+    One INSERT for the notifications, one upsert for the sequence numbers and one INSERT for
+    all the events: each user hears their notification first, then the appointment's new state.
+    """
     data = AppointmentSerializer(appointment).data
-    for user_id in (appointment.patient_id, appointment.doctor.user_id):
-        stream.record(user_id=user_id, type_=EventType.APPOINTMENT_UPDATED, data=data)
+    notifications_create(
+        notifications=notifications,
+        events=[
+            (user_id, EventType.APPOINTMENT_UPDATED, data)
+            for user_id in (appointment.patient_id, appointment.doctor.user_id)
+        ],
+    )
 
 
 def _lock_doctor(doctor_id: int) -> Doctor:
@@ -194,10 +204,13 @@ def appointment_book(
     except IntegrityError as exc:  # the database's constraint is the last word on the slot
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
-    stream.lock_streams([patient.pk, doctor.user_id])
-    _notify(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
-    _notify(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED)
-    _announce(appointment)
+    _publish(
+        appointment,
+        [
+            _notification(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED),
+            _notification(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED),
+        ],
+    )
     return appointment
 
 
@@ -222,15 +235,19 @@ def appointment_transition(*, actor, appointment: Appointment, to_status: str) -
     appointment.save(update_fields=fields)
 
     patient, doctor_user = appointment.patient, appointment.doctor.user
-    stream.lock_streams([patient.pk, doctor_user.pk])
+    notifications = []
     if to_status == Status.CONFIRMED:
-        _notify(patient, "confirmed_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
+        notifications.append(
+            _notification(patient, "confirmed_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
+        )
     elif to_status == Status.CANCELLED:
-        _notify(patient, "cancelled_patient", appointment, NotificationType.APPOINTMENT_CANCELLED)
-        _notify(doctor_user, "cancelled_doctor", appointment, NotificationType.APPOINTMENT_CANCELLED)
+        notifications += [
+            _notification(patient, "cancelled_patient", appointment, NotificationType.APPOINTMENT_CANCELLED),
+            _notification(doctor_user, "cancelled_doctor", appointment, NotificationType.APPOINTMENT_CANCELLED),
+        ]
     elif to_status == Status.COMPLETED:
-        _notify(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST)
-    _announce(appointment)
+        notifications.append(_notification(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST))
+    _publish(appointment, notifications)
 
     if to_status not in ACTIVE_STATUSES and not has_active_appointment(
         patient=patient, doctor_id=appointment.doctor_id
@@ -272,10 +289,14 @@ def appointment_reschedule(
     except IntegrityError as exc:
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
-    stream.lock_streams([appointment.patient_id, appointment.doctor.user_id])
-    _notify(appointment.patient, "rescheduled_patient", appointment, NotificationType.APPOINTMENT_RESCHEDULED)
-    _notify(appointment.doctor.user, "rescheduled_doctor", appointment, NotificationType.APPOINTMENT_RESCHEDULED)
-    _announce(appointment)
+    kind = NotificationType.APPOINTMENT_RESCHEDULED
+    _publish(
+        appointment,
+        [
+            _notification(appointment.patient, "rescheduled_patient", appointment, kind),
+            _notification(appointment.doctor.user, "rescheduled_doctor", appointment, kind),
+        ],
+    )
     return appointment
 
 
