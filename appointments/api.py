@@ -3,7 +3,7 @@ import json
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
@@ -63,10 +63,14 @@ class AppointmentViewSet(
             raise ValidationError({"idempotency_key": [gettext("At most 255 characters.")]})
         fingerprint = hashlib.sha256(json.dumps(request.data, sort_keys=True, default=str).encode()).hexdigest()
         with transaction.atomic():
-            # A racing twin blocks on the key's unique index here until the first one commits.
-            record, created = IdempotencyRecord.objects.get_or_create(
-                user=request.user, key=key, defaults={"fingerprint": fingerprint}
-            )
+            # INSERT first: the first request (the usual case) needs no SELECT. A racing twin
+            # blocks on the key's unique index here until the first one commits, then reads it.
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(user=request.user, key=key, fingerprint=fingerprint)
+                created = True
+            except IntegrityError:
+                record, created = IdempotencyRecord.objects.get(user=request.user, key=key), False
             if not created:
                 if record.fingerprint != fingerprint:
                     raise ValidationError({"idempotency_key": [gettext("This key was used for a different request.")]})

@@ -1,9 +1,10 @@
 """Every change to an appointment: the API, portals, admin and socket all call these."""
 
 import datetime
+from contextlib import nullcontext
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -11,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Doctor, Role
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from notifications import stream
-from notifications.models import EventType, NotificationType
-from notifications.services import notification_create
+from notifications.models import EventType, Notification, NotificationType
+from notifications.services import notifications_create
 
 from .models import ACTIVE_STATUSES, Appointment, Status
 from .selectors import has_active_appointment
@@ -84,7 +85,8 @@ def check_transition(*, appointment: Appointment, actor, to_status: str) -> None
         )
 
 
-def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
+def _notification(user, key: str, appointment: Appointment, kind: str) -> Notification:
+    """An unsaved notification about `appointment`, in `user`'s language."""
     title, message = TEXTS[key]
     with translation.override(user.language or "en"):
         params = {
@@ -94,7 +96,7 @@ def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
             "time": appointment.time.strftime("%H:%M"),
             "number": appointment.queue_number,
         }
-        notification_create(
+        return Notification(
             user=user,
             type=kind,
             title=str(title),
@@ -104,28 +106,48 @@ def _notify(user, key: str, appointment: Appointment, kind: str) -> None:
         )
 
 
-def _announce(appointment: Appointment) -> None:
-    """Record `appointment_updated` for its patient and its doctor, with the API's object."""
+def _publish(appointment: Appointment, notifications: list[Notification]) -> None:
+    """Store a change's notifications and tell its patient and doctor with `appointment_updated`.
+
+    One INSERT for the notifications, one upsert for the sequence numbers and one INSERT for
+    all the events: each user hears their notification first, then the appointment's new state.
+    """
     data = AppointmentSerializer(appointment).data
-    for user_id in (appointment.patient_id, appointment.doctor.user_id):
-        stream.record(user_id=user_id, type_=EventType.APPOINTMENT_UPDATED, data=data)
+    notifications_create(
+        notifications=notifications,
+        events=[
+            (user_id, EventType.APPOINTMENT_UPDATED, data)
+            for user_id in (appointment.patient_id, appointment.doctor.user_id)
+        ],
+    )
 
 
-def _lock_doctor(doctor_id: int) -> Doctor:
+def _lock_doctor(doctor_id: int) -> None:
     # Serialises bookings of one doctor, so the slot check and the next queue number are read safely.
-    return Doctor.objects.select_for_update().select_related("user").get(pk=doctor_id)
+    # Only the lock: the callers already hold the doctor they need.
+    # No ordering: Doctor's default one joins the user, whose row FOR UPDATE would lock too.
+    if not Doctor.objects.select_for_update().filter(pk=doctor_id).order_by().values_list("pk", flat=True):
+        raise NotFound(gettext("No such doctor."))
+
+
+def _slot_holders(*, time: datetime.time, exclude_id: int | None = None) -> Q:
+    holders = Q(time=time) & ~Q(status=Status.CANCELLED)
+    return holders & ~Q(pk=exclude_id) if exclude_id else holders
 
 
 def _slot_taken(*, doctor_id: int, date: datetime.date, time: datetime.time, exclude_id: int | None = None) -> bool:
-    qs = Appointment.objects.filter(doctor_id=doctor_id, date=date, time=time).exclude(status=Status.CANCELLED)
-    if exclude_id:
-        qs = qs.exclude(pk=exclude_id)
-    return qs.exists()
+    holders = _slot_holders(time=time, exclude_id=exclude_id)
+    return Appointment.objects.filter(holders, doctor_id=doctor_id, date=date).exists()
 
 
-def _next_queue_number(*, doctor_id: int, date: datetime.date) -> int:
-    last = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(last=Max("queue_number"))["last"]
-    return (last or 0) + 1
+def _claim_slot(*, doctor_id: int, date: datetime.date, time: datetime.time, exclude_id: int | None = None) -> int:
+    """Raise Conflict when the slot is held; else the day's next queue number. One query (under the doctor lock)."""
+    day = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(
+        last=Max("queue_number"), holders=Count("pk", filter=_slot_holders(time=time, exclude_id=exclude_id))
+    )
+    if day["holders"]:
+        raise Conflict(gettext("That time is already booked with this doctor."), field="time")
+    return (day["last"] or 0) + 1
 
 
 def _check_bookable_date(date: datetime.date) -> None:
@@ -178,10 +200,12 @@ def appointment_book(
     """
     patient = check_booking(actor=actor, doctor=doctor, date=date, patient=patient)
 
-    doctor = _lock_doctor(doctor.pk)
-    check_slot_free(doctor_id=doctor.pk, date=date, time=time)
+    _lock_doctor(doctor.pk)
+    queue_number = _claim_slot(doctor_id=doctor.pk, date=date, time=time)
     try:
-        with transaction.atomic():
+        # No savepoint of its own: a failure here fails the whole booking (the Conflict below
+        # leaves this function's transaction, which rolls back).
+        with transaction.atomic(savepoint=False):
             appointment = Appointment.objects.create(
                 patient=patient,
                 doctor=doctor,
@@ -189,15 +213,18 @@ def appointment_book(
                 time=time,
                 reason=reason,
                 status=Status.CONFIRMED,
-                queue_number=_next_queue_number(doctor_id=doctor.pk, date=date),
+                queue_number=queue_number,
             )
     except IntegrityError as exc:  # the database's constraint is the last word on the slot
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
-    stream.lock_streams([patient.pk, doctor.user_id])
-    _notify(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
-    _notify(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED)
-    _announce(appointment)
+    _publish(
+        appointment,
+        [
+            _notification(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED),
+            _notification(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED),
+        ],
+    )
     return appointment
 
 
@@ -222,15 +249,19 @@ def appointment_transition(*, actor, appointment: Appointment, to_status: str) -
     appointment.save(update_fields=fields)
 
     patient, doctor_user = appointment.patient, appointment.doctor.user
-    stream.lock_streams([patient.pk, doctor_user.pk])
+    notifications = []
     if to_status == Status.CONFIRMED:
-        _notify(patient, "confirmed_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
+        notifications.append(
+            _notification(patient, "confirmed_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED)
+        )
     elif to_status == Status.CANCELLED:
-        _notify(patient, "cancelled_patient", appointment, NotificationType.APPOINTMENT_CANCELLED)
-        _notify(doctor_user, "cancelled_doctor", appointment, NotificationType.APPOINTMENT_CANCELLED)
+        notifications += [
+            _notification(patient, "cancelled_patient", appointment, NotificationType.APPOINTMENT_CANCELLED),
+            _notification(doctor_user, "cancelled_doctor", appointment, NotificationType.APPOINTMENT_CANCELLED),
+        ]
     elif to_status == Status.COMPLETED:
-        _notify(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST)
-    _announce(appointment)
+        notifications.append(_notification(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST))
+    _publish(appointment, notifications)
 
     if to_status not in ACTIVE_STATUSES and not has_active_appointment(
         patient=patient, doctor_id=appointment.doctor_id
@@ -253,7 +284,7 @@ def appointment_reschedule(
     Its patient, its doctor or staff may; the queue number stays on the same day and is the next
     number of the new day otherwise. Locks the doctor's row like a booking.
     """
-    appointment = _reload(appointment.pk)
+    # The doctor never changes, so the caller's copy says whose lock to take; the state is read under it.
     if role_in(appointment, actor) is None:
         raise NotFound(gettext("No such appointment."))
     _lock_doctor(appointment.doctor_id)
@@ -262,24 +293,27 @@ def appointment_reschedule(
     time = time or appointment.time
     if not check_reschedule(actor=actor, appointment=appointment, date=date, time=time):
         return appointment
-    check_slot_free(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk)
+    next_number = _claim_slot(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk)
     if date != appointment.date:
-        appointment.queue_number = _next_queue_number(doctor_id=appointment.doctor_id, date=date)
+        appointment.queue_number = next_number
     appointment.date, appointment.time = date, time
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # as in appointment_book
             appointment.save(update_fields=["date", "time", "queue_number", "updated_at"])
     except IntegrityError as exc:
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
-    stream.lock_streams([appointment.patient_id, appointment.doctor.user_id])
-    _notify(appointment.patient, "rescheduled_patient", appointment, NotificationType.APPOINTMENT_RESCHEDULED)
-    _notify(appointment.doctor.user, "rescheduled_doctor", appointment, NotificationType.APPOINTMENT_RESCHEDULED)
-    _announce(appointment)
+    kind = NotificationType.APPOINTMENT_RESCHEDULED
+    _publish(
+        appointment,
+        [
+            _notification(appointment.patient, "rescheduled_patient", appointment, kind),
+            _notification(appointment.doctor.user, "rescheduled_doctor", appointment, kind),
+        ],
+    )
     return appointment
 
 
-@transaction.atomic
 def appointment_change(
     *,
     actor,
@@ -288,9 +322,14 @@ def appointment_change(
     date: datetime.date | None = None,
     time: datetime.time | None = None,
 ) -> Appointment:
-    """A PATCH: reschedule and/or move the status, all or nothing."""
-    if date is not None or time is not None:
-        appointment = appointment_reschedule(actor=actor, appointment=appointment, date=date, time=time)
-    if status is not None:
-        appointment = appointment_transition(actor=actor, appointment=appointment, to_status=status)
+    """A PATCH: reschedule and/or move the status, all or nothing.
+
+    Each service is a transaction of its own; only a PATCH that does both needs one around them.
+    """
+    moves = date is not None or time is not None
+    with transaction.atomic() if moves and status is not None else nullcontext():
+        if moves:
+            appointment = appointment_reschedule(actor=actor, appointment=appointment, date=date, time=time)
+        if status is not None:
+            appointment = appointment_transition(actor=actor, appointment=appointment, to_status=status)
     return appointment

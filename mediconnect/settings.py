@@ -103,7 +103,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": str(Path(tempfile.gettempdir()) / f"mediconnect-test-{os.getpid()}.sqlite3")
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+    # psycopg's pool (Django's own support, psycopg_pool): daphne runs each request's sync code in
+    # a thread of its own, so persistent connections (CONN_MAX_AGE > 0) would stay with threads
+    # that are gone; the pool lends a connection per request instead and takes it back at its end,
+    # never holding more than DB_POOL_MAX_SIZE per process. A request waits DB_POOL_TIMEOUT seconds
+    # for a free one, then fails with a database error. CONN_HEALTH_CHECKS makes Django hand
+    # the pool its check, so a connection the server dropped is never lent out.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool refuses persistent connections
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
+    }
     # One test database per test run, so that two runs on one machine never share one.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 

@@ -42,9 +42,9 @@ class EventType(models.TextChoices):
 class Event(models.Model):
     """One entry of a user's event stream: the truth that sockets replay from.
 
-    `seq` counts 1, 2, 3 ... per user, assigned under a lock on the user's row, so a
-    later seq is always committed after an earlier one; a socket that sees a jump
-    knows exactly which events to fetch.
+    `seq` counts 1, 2, 3 ... per user, reserved from the user's `EventSequence` row, whose
+    lock is held until the transaction commits, so a later seq is always committed after an
+    earlier one; a socket that sees a jump knows exactly which events to fetch.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="events")
@@ -59,3 +59,18 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.user_id}#{self.seq} {self.type}"
+
+
+class EventSequence(models.Model):
+    """The newest `Event.seq` handed out for a user: one row per user, made on their first event.
+
+    `stream.record_many` bumps it with one upsert for every user of a change. The upsert locks
+    the row until the transaction ends, so a user's events commit in the order of their seq,
+    and a change that rolls back gives its numbers back.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.user_id}#{self.last_seq}"

@@ -12,17 +12,16 @@ groups on one channel (mediconnect.hub).
 
 import json
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Max
+from django.db import connections, router, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from .models import Event
+from .models import Event, EventSequence
 
 logger = logging.getLogger(__name__)
 
@@ -48,27 +47,64 @@ def frame(type_: str, data: dict, *, id_: int | None = None) -> str:
     return json.dumps(body, separators=(",", ":"), default=str)
 
 
-def lock_streams(user_ids) -> None:
-    """Lock the users' rows so their events get ordered sequence numbers.
+def _reserve(connection, counts: dict[int, int]) -> dict[int, int]:
+    """Take `counts[user_id]` numbers from each user's sequence; returns each user's new last seq.
 
-    Callers that record for several users lock them all at once, in id order,
-    before recording, so two transactions never wait on each other in a cycle.
+    One upsert for all users, in user-id order, so two changes that touch the same users lock
+    their rows in the same order and never wait on each other in a cycle. The row locks are held
+    until the transaction ends: a later seq of a user always commits after an earlier one, and a
+    rollback gives the numbers back, so a stream counts 1, 2, 3 ... with no gap.
     """
-    ids = sorted({int(u) for u in user_ids})
-    list(get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    qn = connection.ops.quote_name
+    table = qn(EventSequence._meta.db_table)
+    user_col = qn(EventSequence._meta.get_field("user").column)
+    last_col = qn("last_seq")
+    users = sorted(counts)
+    values = ", ".join(["(%s, %s)"] * len(users))
+    params = [value for user_id in users for value in (user_id, counts[user_id])]
+    sql = (
+        f"INSERT INTO {table} ({user_col}, {last_col}) VALUES {values} "  # noqa: S608 (quoted names, bound values)
+        f"ON CONFLICT ({user_col}) DO UPDATE SET {last_col} = {table}.{last_col} + excluded.{last_col} "
+        f"RETURNING {user_col}, {last_col}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
 
 
-def record(*, user_id: int, type_: str, data: dict) -> Event:
-    """Append an event to the user's stream; must run inside the change's transaction."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("stream.record must run inside the transaction of the change it records")
-    lock_streams([user_id])
-    last = Event.objects.filter(user_id=user_id).aggregate(last=Max("seq"))["last"] or 0
-    return Event.objects.create(user_id=user_id, seq=last + 1, type=type_, data=data)
+def record_many(entries: Iterable[tuple[int, str, dict]]) -> list[Event]:
+    """Append events `(user_id, type, data)` to their users' streams, in the order given.
+
+    Must run inside the transaction of the change it records. Two statements whatever the
+    number of events or users: one upsert reserves the numbers (see `_reserve`), one INSERT
+    stores the rows. `bulk_create` sends no signal, so `post_save` (created=True) is sent here
+    for each event, in seq order per user, exactly as `Model.save()` would: the receiver below
+    schedules the push after commit.
+    """
+    entries = list(entries)
+    if not entries:
+        return []
+    using = router.db_for_write(Event)
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise RuntimeError("stream.record_many must run inside the transaction of the change it records")
+    counts = Counter(int(user_id) for user_id, _, _ in entries)
+    last = _reserve(connection, counts)
+    next_seq = {user_id: last[user_id] - count + 1 for user_id, count in counts.items()}
+    events = []
+    for user_id, type_, data in entries:
+        user_id = int(user_id)
+        events.append(Event(user_id=user_id, seq=next_seq[user_id], type=type_, data=data))
+        next_seq[user_id] += 1
+    Event.objects.using(using).bulk_create(events)
+    for event in events:
+        post_save.send(sender=Event, instance=event, created=True, raw=False, using=using, update_fields=None)
+    return events
 
 
 def last_seq(user_id: int) -> int | None:
-    return Event.objects.filter(user_id=user_id).aggregate(last=Max("seq"))["last"]
+    """The newest seq of the user's stream (None before their first event)."""
+    return EventSequence.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first()
 
 
 def events_after(user_id: int, after: int, upto: int | None = None):

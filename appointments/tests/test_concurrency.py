@@ -74,6 +74,41 @@ def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, p
     assert Notification.objects.filter(user=doctor.user, type="APPOINTMENT_BOOKED").count() == 20
 
 
+def test_a_reader_never_sees_a_hole_in_a_stream_while_bookings_race(doctor, tomorrow):
+    """A later seq of a user commits after an earlier one: every snapshot taken during the race is 1..k."""
+    patients = [make_user() for _ in range(10)]
+    stop = threading.Event()
+    snapshots: list[list[int]] = []
+    errors: list = []
+
+    def watch() -> None:
+        try:
+            while not stop.is_set():
+                snapshots.append(sorted(Event.objects.filter(user=doctor.user).values_list("seq", flat=True)))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def request_for(i):
+        body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"{8 + i // 4:02d}:{15 * (i % 4):02d}"}
+        return bearer_client(patients[i % len(patients)]), "/api/appointments/", body, {}
+
+    watcher = threading.Thread(target=watch, name="stream-watcher")
+    watcher.start()
+    try:
+        results = race(20, request_for)
+    finally:
+        stop.set()
+        watcher.join(JOIN_TIMEOUT)
+
+    assert errors == []
+    assert [code for code, _ in results] == [201] * 20
+    assert len(snapshots) > 1
+    assert [s for s in snapshots if s != list(range(1, len(s) + 1))] == []
+    assert sorted(Event.objects.filter(user=doctor.user).values_list("seq", flat=True)) == list(range(1, 41))
+
+
 def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow):
     def request_for(i):
         body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"{8 + i // 4:02d}:{15 * (i % 4):02d}"}

@@ -1,4 +1,6 @@
-"""List endpoints cost the same number of queries however many rows they return."""
+"""What requests cost in queries: exact numbers, so that one more query anywhere shows up here.
+
+List endpoints cost the same however many rows they return."""
 
 import datetime
 
@@ -8,9 +10,12 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import make_doctor, make_user
 from appointments.models import Appointment
-from notifications.models import Notification
+from notifications.models import Event, Notification
 
 pytestmark = pytest.mark.django_db
+
+# The JWT's user, the page's COUNT(*), the page (with its related rows joined).
+LIST_QUERIES = 3
 
 
 def queries_for(client, path) -> tuple[int, int]:
@@ -41,7 +46,7 @@ def test_appointment_list(api, admin_user, tomorrow):
     large, rows = queries_for(client, "/api/appointments/")
 
     assert rows == 30
-    assert large == small
+    assert large == small == LIST_QUERIES
 
 
 def test_appointment_list_for_a_doctor(api, doctor, tomorrow):
@@ -59,7 +64,7 @@ def test_appointment_list_for_a_doctor(api, doctor, tomorrow):
     large, rows = queries_for(client, "/api/appointments/")
 
     assert rows == 30
-    assert large == small
+    assert large == small == LIST_QUERIES
 
 
 def test_notification_list(api, patient):
@@ -85,7 +90,7 @@ def test_notification_list(api, patient):
     large, rows = queries_for(client, "/api/notifications/")
 
     assert rows == 30
-    assert large == small
+    assert large == small == LIST_QUERIES
 
 
 def test_doctor_list(api, patient):
@@ -100,4 +105,126 @@ def test_doctor_list(api, patient):
     large, rows = queries_for(client, "/api/doctors/")
 
     assert rows == 30
-    assert large == small
+    assert large == small == LIST_QUERIES
+
+
+# Exact costs of the writes a client makes most. Inside a test every `transaction.atomic` is a
+# savepoint (the test's own transaction is the outer one), so each service's transaction shows
+# up here as SAVEPOINT + RELEASE SAVEPOINT: 2 of the counts below that a real request spends on
+# BEGIN + COMMIT instead. SQLite and PostgreSQL run the same statements (SQLite ignores FOR UPDATE
+# but still runs the query), so one number holds for both.
+
+BOOKING = [
+    "the JWT's user",
+    "the doctor (serializer)",
+    "SAVEPOINT (appointment_book)",
+    "lock the doctor's row",
+    "the slot's holder and the day's last queue number, in one aggregate",
+    "INSERT the appointment",
+    "INSERT both notifications",
+    "reserve the patient's and the doctor's event numbers (one upsert)",
+    "INSERT the four events",
+    "RELEASE SAVEPOINT",
+]
+
+
+def test_a_booking_costs_ten_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
+    client = api(patient)
+    body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
+
+    with django_assert_num_queries(len(BOOKING)):
+        response = client.post("/api/appointments/", body, format="json")
+
+    assert response.status_code == 201
+    assert list(Event.objects.filter(user=patient).values_list("seq", flat=True)) == [1, 2]
+
+
+def test_a_second_booking_costs_the_same(api, patient, doctor, tomorrow, django_assert_num_queries):
+    """The sequence rows exist now: the upsert updates instead of inserting, in the same one statement."""
+    client = api(patient)
+    client.post("/api/appointments/", {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"})
+
+    with django_assert_num_queries(len(BOOKING)):
+        response = client.post(
+            "/api/appointments/", {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:15"}
+        )
+
+    assert response.status_code == 201
+    assert list(Event.objects.filter(user=patient).values_list("seq", flat=True)) == [1, 2, 3, 4]
+
+
+def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, django_assert_num_queries):
+    client = api(patient)
+    body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
+    # + SAVEPOINT, INSERT the key (in a savepoint of its own: SAVEPOINT, INSERT, RELEASE),
+    #   UPDATE it with the response, RELEASE SAVEPOINT
+    with django_assert_num_queries(len(BOOKING) + 6):
+        response = client.post("/api/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 201
+
+    # A replay: the user, SAVEPOINT, the INSERT that meets the key (SAVEPOINT, INSERT, ROLLBACK TO
+    # SAVEPOINT, RELEASE SAVEPOINT), the stored record, RELEASE SAVEPOINT.
+    with django_assert_num_queries(8):
+        again = client.post("/api/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert again.status_code == 201 and again.json() == response.json()
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "queries"),
+    [
+        # the user, the appointment (get_object), SAVEPOINT, the appointment again under its lock,
+        # UPDATE, INSERT two notifications, reserve, INSERT four events, "any other active
+        # appointment with this doctor?" (queue revoke), RELEASE
+        ("patient", "CANCELLED", 10),
+        # the same with one notification, to the patient
+        ("doctor", "COMPLETED", 10),
+        # the same without the revoke check: the appointment stays active
+        ("doctor", "CONFIRMED", 9),
+    ],
+)
+def test_a_status_change(api, book, patient, doctor, who, status, queries, django_assert_num_queries):
+    appointment = book(patient=patient, doctor=doctor)
+    if status == "CONFIRMED":
+        Appointment.objects.filter(pk=appointment.pk).update(status="PENDING")
+    client = api({"patient": patient, "doctor": doctor}[who])
+
+    with django_assert_num_queries(queries):
+        response = client.patch(f"/api/appointments/{appointment.pk}/", {"status": status}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == status
+
+
+def test_a_reschedule(api, book, patient, doctor, tomorrow, django_assert_num_queries):
+    appointment = book(patient=patient, doctor=doctor)
+    client = api(patient)
+    # the user, the appointment (get_object), SAVEPOINT, the doctor's lock, the appointment under
+    # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT two
+    # notifications, reserve, INSERT four events, RELEASE
+    with django_assert_num_queries(11):
+        response = client.patch(f"/api/appointments/{appointment.pk}/", {"time": "11:00"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["time"] == "11:00"
+
+
+def test_marking_one_notification_read(api, book, patient, doctor, django_assert_num_queries):
+    book(patient=patient, doctor=doctor)
+    notification = Notification.objects.get(user=patient)
+    client = api(patient)
+    # the user, SAVEPOINT, the notification, UPDATE, reserve, INSERT the event, RELEASE
+    with django_assert_num_queries(7):
+        response = client.post(f"/api/notifications/{notification.pk}/read/")
+
+    assert response.status_code == 200
+    assert Event.objects.filter(user=patient).latest("seq").type == "notification_read"
+
+
+def test_marking_all_notifications_read(api, book, patient, doctor, django_assert_num_queries):
+    book(patient=patient, doctor=doctor)
+    client = api(patient)
+    # the user, SAVEPOINT, UPDATE, reserve, INSERT the event, RELEASE
+    with django_assert_num_queries(6):
+        response = client.post("/api/notifications/read-all/")
+
+    assert response.json() == {"updated": 1}

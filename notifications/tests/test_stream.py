@@ -1,59 +1,110 @@
-"""The push after commit: one message per user per transaction, and nothing for what rolled back."""
+"""The recording side of the event stream: numbers reserved per user, rows written in bulk."""
 
-import json
-from unittest import mock
+import importlib
+from types import SimpleNamespace
 
 import pytest
-from django.db import transaction
+from django.apps import apps
+from django.db import connection, transaction
+from django.db.models.signals import post_save
 
+from accounts.tests.factories import make_user
 from notifications import stream
-from notifications.models import Event
+from notifications.models import Event, EventSequence
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sent(deliver) -> list[tuple[str, dict]]:
-    return [message for call in deliver.call_args_list for message in call.args[0]]
+pytestmark = pytest.mark.django_db
 
 
-def test_a_booking_sends_each_user_one_message_with_all_their_events_in_order(book, patient, doctor):
-    with mock.patch("notifications.stream._deliver") as deliver:
-        appointment = book(patient=patient, doctor=doctor)
+@pytest.fixture
+def saved_events():
+    """Every post_save sent for an Event, as (seq, user_id, the signal's keyword arguments)."""
+    seen = []
 
-    assert deliver.call_count == 1  # one hop to the layer for the whole transaction
-    messages = dict(sent(deliver))
-    for user in (patient, doctor.user):
-        message = messages[stream.user_group(user.pk)]
-        stored = list(Event.objects.filter(user=user).order_by("seq"))
-        assert message["type"] == stream.EVENT_PUSH and message["group"] == stream.user_group(user.pk)
-        assert [seq for seq, _frame in message["events"]] == [e.seq for e in stored]
-        frames = [json.loads(frame) for _seq, frame in message["events"]]
-        assert frames == [{"type": e.type, "data": e.data, "id": e.seq} for e in stored]
-    assert f'"id":{appointment.pk}' in messages[stream.user_group(patient.pk)]["events"][-1][1]
+    def receiver(sender, instance, **kwargs):
+        kwargs.pop("signal")
+        seen.append((instance.user_id, instance.seq, instance.pk is not None, kwargs))
+
+    post_save.connect(receiver, sender=Event, dispatch_uid="test_stream_saved_events")
+    yield seen
+    post_save.disconnect(sender=Event, dispatch_uid="test_stream_saved_events")
 
 
-def test_events_of_a_rolled_back_savepoint_are_never_pushed(patient):
-    with mock.patch("notifications.stream._deliver") as deliver:
-        with transaction.atomic():
-            stream.record(user_id=patient.pk, type_="all_notifications_read", data={})
-            try:
-                with transaction.atomic():
-                    stream.record(user_id=patient.pk, type_="all_notifications_read", data={"lost": True})
-                    raise RuntimeError("the inner change fails")
-            except RuntimeError:
-                pass
-        with transaction.atomic():
-            stream.record(user_id=patient.pk, type_="notification_read", data={"notification_id": 1})
-            transaction.set_rollback(True)
-
-    pushed = [seq for _group, message in sent(deliver) for seq, _frame in message["events"]]
-    assert pushed == list(Event.objects.filter(user=patient).values_list("seq", flat=True)) == [1]
+def seqs(user) -> list[int]:
+    return list(Event.objects.filter(user=user).order_by("seq").values_list("seq", flat=True))
 
 
-def test_a_queue_changed_twice_in_one_transaction_is_pushed_once_with_its_last_state(doctor):
-    with mock.patch("notifications.stream._deliver") as deliver, transaction.atomic():
-        stream.queue_broadcast(doctor.pk, {"current_queue": 1})
-        stream.queue_broadcast(doctor.pk, {"current_queue": 2})
+def test_numbers_count_per_user_in_the_order_given(patient, patient2):
+    assert stream.last_seq(patient.pk) is None
 
-    queue_messages = [m for group, m in sent(deliver) if group == stream.queue_group(doctor.pk)]
-    assert [m["frame"] for m in queue_messages] == ['{"type":"queue_updated","data":{"current_queue":2}}']
+    with transaction.atomic():
+        first = stream.record_many(
+            [(patient.pk, "new_notification", {"n": 1}), (patient2.pk, "new_notification", {}), (patient.pk, "x", {})]
+        )
+    with transaction.atomic():
+        stream.record_many([(patient2.pk, "appointment_updated", {}), (patient.pk, "all_notifications_read", {})])
+
+    assert [(e.user_id, e.seq) for e in first] == [(patient.pk, 1), (patient2.pk, 1), (patient.pk, 2)]
+    assert all(e.pk for e in first)
+    assert seqs(patient) == [1, 2, 3] and seqs(patient2) == [1, 2]
+    assert Event.objects.get(user=patient, seq=1).data == {"n": 1}
+    assert (stream.last_seq(patient.pk), stream.last_seq(patient2.pk)) == (3, 2)
+
+
+def test_post_save_is_sent_for_each_event_as_save_would(patient, patient2, saved_events):
+    with transaction.atomic():
+        stream.record_many([(patient2.pk, "a", {}), (patient.pk, "b", {}), (patient2.pk, "c", {})])
+
+    expected = {"created": True, "raw": False, "using": "default", "update_fields": None}
+    assert saved_events == [
+        (patient2.pk, 1, True, expected),
+        (patient.pk, 1, True, expected),
+        (patient2.pk, 2, True, expected),
+    ]
+
+
+def test_a_rolled_back_change_gives_its_numbers_back(patient):
+    with transaction.atomic():
+        stream.record_many([(patient.pk, "a", {})])
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        stream.record_many([(patient.pk, "b", {}), (patient.pk, "c", {})])
+        1 / 0  # noqa: B018
+    with transaction.atomic():
+        stream.record_many([(patient.pk, "d", {})])
+
+    assert list(Event.objects.filter(user=patient).order_by("seq").values_list("seq", "type")) == [(1, "a"), (2, "d")]
+    assert stream.last_seq(patient.pk) == 2
+
+
+def test_reserving_for_many_users_is_one_statement_and_one_insert(django_assert_num_queries):
+    users = [make_user() for _ in range(5)]
+    with transaction.atomic(), django_assert_num_queries(2):
+        stream.record_many([(u.pk, "a", {}) for u in reversed(users)] + [(users[0].pk, "b", {})])
+    assert seqs(users[0]) == [1, 2]
+
+
+def test_nothing_to_record_costs_nothing(django_assert_num_queries):
+    with transaction.atomic(), django_assert_num_queries(0):
+        assert stream.record_many([]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_outside_a_transaction_is_refused(patient):
+    with pytest.raises(RuntimeError):
+        stream.record_many([(patient.pk, "a", {})])
+    assert not Event.objects.exists()
+
+
+def test_the_migration_starts_each_sequence_at_the_stored_streams_newest(patient, patient2):
+    Event.objects.bulk_create(
+        [Event(user=patient, seq=n, type="a", data={}) for n in (1, 2, 7)]
+        + [Event(user=patient2, seq=1, type="a", data={})]
+    )
+    EventSequence.objects.all().delete()
+    migration = importlib.import_module("notifications.migrations.0002_event_sequence")
+
+    migration.fill_from_events(apps, SimpleNamespace(connection=connection))
+
+    assert dict(EventSequence.objects.values_list("user_id", "last_seq")) == {patient.pk: 7, patient2.pk: 1}
+    with transaction.atomic():
+        (event,) = stream.record_many([(patient.pk, "b", {})])
+    assert event.seq == 8
