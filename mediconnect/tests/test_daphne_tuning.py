@@ -1,0 +1,58 @@
+"""The write-through TCP transport: sent at once when it can, never out of order, nothing lost."""
+
+import socket
+
+from twisted.internet import reactor, tcp
+from twisted.internet.protocol import Protocol
+
+from mediconnect.daphne_tuning import write_through
+
+
+def connection_pair(send_buffer: int | None = None):
+    """A Twisted TCP transport on one end of a socket pair, and the plain socket at the other end."""
+    ours, theirs = socket.socketpair()
+    if send_buffer:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    ours.setblocking(False)
+    transport = tcp.Connection(ours, Protocol(), reactor)
+    transport.connected = True  # as the listening port sets it for an accepted connection
+    return transport, theirs
+
+
+def waiting(transport) -> int:
+    """Bytes the transport holds for the reactor to send later."""
+    return transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+
+
+def drain(transport, peer, expected: int) -> bytes:
+    """Read what the peer was sent, letting the transport send what it buffered (as the reactor would)."""
+    peer.settimeout(5)
+    received = b""
+    while len(received) < expected:
+        transport.doWrite()
+        received += peer.recv(1 << 20)
+    return received
+
+
+def test_a_small_write_reaches_the_socket_before_the_loop_turns():
+    write_through()
+    transport, peer = connection_pair()
+    transport.write(b'{"type":"queue_updated"}')
+    assert waiting(transport) == 0  # nothing left for the reactor to do
+    peer.settimeout(5)
+    assert peer.recv(100) == b'{"type":"queue_updated"}'
+    transport.socket.close()
+    peer.close()
+
+
+def test_what_a_full_socket_does_not_take_is_sent_later_in_order():
+    write_through()
+    transport, peer = connection_pair(send_buffer=4096)
+    frames = [bytes([65 + i % 26]) * 50_000 for i in range(8)]
+    for frame in frames:
+        transport.write(frame)
+    assert 0 < waiting(transport) < sum(map(len, frames))  # the socket took some; the rest waits
+    assert drain(transport, peer, sum(map(len, frames))) == b"".join(frames)
+    transport.stopWriting()
+    transport.socket.close()
+    peer.close()
