@@ -65,8 +65,13 @@ class Daphne:
         self.log_path = Path(self.log.name)
         env = {
             **os.environ,
+            # As a deployment runs: production settings with DEBUG off, this run's key, and the
+            # plain-HTTP switch `make run` uses (there is no TLS in front of a test server).
+            "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "LOCAL_HTTP": "true",
             "DATABASE_URL": test_database_url(),
-            "DEBUG": "true",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }
