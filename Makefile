@@ -13,6 +13,11 @@ WS_MAX := 65536
 # Secure cookies or HSTS (a deployment behind TLS keeps them).
 KEY_FILE := $(CURDIR)/.secret_key
 LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
+# daphne listens through a Twisted endpoint because -b/-p keep Twisted's listen backlog of 50, and a
+# burst of new connections (every portal reconnecting after a blip) beyond it is refused. The kernel
+# caps BACKLOG at net.core.somaxconn. An IPv6 HOST's colons are escaped, as the endpoint syntax needs.
+BACKLOG  ?= 1024
+ENDPOINT  = tcp:port=$(PORT):interface=$(subst :,\:,$(subst [,,$(subst ],,$(HOST)))):backlog=$(BACKLOG)
 
 .PHONY: run test setup migrate lint bench
 
@@ -40,7 +45,7 @@ migrate: setup $(KEY_FILE)
 
 run: migrate
 	$(LOCAL) $(VENV)/bin/daphne --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
-		-b $(HOST) -p $(PORT) mediconnect.asgi:application
+		-e '$(ENDPOINT)' mediconnect.asgi:application
 
 test: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null

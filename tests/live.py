@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(settings.BASE_DIR)
+# The Makefile's BACKLOG: daphne's listen queue, instead of Twisted's 50.
+LISTEN_BACKLOG = 1024
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
 
 # Debian's Chromium, as the browser tests and the screenshot script launch it: headless, and quiet
@@ -43,6 +45,11 @@ def daphne_limits() -> list[str]:
     """The frame limit the contract sets, enforced by daphne itself (as `make run` starts it)."""
     size = str(settings.WS_MAX_MESSAGE_BYTES)
     return ["--websocket-max-message-size", size, "--websocket-max-frame-size", size]
+
+
+def daphne_endpoint(port: int) -> str:
+    """The Twisted endpoint `make run` listens on (-b/-p cannot set the backlog), on the loopback."""
+    return f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}"
 
 
 def test_database_url() -> str:
@@ -83,7 +90,7 @@ class Daphne:
             env.pop("REDIS_URL", None)
         env.update({k: str(v) for k, v in extra_env.items()})
         self.process = subprocess.Popen(
-            [DAPHNE, *daphne_limits(), "-b", "127.0.0.1", "-p", str(self.port), "mediconnect.asgi:application"],
+            [DAPHNE, *daphne_limits(), "-e", daphne_endpoint(self.port), "mediconnect.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log,
