@@ -7,6 +7,17 @@ PORT   ?= 8000
 # The contract's largest client frame on /ws/ (settings.WS_MAX_MESSAGE_BYTES): daphne closes a
 # socket that sends more with 1009.
 WS_MAX := 65536
+# `make run` serves as deployed, DEBUG off, with two local differences. Its signing key is generated
+# once into KEY_FILE (gitignored, mode 600), so sessions survive restarts; SECRET_KEY in the
+# environment or in .env wins. And LOCAL_HTTP=true: plain http:// on HOST:PORT, so no HTTPS redirect,
+# Secure cookies or HSTS (a deployment behind TLS keeps them).
+KEY_FILE := $(CURDIR)/.secret_key
+LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
+# daphne listens through a Twisted endpoint because -b/-p keep Twisted's listen backlog of 50, and a
+# burst of new connections (every portal reconnecting after a blip) beyond it is refused. The kernel
+# caps BACKLOG at net.core.somaxconn. An IPv6 HOST's colons are escaped, as the endpoint syntax needs.
+BACKLOG  ?= 1024
+ENDPOINT  = tcp:port=$(PORT):interface=$(subst :,\:,$(subst [,,$(subst ],,$(HOST)))):backlog=$(BACKLOG)
 
 .PHONY: run test setup migrate lint bench
 
@@ -25,16 +36,19 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 setup: $(VENV)/.runtime
 
-migrate: setup
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+$(KEY_FILE): | $(PY)
+	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp && mv $@.tmp $@
+
+migrate: setup $(KEY_FILE)
+	$(LOCAL) $(PY) manage.py migrate --noinput
+	$(LOCAL) $(PY) manage.py seed_demo
 
 run: migrate
-	$(VENV)/bin/daphne --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
-		-b $(HOST) -p $(PORT) mediconnect.asgi:application
+	$(LOCAL) $(VENV)/bin/daphne --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
+		-e '$(ENDPOINT)' mediconnect.asgi:application
 
 test: $(VENV)/.dev
-	$(PY) manage.py makemigrations --check --dry-run >/dev/null
+	$(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

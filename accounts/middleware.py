@@ -1,15 +1,42 @@
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.utils import translation
 
 
 class UserLanguageMiddleware:
-    """A signed-in user sees the portal in the language stored on their account."""
+    """A signed-in user sees the portal in the language stored on their account.
+
+    Sync and async capable, so that under ASGI Django runs it on the event loop instead of hopping
+    to a thread around it on every request. Needs AuthenticationMiddleware above it.
+    """
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and user.language:
-            translation.activate(user.language)
-            request.LANGUAGE_CODE = user.language
+        if self.async_mode:
+            return self.__acall__(request)
+        _activate_language(request, getattr(request, "user", None))
         return self.get_response(request)
+
+    async def __acall__(self, request):
+        # The lazy `request.user` would query the database right here in the event loop; auser()
+        # loads the user without blocking it.
+        if hasattr(request, "auser"):
+            user = await request.auser()
+            # auser() and request.user cache apart: hand the loaded user to the views below, as
+            # login() does, so that they do not load it a second time.
+            request.user = user
+            _activate_language(request, user)
+        return await self.get_response(request)
+
+
+def _activate_language(request, user) -> None:
+    if user is not None and user.is_authenticated and user.language:
+        translation.activate(user.language)
+        request.LANGUAGE_CODE = user.language

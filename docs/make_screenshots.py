@@ -21,7 +21,7 @@ def prepare_demo_database() -> None:
     """Point Django at a scratch SQLite file holding the demo data (the server is given the same)."""
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='mediconnect-shots-')}/shots.sqlite3"
     os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings_test")
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
-    DEBUG=(bool, True),
+    DEBUG=(bool, False),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "[::1]"]),
     ALLOWED_ORIGINS=(list, []),
     TIME_ZONE=(str, "Asia/Dhaka"),
@@ -20,11 +21,20 @@ env = environ.Env(
     REFRESH_TOKEN_DAYS=(int, 7),
     CHANNEL_LAYER=(str, "core"),
 )
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE names the file to read instead of `.env`; empty reads none (the settings tests use that).
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    environ.Env.read_env(_env_file, overwrite=False)
 
 DEBUG = env("DEBUG")
-_DEV_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
-SECRET_KEY = env("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else None)
+# The key comes from SECRET_KEY, else from the file SECRET_KEY_FILE names (`make run` generates one
+# into .secret_key). There is no built-in key: one anybody can read in the repository would sign
+# sessions and tokens anybody can forge. With DEBUG on and no key, a random one lasts this process.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY and env("SECRET_KEY_FILE", default=""):
+    SECRET_KEY = Path(env("SECRET_KEY_FILE")).read_text().strip()
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = get_random_secret_key()
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 
@@ -239,10 +249,13 @@ LOGGING = {
 }
 
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # A deployment is served over HTTPS (TLS ends at its proxy). LOCAL_HTTP=true is `make run`'s
+    # plain http://127.0.0.1 server, where an HTTPS redirect and Secure cookies would lock users out.
+    _https = not env.bool("LOCAL_HTTP", default=False)
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_https)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

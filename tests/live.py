@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(settings.BASE_DIR)
+# The Makefile's BACKLOG: daphne's listen queue, instead of Twisted's 50.
+LISTEN_BACKLOG = 1024
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
 
 # Debian's Chromium, as the browser tests and the screenshot script launch it: headless, and quiet
@@ -45,6 +47,11 @@ def daphne_limits() -> list[str]:
     return ["--websocket-max-message-size", size, "--websocket-max-frame-size", size]
 
 
+def daphne_endpoint(port: int) -> str:
+    """The Twisted endpoint `make run` listens on (-b/-p cannot set the backlog), on the loopback."""
+    return f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}"
+
+
 def test_database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
@@ -65,8 +72,13 @@ class Daphne:
         self.log_path = Path(self.log.name)
         env = {
             **os.environ,
+            # As a deployment runs: production settings with DEBUG off, this run's key, and the
+            # plain-HTTP switch `make run` uses (there is no TLS in front of a test server).
+            "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "LOCAL_HTTP": "true",
             "DATABASE_URL": test_database_url(),
-            "DEBUG": "true",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }
@@ -78,7 +90,7 @@ class Daphne:
             env.pop("REDIS_URL", None)
         env.update({k: str(v) for k, v in extra_env.items()})
         self.process = subprocess.Popen(
-            [DAPHNE, *daphne_limits(), "-b", "127.0.0.1", "-p", str(self.port), "mediconnect.asgi:application"],
+            [DAPHNE, *daphne_limits(), "-e", daphne_endpoint(self.port), "mediconnect.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

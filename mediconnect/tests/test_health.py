@@ -65,14 +65,21 @@ def test_database_and_layer_follow_the_environment(environment, engine, layer):
         "import django, json; from django.conf import settings; django.setup();"
         "print(json.dumps([settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND']]))"
     )
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", **environment}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "ENV_FILE": "",
+        "SECRET_KEY": "a-key-for-this-test",
+        **environment,
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [engine, layer]
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "DEBUG": "false"}
+    # DEBUG is off unless turned on, and then nothing in the repository can stand in for the key.
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "ENV_FILE": ""}
     code = "import django; django.setup()"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True)
     assert out.returncode != 0
@@ -90,6 +97,7 @@ def test_the_production_configuration_passes_the_deploy_checks():
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "ENV_FILE": "",
         "DEBUG": "false",
         "SECRET_KEY": "k" * 20 + "-a-long-and-random-production-secret-value-0123456789",
         "ALLOWED_HOSTS": "clinic.example",

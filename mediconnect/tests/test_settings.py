@@ -1,0 +1,74 @@
+"""Settings read from the environment, each case in a fresh process that reads no `.env` file."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+HTTPS_SETTINGS = ["SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS"]
+
+
+def settings_under(environment: dict, names: list[str]) -> dict:
+    """The named settings as a process started with only `environment` (and no `.env`) sees them."""
+    code = (
+        "import django, json; from django.conf import settings; django.setup();"
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {names!r}}}))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "ENV_FILE": "", **environment}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_debug_is_off_unless_turned_on():
+    assert settings_under({"SECRET_KEY": "k"}, ["DEBUG"]) == {"DEBUG": False}
+    assert settings_under({"DEBUG": "true"}, ["DEBUG"]) == {"DEBUG": True}
+
+
+def test_debug_without_a_key_gets_a_random_one_not_a_known_one():
+    first = settings_under({"DEBUG": "true"}, ["SECRET_KEY"])["SECRET_KEY"]
+    second = settings_under({"DEBUG": "true"}, ["SECRET_KEY"])["SECRET_KEY"]
+    assert len(first) >= 50
+    assert first != second
+
+
+def test_the_key_comes_from_the_key_file_and_an_explicit_key_wins(tmp_path):
+    key_file = tmp_path / "secret_key"
+    key_file.write_text("the-generated-key\n")
+    assert settings_under({"SECRET_KEY_FILE": str(key_file)}, ["SECRET_KEY"]) == {"SECRET_KEY": "the-generated-key"}
+    both = {"SECRET_KEY_FILE": str(key_file), "SECRET_KEY": "the-explicit-key"}
+    assert settings_under(both, ["SECRET_KEY"]) == {"SECRET_KEY": "the-explicit-key"}
+
+
+def test_the_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("SECRET_KEY=from-the-file\nTIME_ZONE=UTC\n")
+    seen = settings_under({"ENV_FILE": str(env_file), "TIME_ZONE": "Asia/Dhaka"}, ["SECRET_KEY", "TIME_ZONE"])
+    assert seen == {"SECRET_KEY": "from-the-file", "TIME_ZONE": "Asia/Dhaka"}
+
+
+def test_a_deployment_is_https_only_by_default():
+    assert settings_under({"SECRET_KEY": "k"}, HTTPS_SETTINGS) == {
+        "SECURE_SSL_REDIRECT": True,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SECURE_HSTS_SECONDS": 31536000,
+    }
+
+
+@pytest.mark.parametrize("debug", ["false", "true"])
+def test_local_http_serves_plain_http(debug):
+    seen = settings_under({"SECRET_KEY": "k", "DEBUG": debug, "LOCAL_HTTP": "true"}, HTTPS_SETTINGS)
+    assert not any(seen.values()), seen
+
+
+def test_local_http_leaves_each_setting_overridable():
+    seen = settings_under({"SECRET_KEY": "k", "LOCAL_HTTP": "true", "SESSION_COOKIE_SECURE": "true"}, HTTPS_SETTINGS)
+    assert seen == {
+        "SECURE_SSL_REDIRECT": False,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": False,
+        "SECURE_HSTS_SECONDS": 0,
+    }

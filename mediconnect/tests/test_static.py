@@ -1,0 +1,71 @@
+"""Static files with DEBUG off, as deployed: daphne serves them through the ASGI application itself."""
+
+import re
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.conf import settings
+
+from mediconnect.asgi import application
+
+HOST = [(b"host", b"127.0.0.1")]
+JAVASCRIPT = ("text/javascript", "application/javascript")
+
+
+async def get(path):
+    """(status, content type, body) of a GET through the ASGI application, streamed bodies included
+    (channels' HttpCommunicator expects a `body` in every message; a file response ends without one)."""
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": HOST}
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=10)
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout=10)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(timeout=10)
+    return start["status"], dict(start["headers"]).get(b"Content-Type", b"").decode(), body
+
+
+@pytest.fixture(autouse=True)
+def _debug_off():
+    assert settings.DEBUG is False
+
+
+@pytest.mark.parametrize(
+    ("path", "content_types"),
+    [
+        ("/static/js/patient.js", JAVASCRIPT),
+        ("/static/js/socket.js", JAVASCRIPT),
+        ("/static/admin/css/base.css", ("text/css",)),
+        ("/static/admin/js/core.js", JAVASCRIPT),
+    ],
+)
+async def test_portal_and_admin_static_files_are_served(path, content_types):
+    status, content_type, body = await get(path)
+    assert status == 200
+    assert content_type.split(";")[0] in content_types
+    assert body
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_swagger_ui_loads_its_own_bundle_and_styles():
+    status, _, page = await get("/api/docs/")
+    assert status == 200
+    assets = dict.fromkeys(re.findall(r'(?:src|href)="(/static/drf_spectacular_sidecar/[^"]+)"', page.decode()))
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets), page
+    assert any(a.endswith(".css") for a in assets), page
+    for asset in assets:
+        status, content_type, body = await get(asset)
+        expected = ("text/css",) if asset.endswith(".css") else JAVASCRIPT if asset.endswith(".js") else None
+        assert status == 200, asset
+        assert body, asset
+        if expected:
+            assert content_type.split(";")[0] in expected, (asset, content_type)
+
+
+async def test_a_missing_static_file_is_a_404():
+    status, _, _ = await get("/static/js/no-such-file.js")
+    assert status == 404
