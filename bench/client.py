@@ -14,10 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
 class Sock:
-    __slots__ = ("index", "user_id", "ws", "reader", "open", "close_code")
+    __slots__ = ("index", "user_id", "token", "ws", "reader", "open", "close_code")
 
-    def __init__(self, index: int, user_id: int):
-        self.index, self.user_id = index, user_id
+    def __init__(self, index: int, user_id: int, token: str):
+        self.index, self.user_id, self.token = index, user_id, token
         self.ws = None
         self.reader = None
         self.open = False
@@ -31,7 +31,8 @@ class SocketPool:
         self.ws_url = ws_url
         self.on_frame = on_frame or (lambda sock, text, t: None)
         self.socks: list[Sock] = []
-        self.refused: collections.Counter = collections.Counter()
+        self.refused: collections.Counter = collections.Counter()  # failed attempts, by reason
+        self.refused_samples: dict[str, str] = {}
         self.closed_by_server: collections.Counter = collections.Counter()
         self.closing = False
         self.first_attempt = self.last_ready = None
@@ -40,25 +41,52 @@ class SocketPool:
     def open_socks(self) -> list[Sock]:
         return [s for s in self.socks if s.open]
 
-    async def open_all(self, users: list[tuple[int, str]], *, rate: float, ready_within: float) -> None:
-        """Open a socket per (user_id, token), starting `rate` a second; each gets `ready_within` s to be ready."""
+    async def open_all(
+        self, users: list[tuple[int, str]], *, rate: float, ready_within: float, in_flight: int = 0, retries: int = 0
+    ) -> None:
+        """Open a socket per (user_id, token), starting `rate` a second; each gets `ready_within` s to be ready.
+
+        With `in_flight`, at most that many handshakes at once (a client that backs off); with
+        `retries`, the refused ones are tried again that many times. Without both, a storm.
+        """
+        self.first_attempt = time.perf_counter()
+        socks = []
+        for user_id, token in users:
+            socks.append(Sock(len(self.socks), user_id, token))
+            self.socks.append(socks[-1])
+        for _attempt in range(1 + retries):
+            await self._open_paced(socks, rate, ready_within, in_flight)
+            socks = [s for s in socks if s.reader is None]
+            if not socks:
+                break
+
+    async def _open_paced(self, socks: list[Sock], rate: float, ready_within: float, in_flight: int) -> None:
+        gate = asyncio.Semaphore(in_flight) if in_flight else None
         tasks = []
         start = time.perf_counter()
-        self.first_attempt = start
-        for i, (user_id, token) in enumerate(users):
+        for i, sock in enumerate(socks):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            sock = Sock(len(self.socks), user_id)
-            self.socks.append(sock)
-            tasks.append(asyncio.create_task(self._open(sock, token, ready_within)))
+            if gate is not None:
+                await gate.acquire()
+            task = asyncio.create_task(self._open(sock, ready_within))
+            if gate is not None:
+                task.add_done_callback(lambda _task: gate.release())
+            tasks.append(task)
         await asyncio.gather(*tasks)
 
-    async def _open(self, sock: Sock, token: str, ready_within: float) -> None:
+    def _refuse(self, reason: str, exc: BaseException | None = None) -> None:
+        self.refused[reason] += 1
+        if exc is not None and reason not in self.refused_samples:
+            self.refused_samples[reason] = str(exc)[:200]
+
+    async def _open(self, sock: Sock, ready_within: float) -> None:
+        sock.ws = None
         try:
             async with asyncio.timeout(ready_within):
                 sock.ws = await connect(
-                    f"{self.ws_url}?token={token}",
+                    f"{self.ws_url}?token={sock.token}",
                     open_timeout=None,
                     ping_interval=None,  # the server pings; the client answers
                     close_timeout=2,
@@ -68,25 +96,23 @@ class SocketPool:
                 )
                 ready = json.loads(await sock.ws.recv())
             if ready.get("type") != "ready":
-                self.refused[f"first frame {ready.get('type')}"] += 1
+                self._refuse(f"first frame {ready.get('type')}")
                 sock.ws.transport.abort()
                 return
         except InvalidStatus as exc:
-            self.refused[f"http {exc.response.status_code}"] += 1
+            self._refuse(f"http {exc.response.status_code}", exc)
             return
-        except TimeoutError:
-            self.refused["timeout"] += 1
+        except TimeoutError as exc:
+            self._refuse("timeout", exc)
             if sock.ws is not None:
                 sock.ws.transport.abort()
             return
         except ConnectionClosed as exc:
-            self.refused[f"closed {exc.rcvd.code if exc.rcvd else 1006} before ready"] += 1
+            self._refuse(f"closed {exc.rcvd.code if exc.rcvd else 1006} before ready", exc)
             return
-        except OSError as exc:
-            self.refused[type(exc).__name__] += 1
-            return
-        except Exception as exc:  # any other handshake failure is counted, not raised
-            self.refused[type(exc).__name__] += 1
+        except Exception as exc:  # any other handshake failure (reset, dropped) is counted, not raised
+            cause = exc.__cause__ or exc.__context__
+            self._refuse(type(exc).__name__ + (f" ({type(cause).__name__})" if cause else ""), exc)
             return
         sock.open = True
         self.last_ready = time.perf_counter()

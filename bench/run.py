@@ -54,6 +54,8 @@ def parse_args(argv=None):
     parser.add_argument("--bookings", type=int, default=100, help="latency: bookings timed per run")
     parser.add_argument("--updates", type=int, default=50, help="fanout: queue updates per run")
     parser.add_argument("--open-rate", type=float, default=500, help="sockets (and joins) started per second")
+    parser.add_argument("--in-flight", type=int, default=50, help="handshakes at once, but in `sockets`")
+    parser.add_argument("--retries", type=int, default=2, help="retries of refused sockets, but in `sockets`")
     parser.add_argument("--open-timeout", type=float, default=60, help="seconds a socket may take to be ready")
     parser.add_argument("--settle", type=float, default=2, help="seconds to wait after opening sockets")
     parser.add_argument("--frame-timeout", type=float, default=10, help="latency: seconds to wait for a frame")
