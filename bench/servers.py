@@ -8,8 +8,10 @@ Ctrl-C (atexit).
 """
 
 import atexit
+import collections
 import contextlib
 import os
+import re
 import resource
 import shlex
 import signal
@@ -27,6 +29,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "bench" / "results" / "logs"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Server log lines worth reporting: errors, tracebacks' last lines, and daphne killing stuck instances.
+PROBLEM = re.compile(r"ERROR|WARNING|CRITICAL|Exception|Error:|took too long|[Kk]illed|Traceback")
 
 _live_servers: list["Server"] = []
 _live_databases: list[tuple[str, str]] = []  # (admin url, name)
@@ -128,16 +132,16 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def log_summary(self, keep: int = 8) -> dict:
-        """How many warning/error lines the server logged, and the first distinct ones."""
-        text = self.log_path.read_text(errors="replace").splitlines()
-        flagged = [line for line in text if any(w in line for w in ("ERROR", "WARNING", "Traceback", "Error"))]
-        distinct: list[str] = []
-        for line in flagged:
-            if line not in distinct:
-                distinct.append(line)
-            if len(distinct) >= keep:
-                break
-        return {"log": str(self.log_path.relative_to(ROOT)), "flagged_lines": len(flagged), "first": distinct}
+        """How many problem lines the server logged, and the commonest kinds (numbers masked)."""
+        kinds: collections.Counter = collections.Counter()
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if PROBLEM.search(line):
+                kinds[re.sub(r"\d+", "N", line.strip())[:240]] += 1
+        return {
+            "log": str(self.log_path.relative_to(ROOT)),
+            "problem_lines": sum(kinds.values()),
+            "commonest": [{"count": c, "line": line} for line, c in kinds.most_common(keep)],
+        }
 
     def stop(self) -> None:
         if self in _live_servers:
