@@ -35,7 +35,7 @@ class SocketPool:
         self.refused_samples: dict[str, str] = {}
         self.closed_by_server: collections.Counter = collections.Counter()
         self.closing = False
-        self.first_attempt = self.last_ready = None
+        self.first_attempt = self.last_ready = self.last_settled = None
 
     @property
     def open_socks(self) -> list[Sock]:
@@ -82,6 +82,12 @@ class SocketPool:
             self.refused_samples[reason] = str(exc)[:200]
 
     async def _open(self, sock: Sock, ready_within: float) -> None:
+        try:
+            await self._try_open(sock, ready_within)
+        finally:
+            self.last_settled = time.perf_counter()
+
+    async def _try_open(self, sock: Sock, ready_within: float) -> None:
         sock.ws = None
         try:
             async with asyncio.timeout(ready_within):
