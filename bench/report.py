@@ -102,7 +102,7 @@ def plot(path: Path) -> Path:
                 values = [r.get(key) for r in results if isinstance(r.get(key), int | float)]
                 if values:
                     ax.scatter([int(n)] * len(values), values, s=8, alpha=0.4)
-        ax.set_xlabel("sockets open")
+        ax.set_xlabel("sockets (N)")
         ax.set_title(key, fontsize=10)
         ax.grid(alpha=0.3)
         if ax.has_data():
