@@ -54,5 +54,11 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.dev
-	$(PY) bench/latency.py $(BENCH_ARGS)
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+# The app against a floor at clinic scale (bench/README.md): `make bench BENCH_ARGS="sockets --runs 1"`.
+BENCH_ARGS ?= all
+bench: $(VENV)/.bench
+	$(PY) bench/run.py $(BENCH_ARGS)
