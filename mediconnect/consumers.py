@@ -1,6 +1,6 @@
 """The one socket at /ws/: a user's event stream, and the doctor queues they watch.
 
-The user comes from `scope["user"]` (ws_auth); nothing the client says changes
+The user is the access token's (ws_auth checks it); nothing the client says changes
 whose stream it hears. Stored events arrive as ready-made frames with their
 per-user `seq`; the consumer only checks order and forwards them.
 """
@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from accounts.models import Doctor
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
@@ -64,13 +65,16 @@ def _int_field(data: dict, name: str, *, required: bool = True, allow_null: bool
 
 
 @database_sync_to_async
-def _open_stream(user, after: int | None):
-    """The newest seq now, and the events after `after` to replay (oldest first)."""
-    newest = stream.last_seq(user.pk)
-    replay = []
+def _open_stream(user_id: int, after: int | None):
+    """The active user with their stream's newest seq (one query), and the events after `after` to replay."""
+    users = get_user_model().objects.select_related("doctor_profile").filter(pk=user_id, is_active=True)
+    user = stream.with_stream_head(users).order_by().first()
+    if user is None:
+        return None, None, []
+    newest, replay = user.stream_head, []
     if after is not None and newest is not None and newest > after:
-        replay = [(e.seq, stream.event_frame(e)) for e in stream.events_after(user.pk, after, upto=newest)]
-    return newest, replay
+        replay = [(e.seq, stream.event_frame(e)) for e in stream.events_after(user_id, after, upto=newest)]
+    return user, newest, replay
 
 
 @database_sync_to_async
@@ -116,7 +120,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         await getattr(self, get_handler_name(message))(message)
 
     async def connect(self):
-        self.user = self.scope["user"]
+        self.user_id = self.scope["user_id"]
         self.hub = hub()
         self.last_sent = 0
         # Pushes that arrive before the stream is read (or while a gap is filled) wait here, in order.
@@ -140,9 +144,14 @@ class EventConsumer(AsyncWebsocketConsumer):
 
         # Join the stream before reading it: an event committed from here on is either
         # in the replay below or arrives live afterwards (and duplicates are dropped).
-        await self.hub.join(stream.user_group(self.user.pk), self)
+        await self.hub.join(stream.user_group(self.user_id), self)
+        self.user, newest, replay = await _open_stream(self.user_id, after)
+        if self.user is None:  # deleted or deactivated since the token was issued
+            logger.info("websocket refused: no active user for the token")
+            await self.close()  # before accept: daphne answers the handshake with 403
+            return
+        self.scope["user"] = self.user
         await self.accept()
-        newest, replay = await _open_stream(self.user, after)
         await self.send(
             stream.frame(
                 "ready",
@@ -169,18 +178,17 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.hub.arrive(self.user.pk)
 
     async def disconnect(self, code):
-        user = self.scope.get("user")
-        if user is None or not hasattr(self, "hub"):
+        if not hasattr(self, "hub"):
             return  # refused before connect ran
         if self.expiry is not None:
             self.expiry.cancel()
         if self.catching_up is not None:
             self.catching_up.cancel()
-        self.hub.leave(stream.user_group(user.pk), self)
+        self.hub.leave(stream.user_group(self.user_id), self)
         for doctor_id in self.queues:
             self.hub.leave(stream.queue_group(doctor_id), self)
         if self.present:
-            self.hub.depart(user.pk)
+            self.hub.depart(self.user_id)
 
     async def _error(self, code: str, message: str, request: str | None = None):
         data = {"code": code, "message": message}
@@ -276,7 +284,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                 if seq <= self.last_sent:
                     continue
                 if seq > self.last_sent + 1:
-                    for missing_seq, missing_text in await _missing_frames(self.user.pk, self.last_sent, seq):
+                    for missing_seq, missing_text in await _missing_frames(self.user_id, self.last_sent, seq):
                         await self.send(missing_text)
                         self.last_sent = missing_seq
                 await self.send(text)

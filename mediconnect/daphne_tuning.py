@@ -1,4 +1,5 @@
-"""Tune the server under daphne: close oversized frames with 1009, and write frames straight through.
+"""Tune the server under daphne: close oversized frames with 1009, write frames straight through, and
+make autobahn's debug text only when it is logged.
 
 1009: daphne enforces the frame limit itself (`--websocket-max-message-size`), through autobahn, which
 by default fails such a connection by dropping TCP: the client sees 1006, not 1009. Nor can the
@@ -6,6 +7,9 @@ application close with 1009 itself: autobahn accepts only 1000 and 3000-4999 fro
 `failByDrop` off, autobahn sends the close frame with 1009 before it goes.
 """
 
+import pprint
+
+from autobahn.websocket import protocol as autobahn_protocol
 from daphne import ws_protocol
 from twisted.internet import tcp
 
@@ -58,3 +62,25 @@ def write_through() -> None:
 
     connection.write = write
     connection._mediconnect_write_through = True
+
+
+class _LazyPformat:
+    """pprint.pformat(value), computed only if a log line is actually written."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self):
+        return pprint.pformat(self.value)
+
+
+def lazy_debug_text() -> None:
+    """Make autobahn's debug text only when a debug line is written.
+
+    autobahn pretty-prints its options and the transport's details into debug log calls on every
+    connection, whether or not debug logging is on: 5 % of the server's CPU in a connect storm, by
+    py-spy. The text is now made only if such a line is actually formatted.
+    """
+    autobahn_protocol.pformat = _LazyPformat

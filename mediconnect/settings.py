@@ -117,10 +117,11 @@ else:
     # a thread of its own, so persistent connections (CONN_MAX_AGE > 0) would stay with threads
     # that are gone; the pool lends a connection per request instead and takes it back at its end,
     # never holding more than DB_POOL_MAX_SIZE per process. A request waits DB_POOL_TIMEOUT seconds
-    # for a free one, then fails with a database error. CONN_HEALTH_CHECKS makes Django hand
-    # the pool its check, so a connection the server dropped is never lent out.
+    # for a free one, then fails with a database error. The pool drops a connection that comes back
+    # broken; DB_HEALTH_CHECKS also checks each one before lending it (one more round trip for
+    # every request and socket connect, so off by default).
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool refuses persistent connections
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=False)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),

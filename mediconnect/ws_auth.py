@@ -1,4 +1,4 @@
-"""ASGI middleware for /ws/: check the Origin, then authenticate the JWT access token.
+"""ASGI middleware for /ws/: check the Origin, then the JWT access token (signature, expiry, type).
 
 A refused socket is closed before accept, which daphne answers with HTTP 403.
 The token may come as `?token=` or `Authorization: Bearer`; it is never logged.
@@ -7,11 +7,10 @@ The token may come as `?token=` or `Authorization: Bearer`; it is never logged.
 import logging
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.tokens import AccessToken
 
 logger = logging.getLogger(__name__)
@@ -47,23 +46,26 @@ def token_from(scope) -> str | None:
     return None
 
 
-@database_sync_to_async
-def _active_user(user_id):
-    user = get_user_model().objects.select_related("doctor_profile").filter(pk=user_id, is_active=True).first()
-    return user
+class _AccessToken(AccessToken):
+    # simplejwt finds its token backend with import_string for every token it reads (a tenth of a
+    # socket connect's CPU in a connect storm, by py-spy); the process has one, so look it up once.
+    _token_backend = token_backend
 
 
-async def authenticate(scope):
-    """The user and the token's expiry (epoch seconds), or (None, None)."""
+def token_claims(scope) -> tuple[int, float] | None:
+    """The user id and expiry (epoch seconds) of a valid access token, or None; no database read.
+
+    The consumer reads the user itself (active, with their doctor profile), in the same query as
+    the head of their event stream, once it has joined that stream.
+    """
     raw = token_from(scope)
     if not raw:
-        return None, None
+        return None
     try:
-        token = AccessToken(raw)  # checks signature, expiry and that it is an access token
+        token = _AccessToken(raw)  # checks signature, expiry and that it is an access token
     except TokenError:
-        return None, None
-    user = await _active_user(token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")))
-    return user, (token["exp"] if user else None)
+        return None
+    return token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")), token["exp"]
 
 
 class JWTAuthMiddleware:
@@ -76,8 +78,9 @@ class JWTAuthMiddleware:
         if not origin_allowed(scope):
             logger.info("websocket refused: origin not allowed")
             return await WebsocketDenier()(scope, receive, send)
-        user, expires = await authenticate(scope)
-        if user is None:
+        claims = token_claims(scope)
+        if claims is None:
             logger.info("websocket refused: no valid access token")
             return await WebsocketDenier()(scope, receive, send)
-        return await self.app(dict(scope, user=user, token_expires=expires), receive, send)
+        user_id, expires = claims
+        return await self.app(dict(scope, user_id=user_id, token_expires=expires), receive, send)

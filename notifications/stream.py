@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connections, router, transaction
+from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -105,6 +106,12 @@ def record_many(entries: Iterable[tuple[int, str, dict]]) -> list[Event]:
 def last_seq(user_id: int) -> int | None:
     """The newest seq of the user's stream (None before their first event)."""
     return EventSequence.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first()
+
+
+def with_stream_head(users):
+    """`users` annotated with `stream_head`: the newest seq of each one's stream (None before their first event)."""
+    head = EventSequence.objects.filter(user=OuterRef("pk")).values("last_seq")[:1]
+    return users.annotate(stream_head=Subquery(head))
 
 
 def events_after(user_id: int, after: int, upto: int | None = None):

@@ -329,7 +329,7 @@ async def test_a_queue_update_reaches_every_watcher_once_and_not_those_who_left(
         await s.disconnect()
 
 
-async def test_a_socket_connect_reads_the_database_twice(patient, doctor):
+async def test_a_socket_connect_reads_the_database_once(patient, doctor):
     from django.db.backends.utils import CursorWrapper
 
     await book(actor=patient, doctor=doctor)  # a stream with events in it
@@ -344,6 +344,15 @@ async def test_a_socket_connect_reads_the_database_twice(patient, doctor):
     with mock.patch.object(CursorWrapper, "_execute", counting):
         socket = await open_socket(patient)
         await ready(socket)
-    # The user (with their doctor profile) and the stream's newest event id; no writes.
-    assert len(executed) == 2, executed
+    # The user (with their doctor profile) and the stream's newest event id, in one query; no writes.
+    assert len(executed) == 1, executed
     await socket.disconnect()
+
+
+async def test_a_token_of_a_deactivated_user_is_refused_at_the_handshake(patient):
+    token = token_for(patient)
+    patient.is_active = False
+    await database_sync_to_async(patient.save)(update_fields=["is_active"])
+    communicator = WebsocketCommunicator(application, f"/ws/?token={token}", headers=[(b"host", b"127.0.0.1")])
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected

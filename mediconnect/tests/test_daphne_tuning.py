@@ -56,3 +56,17 @@ def test_what_a_full_socket_does_not_take_is_sent_later_in_order():
     transport.stopWriting()
     transport.socket.close()
     peer.close()
+
+
+def test_autobahns_debug_text_is_made_only_when_written():
+    import pprint
+
+    from autobahn.websocket import protocol
+
+    from mediconnect.daphne_tuning import lazy_debug_text
+
+    lazy_debug_text()
+    options = [("autoPingInterval", 0), ("maxMessagePayloadSize", 65536)]
+    text = protocol.pformat(options)
+    assert not isinstance(text, str)  # nothing formatted yet
+    assert f"{text}" == pprint.pformat(options)  # and the same text when a log line asks for it
