@@ -17,6 +17,11 @@ LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
 # burst of new connections (every portal reconnecting after a blip) beyond it is refused. The kernel
 # caps BACKLOG at net.core.somaxconn. An IPv6 HOST's colons are escaped, as the endpoint syntax needs.
 BACKLOG  ?= 1024
+# How long a socket may take from TCP connect to accepted. daphne's default of 5 s drops the
+# handshakes that queue behind a reconnect storm larger than one process accepts per second (about
+# 270/s on one core here), and every dropped client retries, adding to the storm; queued, they are
+# all served (10,000 at 500/s: see bench/). Slow or stalled clients are still cut off after it.
+WS_CONNECT_TIMEOUT ?= 30
 ENDPOINT  = tcp:port=$(PORT):interface=$(subst :,\:,$(subst [,,$(subst ],,$(HOST)))):backlog=$(BACKLOG)
 
 .PHONY: run test setup migrate lint bench
@@ -45,6 +50,7 @@ migrate: setup $(KEY_FILE)
 
 run: migrate
 	$(LOCAL) $(VENV)/bin/daphne --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
+		--websocket_connect_timeout $(WS_CONNECT_TIMEOUT) \
 		-e '$(ENDPOINT)' mediconnect.asgi:application
 
 test: $(VENV)/.dev
