@@ -16,8 +16,8 @@ from notifications.models import EventType, Notification, NotificationType
 from notifications.services import notifications_create
 
 from .models import ACTIVE_STATUSES, Appointment, Status
+from .payloads import appointment_payload
 from .selectors import has_active_appointment
-from .serializers import AppointmentSerializer
 
 PATIENT, DOCTOR, ADMIN = "patient", "doctor", "admin"
 
@@ -112,7 +112,7 @@ def _publish(appointment: Appointment, notifications: list[Notification]) -> Non
     One INSERT for the notifications, one upsert for the sequence numbers and one INSERT for
     all the events: each user hears their notification first, then the appointment's new state.
     """
-    data = AppointmentSerializer(appointment).data
+    data = appointment_payload(appointment)
     notifications_create(
         notifications=notifications,
         events=[

@@ -20,6 +20,11 @@ def setup_django(env: dict) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # The bench moves this process from one scratch database to the next (and drops each after):
+    # plain connections, not the server's pool, which would keep lending ones to a dropped database.
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 
 
 def use_database(name: str) -> None:

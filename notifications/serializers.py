@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from .models import Notification
+from .payloads import notification_payload
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -8,6 +9,9 @@ class NotificationSerializer(serializers.ModelSerializer):
         model = Notification
         fields = ["id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        return notification_payload(instance)  # the same function builds `new_notification` events
 
 
 class UnreadCountSerializer(serializers.Serializer):

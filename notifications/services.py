@@ -7,7 +7,7 @@ from core.errors import NotFound
 
 from . import stream
 from .models import EventType, Notification
-from .serializers import NotificationSerializer
+from .payloads import notification_payload
 
 
 # No savepoint: it runs inside the change that causes it, and a failure undoes that whole change.
@@ -24,7 +24,7 @@ def notifications_create(
     created = Notification.objects.bulk_create(notifications) if notifications else []
     stream.record_many(
         [
-            *((n.user_id, EventType.NEW_NOTIFICATION, NotificationSerializer(n).data) for n in created),
+            *((n.user_id, EventType.NEW_NOTIFICATION, notification_payload(n)) for n in created),
             *events,
         ]
     )
