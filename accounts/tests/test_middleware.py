@@ -3,10 +3,9 @@
 import logging
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 
-from mediconnect.asgi import application
+from mediconnect.tests.asgiutil import asgi_get
 
 BANGLA_TITLE = "রোগীর পোর্টাল"
 
@@ -21,20 +20,9 @@ def bangla_patient_cookie(patient):
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-async def asgi_get(path: str, cookie: str) -> tuple[int, str]:
-    headers = [(b"host", b"127.0.0.1"), (b"cookie", cookie.encode())]
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": headers}
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(timeout=10)
-    body = b""
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await communicator.wait(timeout=10)
-    return start["status"], body.decode()
+async def fetch_page(path: str, cookie: str) -> tuple[int, str]:
+    status, _headers, body = await asgi_get(path, [(b"cookie", cookie.encode())])
+    return status, body.decode()
 
 
 @pytest.mark.django_db
@@ -51,7 +39,7 @@ def test_the_portal_speaks_the_signed_in_users_language(client, patient):
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_asgi_application_serves_the_portal_in_the_users_language(bangla_patient_cookie):
-    status, page = await asgi_get("/patient/", bangla_patient_cookie)
+    status, page = await fetch_page("/patient/", bangla_patient_cookie)
     assert status == 200
     assert 'lang="bn"' in page
     assert BANGLA_TITLE in page
@@ -59,7 +47,7 @@ async def test_the_asgi_application_serves_the_portal_in_the_users_language(bang
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_anonymous_visitor_through_asgi_gets_the_default_language():
-    status, page = await asgi_get("/login/", "")
+    status, page = await fetch_page("/login/", "")
     assert status == 200
     assert 'lang="en"' in page
 
@@ -68,7 +56,7 @@ async def test_an_anonymous_visitor_through_asgi_gets_the_default_language():
 async def test_the_user_the_middleware_loads_is_the_one_the_view_uses(bangla_patient_cookie, settings, caplog):
     settings.DEBUG = True  # Django logs each query in debug mode only
     with caplog.at_level(logging.DEBUG, logger="django.db.backends"):
-        status, _ = await asgi_get("/patient/", bangla_patient_cookie)
+        status, _ = await fetch_page("/patient/", bangla_patient_cookie)
     assert status == 200
     user_reads = [r for r in caplog.records if r.name == "django.db.backends" and 'FROM "accounts_user"' in r.sql]
     assert len(user_reads) == 1

@@ -3,30 +3,17 @@
 import re
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 
-from mediconnect.asgi import application
+from mediconnect.tests.asgiutil import asgi_get
 
-HOST = [(b"host", b"127.0.0.1")]
 JAVASCRIPT = ("text/javascript", "application/javascript")
 
 
 async def get(path):
-    """(status, content type, body) of a GET through the ASGI application, streamed bodies included
-    (channels' HttpCommunicator expects a `body` in every message; a file response ends without one)."""
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": HOST}
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(timeout=10)
-    body = b""
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await communicator.wait(timeout=10)
-    return start["status"], dict(start["headers"]).get(b"Content-Type", b"").decode(), body
+    """(status, content type, body) of a GET through the ASGI application."""
+    status, headers, body = await asgi_get(path)
+    return status, headers.get(b"Content-Type", b"").decode(), body
 
 
 @pytest.fixture(autouse=True)
