@@ -101,17 +101,23 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     await doctor_socket.disconnect()
 
 
-async def test_three_patients_in_one_queue_each_get_one_update(doctor, django_user_model):
+async def queue_watchers(doctor, count: int):
+    """`count` patients, each booked with `doctor` today and watching the queue: (patients, sockets)."""
     from accounts.tests.factories import make_user
 
-    patients = [await database_sync_to_async(make_user)() for _ in range(3)]
+    patients = [await database_sync_to_async(make_user)() for _ in range(count)]
     for i, p in enumerate(patients):
-        await book(actor=p, doctor=doctor, time=f"1{i}:00")
+        await book(actor=p, doctor=doctor, time=f"{8 + i // 4:02d}:{(i % 4) * 15:02d}")
     sockets = [await open_socket(p) for p in patients]
     for s in sockets:
         await ready(s)
         await s.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
         assert (await frame(s))["type"] == "queue_updated"
+    return patients, sockets
+
+
+async def test_three_patients_in_one_queue_each_get_one_update(doctor):
+    patients, sockets = await queue_watchers(doctor, 3)
 
     doctor_socket = await open_socket(doctor.user)
     await ready(doctor_socket)
@@ -302,16 +308,7 @@ async def test_a_client_cannot_choose_whose_stream_it_hears(patient, patient2, d
 
 
 async def test_a_queue_update_reaches_every_watcher_once_and_not_those_who_left(doctor):
-    from accounts.tests.factories import make_user
-
-    patients = [await database_sync_to_async(make_user)() for _ in range(25)]
-    for i, p in enumerate(patients):
-        await book(actor=p, doctor=doctor, time=f"{8 + i // 4:02d}:{(i % 4) * 15:02d}")
-    watchers = [await open_socket(p) for p in patients]
-    for s in watchers:
-        await ready(s)
-        await s.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
-        assert (await frame(s))["type"] == "queue_updated"
+    _patients, watchers = await queue_watchers(doctor, 25)
     leaver = watchers.pop()
     await leaver.send_json_to({"type": "leave_queue", "data": {"doctor_id": doctor.pk}})
 
