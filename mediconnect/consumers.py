@@ -150,7 +150,6 @@ class EventConsumer(AsyncWebsocketConsumer):
             logger.info("websocket refused: no active user for the token")
             await self.close()  # before accept: daphne answers the handshake with 403
             return
-        self.scope["user"] = self.user
         await self.accept()
         await self.send(
             stream.frame(
@@ -175,7 +174,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             delay = max(0.0, expires - time.time())
             self.expiry = loop.call_later(delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED)))
         self.present = True
-        await self.hub.arrive(self.user.pk)
+        await self.hub.arrive(self.user_id)
 
     async def disconnect(self, code):
         if not hasattr(self, "hub"):

@@ -90,7 +90,13 @@ class Hub:
             return
         state.sinks.discard(sink)
         if not state.sinks:
-            self._spawn(self._sync(group, state))
+            self._spawn(self._leave_layer(group, state))
+
+    async def _leave_layer(self, group: str, state: _Group) -> None:
+        try:
+            await self._sync(group, state)
+        except Exception:  # a group left joined only costs a message nobody here hears; it expires
+            logger.warning("hub: leaving a group failed", exc_info=True)
 
     async def _sync(self, group: str, state: _Group) -> None:
         # One layer operation at a time per group, each making the layer match who is here now.
@@ -114,7 +120,9 @@ class Hub:
                     async with self._ops:
                         await self.layer.group_add(group, self.channel)
                 except Exception:
-                    logger.warning("hub: rejoining a group failed; retrying later", exc_info=True)
+                    logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
+                    await asyncio.sleep(RETRY_SECONDS[-1])
+                    self._spawn(self._rejoin_all())
                     return
 
     async def _receive_forever(self) -> None:
