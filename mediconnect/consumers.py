@@ -294,6 +294,9 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def queue_push(self, message):
         await self.send(message["frame"])
 
+    async def sockets_close(self, message):
+        await self.close(code=message["code"])
+
     async def queue_revoke(self, message):
         if message["doctor_id"] in self.queues:
             self._leave(message["doctor_id"])

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 EVENT_PUSH = "event.push"
 QUEUE_PUSH = "queue.push"
 QUEUE_REVOKE = "queue.revoke"
+SOCKETS_CLOSE = "sockets.close"
+
+# Close code for a user's sockets after they logged out, were deactivated or changed their password.
+CLOSE_SIGNED_OUT = 4401
 
 
 def user_group(user_id: int) -> str:
@@ -153,6 +157,9 @@ class Outbox:
             {"type": QUEUE_REVOKE, "doctor_id": doctor_id},
         )
 
+    def close_sockets(self, user_id: int, code: int) -> None:
+        self.after[("close", user_id)] = (user_group(user_id), {"type": SOCKETS_CLOSE, "code": code})
+
     def flush(self) -> None:
         messages = [
             (user_group(user_id), {"type": EVENT_PUSH, "events": events}) for user_id, events in self.events.items()
@@ -211,3 +218,8 @@ def queue_broadcast(doctor_id: int, snapshot: dict) -> None:
 def queue_revoke(user_id: int, doctor_id: int) -> None:
     """Tell a user's sockets to leave a doctor's queue (their last active appointment ended)."""
     _queue_push(lambda outbox: outbox.revoke(user_id, doctor_id))
+
+
+def close_user_sockets(user_id: int, code: int = CLOSE_SIGNED_OUT) -> None:
+    """Close every open socket of a user, on every server process, once the transaction commits."""
+    _queue_push(lambda outbox: outbox.close_sockets(user_id, code))

@@ -8,6 +8,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from appointments.models import Status
 from mediconnect.asgi import application
+from notifications import stream
 from notifications.services import notifications_mark_read
 
 from .wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
@@ -296,6 +297,20 @@ async def test_the_server_closes_the_socket_with_4401_when_the_token_expires(pat
     socket = await open_socket(token=token_for(patient, lifetime=datetime.timedelta(seconds=1)))
     await ready(socket)
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_closing_a_users_sockets_closes_all_of_theirs_with_4401_and_no_one_elses(patient, patient2):
+    phone, laptop, other = await open_socket(patient), await open_socket(patient), await open_socket(patient2)
+    for socket in (phone, laptop, other):
+        await ready(socket)
+
+    await database_sync_to_async(stream.close_user_sockets)(patient.pk)
+
+    for socket in (phone, laptop):
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    await mark_all_read(patient2)
+    assert (await frame(other))["type"] == "all_notifications_read"
+    await other.disconnect()
 
 
 async def test_a_client_cannot_choose_whose_stream_it_hears(patient, patient2, doctor):
