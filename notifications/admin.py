@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from .models import Event, Notification
+from .services import notifications_mark_read
 
 
 @admin.register(Notification)
@@ -10,14 +11,26 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["user__name", "user__email", "title"]
     date_hierarchy = "created_at"
     list_select_related = ["user"]
-    readonly_fields = ["user", "type", "title", "message", "related_id", "related_type", "created_at"]
+    # Read-only, `is_read` too: marking read goes through the service (the action below), which
+    # tells the user's sockets, so every open bell follows.
+    readonly_fields = ["user", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"]
+    actions = ["mark_read"]
 
     def has_add_permission(self, request):
         return False  # notifications come from the changes that cause them
 
+    @admin.action(description="Mark selected notifications as read")
+    def mark_read(self, request, queryset):
+        unread = list(queryset.filter(is_read=False).select_related("user"))
+        for notification in unread:
+            notifications_mark_read(user=notification.user, notification_id=notification.pk)
+        self.message_user(request, f"{len(unread)} notification(s) marked read.", messages.SUCCESS)
+
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    """The stored event stream, read-only: sockets replay it, and `manage.py prune` retires it."""
+
     list_display = ["user", "seq", "type", "created_at"]
     list_filter = ["type"]
     search_fields = ["user__email"]
@@ -28,4 +41,7 @@ class EventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -7,7 +7,13 @@ from core.errors import NotFound
 
 from . import stream
 from .models import EventType, Notification
-from .payloads import notification_payload
+from .payloads import all_notifications_read_data, new_notification_data, notification_read_data
+from .selectors import unread_counts
+
+# Each notification event carries the user's unread count as this transaction sees it, read right
+# after its own write. Two changes to one user's notifications that commit at the same moment can
+# each miss the other's row; the next event, or the REST count a client fetches on reconnect,
+# carries the true number again.
 
 
 # No savepoint: it runs inside the change that causes it, and a failure undoes that whole change.
@@ -19,16 +25,29 @@ def notifications_create(
 
     `notifications` are unsaved `Notification`s. `events` are the change's other events
     (`(user_id, type, data)`), recorded after the notifications' in the same two statements of
-    `stream.record_many`, so a change costs the same few queries however many users it tells.
+    `stream.record_many`, so a change costs the same few queries however many users it tells
+    (plus one that counts the unread notifications of the users it notifies).
     """
     created = Notification.objects.bulk_create(notifications) if notifications else []
-    stream.record_many(
-        [
-            *((n.user_id, EventType.NEW_NOTIFICATION, notification_payload(n)) for n in created),
-            *events,
-        ]
-    )
+    stream.record_many([*_new_notification_events(created), *events])
     return created
+
+
+def _new_notification_events(created: list[Notification]) -> list[tuple[int, str, dict]]:
+    """One `new_notification` per notification, each with the unread count just after it arrived."""
+    if not created:
+        return []
+    after_all = unread_counts(n.user_id for n in created)
+    # A user told twice in one change: the first event counts without the second notification.
+    later_unread = dict.fromkeys(after_all, 0)
+    entries = []
+    for notification in reversed(created):
+        user_id = notification.user_id
+        data = new_notification_data(notification, unread_count=after_all[user_id] - later_unread[user_id])
+        entries.append((user_id, EventType.NEW_NOTIFICATION, data))
+        later_unread[user_id] += not notification.is_read
+    entries.reverse()
+    return entries
 
 
 def notification_create(
@@ -43,14 +62,20 @@ def notification_create(
 
 @transaction.atomic
 def notifications_mark_read(*, user, notification_id: int) -> Notification:
-    """Mark one of the user's notifications read and tell all their sockets; another's id is NotFound."""
+    """Mark one of the user's notifications read and tell all their sockets; another's id is NotFound.
+
+    The REST API and the admin's "mark read" action call it.
+    """
     notification = Notification.objects.filter(user=user, pk=notification_id).first()
     if notification is None:
         raise NotFound(gettext("No such notification."))
     if not notification.is_read:
         notification.is_read = True
         notification.save(update_fields=["is_read"])
-    stream.record_many([(user.pk, EventType.NOTIFICATION_READ, {"notification_id": notification.pk})])
+    unread = unread_counts([user.pk])[user.pk]
+    stream.record_many(
+        [(user.pk, EventType.NOTIFICATION_READ, notification_read_data(notification.pk, unread_count=unread))]
+    )
     return notification
 
 
@@ -58,5 +83,6 @@ def notifications_mark_read(*, user, notification_id: int) -> Notification:
 def notifications_mark_all_read(*, user) -> int:
     """Mark every unread notification of the user read; returns how many changed."""
     updated = Notification.objects.filter(user=user, is_read=False).update(is_read=True)
-    stream.record_many([(user.pk, EventType.ALL_NOTIFICATIONS_READ, {})])
+    # Nothing is left unread after that UPDATE, as this transaction sees it: no need to count.
+    stream.record_many([(user.pk, EventType.ALL_NOTIFICATIONS_READ, all_notifications_read_data(unread_count=0))])
     return updated

@@ -7,6 +7,11 @@ class QueueSerializer(serializers.Serializer):
     current_queue = serializers.IntegerField()
     estimated_wait = serializers.IntegerField(help_text="Minutes per patient ahead.")
     waiting = serializers.IntegerField(help_text="Non-cancelled appointments of the day after the current number.")
+    waiting_numbers = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Queue numbers of the day's still-active (PENDING/CONFIRMED) appointments after the current "
+        "number, ascending. A patient's people ahead: how many of them are below their own number.",
+    )
 
 
 class QueueUpdateSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Doctor
-from appointments.models import Appointment, Status
+from appointments.models import ACTIVE_STATUSES, Appointment, Status
 from core.errors import InvalidInput, NotAllowed
 from notifications import stream
 
@@ -60,11 +60,16 @@ def measured_minutes_per_patient(doctor_id: int) -> int:
 
 
 def queue_snapshot(row: QueueDay) -> dict:
-    """The queue object of the contract, as the API returns and `queue_updated` carries it."""
-    waiting = (
+    """The queue object of the contract, as the API returns and `queue_updated` carries it.
+
+    One query for the day's appointments after the current number: `waiting` counts the
+    non-cancelled ones, `waiting_numbers` lists the still-active ones (a day holds dozens).
+    """
+    after_current = list(
         Appointment.objects.filter(doctor_id=row.doctor_id, date=row.date, queue_number__gt=row.current_queue)
         .exclude(status=Status.CANCELLED)
-        .count()
+        .order_by("queue_number")
+        .values_list("queue_number", "status")
     )
     estimate = row.estimated_wait if row.estimated_wait is not None else measured_minutes_per_patient(row.doctor_id)
     return {
@@ -72,7 +77,8 @@ def queue_snapshot(row: QueueDay) -> dict:
         "date": row.date.isoformat(),
         "current_queue": row.current_queue,
         "estimated_wait": estimate,
-        "waiting": waiting,
+        "waiting": len(after_current),
+        "waiting_numbers": [number for number, status in after_current if status in ACTIVE_STATUSES],
     }
 
 

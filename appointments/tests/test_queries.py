@@ -122,13 +122,14 @@ BOOKING = [
     "the slot's holder and the day's last queue number, in one aggregate",
     "INSERT the appointment",
     "INSERT both notifications",
+    "count both users' unread notifications, for `unread_count` in their new_notification events (one GROUP BY)",
     "reserve the patient's and the doctor's event numbers (one upsert)",
     "INSERT the four events",
     "RELEASE SAVEPOINT",
 ]
 
 
-def test_a_booking_costs_ten_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
+def test_a_booking_costs_eleven_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
     client = api(patient)
     body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
 
@@ -173,13 +174,14 @@ def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, djang
     ("who", "status", "queries"),
     [
         # the user, the appointment (get_object), SAVEPOINT, the appointment again under its lock,
-        # UPDATE, INSERT two notifications, reserve, INSERT four events, "any other active
-        # appointment with this doctor?" (queue revoke), RELEASE
-        ("patient", "CANCELLED", 10),
+        # UPDATE, INSERT two notifications, count the two users' unread ones (unread_count),
+        # reserve, INSERT four events, "any other active appointment with this doctor?" (queue
+        # revoke), RELEASE
+        ("patient", "CANCELLED", 11),
         # the same with one notification, to the patient
-        ("doctor", "COMPLETED", 10),
+        ("doctor", "COMPLETED", 11),
         # the same without the revoke check: the appointment stays active
-        ("doctor", "CONFIRMED", 9),
+        ("doctor", "CONFIRMED", 10),
     ],
 )
 def test_a_status_change(api, book, patient, doctor, who, status, queries, django_assert_num_queries):
@@ -200,8 +202,9 @@ def test_a_reschedule(api, book, patient, doctor, tomorrow, django_assert_num_qu
     client = api(patient)
     # the user, the appointment (get_object), SAVEPOINT, the doctor's lock, the appointment under
     # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT two
-    # notifications, reserve, INSERT four events, RELEASE
-    with django_assert_num_queries(11):
+    # notifications, count the two users' unread ones (unread_count), reserve, INSERT four events,
+    # RELEASE
+    with django_assert_num_queries(12):
         response = client.patch(f"/api/appointments/{appointment.pk}/", {"time": "11:00"}, format="json")
 
     assert response.status_code == 200
@@ -212,8 +215,9 @@ def test_marking_one_notification_read(api, book, patient, doctor, django_assert
     book(patient=patient, doctor=doctor)
     notification = Notification.objects.get(user=patient)
     client = api(patient)
-    # the user, SAVEPOINT, the notification, UPDATE, reserve, INSERT the event, RELEASE
-    with django_assert_num_queries(7):
+    # the user, SAVEPOINT, the notification, UPDATE, count the unread ones left (unread_count),
+    # reserve, INSERT the event, RELEASE
+    with django_assert_num_queries(8):
         response = client.post(f"/api/notifications/{notification.pk}/read/")
 
     assert response.status_code == 200
@@ -223,7 +227,8 @@ def test_marking_one_notification_read(api, book, patient, doctor, django_assert
 def test_marking_all_notifications_read(api, book, patient, doctor, django_assert_num_queries):
     book(patient=patient, doctor=doctor)
     client = api(patient)
-    # the user, SAVEPOINT, UPDATE, reserve, INSERT the event, RELEASE
+    # the user, SAVEPOINT, UPDATE, reserve, INSERT the event, RELEASE (unread_count is 0 after the
+    # UPDATE: nothing to count)
     with django_assert_num_queries(6):
         response = client.post("/api/notifications/read-all/")
 

@@ -43,6 +43,7 @@ async def test_a_booking_reaches_both_of_a_patients_sockets_and_a_read_syncs(pat
         assert notification["type"] == "new_notification"
         assert notification["data"]["type"] == "APPOINTMENT_CONFIRMED"
         assert notification["data"]["title"] == "Appointment Confirmed"
+        assert notification["data"]["unread_count"] == 1
         updated = await frame(socket)
         assert updated["type"] == "appointment_updated"
         assert updated["data"]["status"] == "CONFIRMED" and updated["data"]["queue_number"] == 1
@@ -53,11 +54,11 @@ async def test_a_booking_reaches_both_of_a_patients_sockets_and_a_read_syncs(pat
     for socket in (phone, laptop):
         read = await frame(socket)
         assert read["type"] == "notification_read"
-        assert read["data"] == {"notification_id": notification_id}
+        assert read["data"] == {"notification_id": notification_id, "unread_count": 0}
 
     await mark_all_read(patient)
     for socket in (phone, laptop):
-        assert (await frame(socket))["type"] == "all_notifications_read"
+        assert await frame(socket) == {"type": "all_notifications_read", "data": {"unread_count": 0}, "id": mock.ANY}
         await socket.disconnect()
 
 
@@ -84,7 +85,14 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     await patient_socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
     snapshot = await frame(patient_socket)
     assert snapshot["type"] == "queue_updated" and "id" not in snapshot
-    assert set(snapshot["data"]) == {"doctor_id", "date", "current_queue", "estimated_wait", "waiting"}
+    assert set(snapshot["data"]) == {
+        "doctor_id",
+        "date",
+        "current_queue",
+        "estimated_wait",
+        "waiting",
+        "waiting_numbers",
+    }
     assert (snapshot["data"]["current_queue"], snapshot["data"]["waiting"]) == (0, 1)
 
     await doctor_socket.send_json_to(

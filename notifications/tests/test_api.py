@@ -63,7 +63,7 @@ def test_read_marks_one_and_tells_the_owners_sockets(api, inbox, patient):
     assert Notification.objects.get(pk=inbox[0].pk).is_read
     assert not Notification.objects.get(pk=inbox[1].pk).is_read
     last = Event.objects.filter(user=patient).order_by("seq").last()
-    assert (last.type, last.data) == ("notification_read", {"notification_id": inbox[0].pk})
+    assert (last.type, last.data) == ("notification_read", {"notification_id": inbox[0].pk, "unread_count": 1})
     # Reading it again is harmless.
     assert api(patient).post(f"/api/notifications/{inbox[0].pk}/read/").json()["is_read"] is True
 
@@ -100,3 +100,32 @@ def test_the_inbox_is_read_only_otherwise(api, inbox, patient):
     assert client.post("/api/notifications/", {"title": "x"}, format="json").status_code == 405
     assert client.delete(f"/api/notifications/{inbox[0].pk}/").status_code in (404, 405)
     assert Notification.objects.filter(user=patient).count() == 2
+
+
+def test_notification_events_carry_the_unread_count_after_each_change(api, inbox, book, patient, doctor):
+    def stream_of(user):
+        return [(e.type, e.data.get("unread_count")) for e in Event.objects.filter(user=user).order_by("seq")]
+
+    # Two bookings: each new_notification says how many are unread with it (appointment_updated has none).
+    assert stream_of(patient) == [
+        ("new_notification", 1),
+        ("appointment_updated", None),
+        ("new_notification", 2),
+        ("appointment_updated", None),
+    ]
+    assert [n for t, n in stream_of(doctor.user) if t == "new_notification"] == [1, 2, 3]
+    first = Event.objects.filter(user=patient, type="new_notification").order_by("seq").first()
+    assert set(first.data) == OBJECT_KEYS | {"unread_count"}
+
+    client = api(patient)
+    client.post(f"/api/notifications/{inbox[1].pk}/read/")
+    client.post("/api/notifications/read-all/")
+    book(patient=patient, doctor=doctor, time="11:00")
+
+    assert stream_of(patient)[4:] == [
+        ("notification_read", 1),
+        ("all_notifications_read", 0),
+        ("new_notification", 1),
+        ("appointment_updated", None),
+    ]
+    assert client.get("/api/notifications/unread-count/").json() == {"count": 1}

@@ -9,7 +9,7 @@ from queues.services import DEFAULT_MINUTES_PER_PATIENT
 pytestmark = pytest.mark.django_db
 
 
-QUEUE_KEYS = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting"}
+QUEUE_KEYS = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def test_the_doctor_staff_and_a_patient_in_the_queue_see_it(as_, todays, doctor,
         "current_queue": 0,
         "estimated_wait": DEFAULT_MINUTES_PER_PATIENT,
         "waiting": 4,
+        "waiting_numbers": [1, 2, 3, 4],
     }
 
 
@@ -76,6 +77,7 @@ def test_the_doctor_or_staff_set_the_queue(as_, todays, doctor, today, runner):
         "current_queue": 2,
         "estimated_wait": 7,
         "waiting": 2,
+        "waiting_numbers": [3, 4],
     }
     assert QueueDay.objects.get(doctor=doctor, date=today).current_queue == 2
     assert as_("patient").get(f"/api/queues/{doctor.pk}/").json()["current_queue"] == 2
@@ -129,11 +131,30 @@ def test_next_moves_to_the_next_confirmed_number(as_, todays, doctor):
 
     assert response.status_code == 200
     assert set(response.json()) == QUEUE_KEYS
-    assert (response.json()["current_queue"], response.json()["waiting"]) == (4, 0)
+    assert (response.json()["current_queue"], response.json()["waiting"], response.json()["waiting_numbers"]) == (
+        4,
+        0,
+        [],
+    )
     # Nothing left waiting.
     done = client.post(f"/api/queues/{doctor.pk}/next/")
     assert done.status_code == 400
     assert client.get(f"/api/queues/{doctor.pk}/").json()["current_queue"] == 4
+
+
+def test_waiting_numbers_are_the_still_active_ones_after_the_current_number(as_, todays, book, patient, doctor, today):
+    late = book(patient=patient, doctor=doctor, date=today, time="15:00")  # #5
+    set_status(todays[1], Status.CANCELLED)  # #2
+    set_status(todays[2], Status.NO_SHOW)  # #3
+    set_status(late, Status.PENDING)  # #5 still counts: pending is active
+    client = as_("doctor")
+
+    assert client.get(f"/api/queues/{doctor.pk}/").json()["waiting_numbers"] == [1, 4, 5]
+    body = client.post(f"/api/queues/{doctor.pk}/", {"current_queue": 1}, format="json").json()
+    assert body["waiting_numbers"] == [4, 5]
+    # A patient holding #5 has one person ahead of them: #4 (#2 and #3 no longer wait).
+    assert len([n for n in body["waiting_numbers"] if n < late.queue_number]) == 1
+    assert as_("patient").get(f"/api/queues/{doctor.pk}/").json()["waiting_numbers"] == [4, 5]
 
 
 def test_next_with_an_empty_day_is_400(as_, doctor):
