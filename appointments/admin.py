@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.db import transaction
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from simple_history.admin import SimpleHistoryAdmin
 
 from core.errors import DomainError
 
@@ -9,6 +11,7 @@ from .models import Appointment, IdempotencyRecord, Status
 from .services import (
     appointment_book,
     appointment_change,
+    appointment_set_reason,
     appointment_transition,
     check_booking,
     check_reschedule,
@@ -54,7 +57,9 @@ class AppointmentAdminForm(forms.ModelForm):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(SimpleHistoryAdmin):
+    """Every write goes through the services; "History" shows the audit trail, read-only."""
+
     form = AppointmentAdminForm
     list_display = ["id", "date", "time", "queue_number", "doctor", "patient", "status"]
     list_filter = ["status", "doctor", "date"]
@@ -93,15 +98,15 @@ class AppointmentAdmin(admin.ModelAdmin):
                 return
             original = Appointment.objects.get(pk=obj.pk)
             moved = (data["date"], data["time"]) != (original.date, original.time)
-            appointment_change(
-                actor=request.user,
-                appointment=original,
-                status=data["status"] if data["status"] != original.status else None,
-                date=data["date"] if moved else None,
-                time=data["time"] if moved else None,
-            )
-            if data.get("reason", "") != original.reason:
-                Appointment.objects.filter(pk=obj.pk).update(reason=data.get("reason", ""))
+            with transaction.atomic():  # one form, one change: all of it or none
+                appointment = appointment_change(
+                    actor=request.user,
+                    appointment=original,
+                    status=data["status"] if data["status"] != original.status else None,
+                    date=data["date"] if moved else None,
+                    time=data["time"] if moved else None,
+                )
+                appointment_set_reason(actor=request.user, appointment=appointment, reason=data.get("reason", ""))
         except DomainError as exc:
             raise ValidationError(exc.message) from exc
 
@@ -112,6 +117,12 @@ class AppointmentAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # A past version is shown, never saved back: a revert would bypass the services' checks.
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def _move(self, request, queryset, to_status: str):
         done, refused = 0, []

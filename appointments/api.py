@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +17,8 @@ from rest_framework.views import APIView
 from accounts.models import Doctor
 
 from .models import Appointment, IdempotencyRecord, Status
-from .selectors import appointments_visible_to, free_slots
+from .payloads import appointment_history_payload
+from .selectors import appointment_history, appointments_visible_to, free_slots
 from .serializers import AppointmentChangeSerializer, AppointmentSerializer
 from .services import appointment_book, appointment_cancel, appointment_change
 
@@ -27,6 +29,33 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=False,
     description="Repeating a request with the same key returns the first response and books nothing new.",
 )
+
+
+REASON = "reason"
+
+
+def _without_reason(status_code: int, body):
+    """A booking's response as the idempotency record keeps it: the reason (health detail) left blank.
+
+    The record lives for IDEMPOTENCY_RETENTION_HOURS (then `manage.py prune`); the reason stays
+    with the appointment only, where its audit trail and access rules are.
+    """
+    if status_code == status.HTTP_201_CREATED and isinstance(body, dict) and REASON in body:
+        return {**body, REASON: None}
+    return body  # an error: nothing of the patient's
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One change in an appointment's audit trail (schema only: the payload function builds it)."""
+
+    at = serializers.DateTimeField()
+    actor = serializers.IntegerField(allow_null=True, help_text="The user who made the change; null: the system.")
+    actor_name = serializers.CharField(allow_null=True)
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        help_text="Each changed field as [old, new]; the first entry (the booking) has every field it set, "
+        "from null. Values as in the appointment object.",
+    )
 
 
 class AppointmentFilter(django_filters.FilterSet):
@@ -75,12 +104,21 @@ class AppointmentViewSet(
                 if record.fingerprint != fingerprint:
                     raise ValidationError({"idempotency_key": [gettext("This key was used for a different request.")]})
                 return Response(
-                    record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
+                    self._replayed_body(request, record.response_status, record.response_body),
+                    status=record.response_status,
+                    headers={"Idempotent-Replayed": "true"},
                 )
             response = self._book(request)
-            record.response_status, record.response_body = response.status_code, response.data
+            record.response_status = response.status_code
+            record.response_body = _without_reason(response.status_code, response.data)
             record.save(update_fields=["response_status", "response_body"])
             return response
+
+    def _replayed_body(self, request, status_code: int, body):
+        """The first response again. A booking's reason was not stored: the repeat (same fingerprint) carries it."""
+        if status_code == status.HTTP_201_CREATED and isinstance(body, dict) and REASON in body:
+            body = {**body, REASON: self.get_serializer().fields[REASON].run_validation(request.data.get(REASON, ""))}
+        return body
 
     def _book(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -109,6 +147,12 @@ class AppointmentViewSet(
     def destroy(self, request, *args, **kwargs):
         appointment = appointment_cancel(actor=request.user, appointment=self.get_object())
         return Response(self.get_serializer(appointment).data)
+
+    @extend_schema(responses=HistoryEntrySerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def history(self, request, pk=None):
+        """Every change of the appointment, oldest first: who, when, which fields from what to what."""
+        return Response(appointment_history_payload(appointment_history(self.get_object())))
 
 
 class SlotsQuerySerializer(serializers.Serializer):

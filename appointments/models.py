@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from accounts.models import Doctor
 
@@ -28,6 +29,15 @@ class Appointment(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # The audit trail: a row per save, with who made it (the services set `_history_user` to
+    # their actor; None is the system). The row's own `history_date` says when, so the
+    # timestamps are not copied.
+    history = HistoricalRecords(
+        excluded_fields=["created_at", "updated_at"],
+        user_related_name="+",
+        history_id_field=models.BigAutoField(primary_key=True, serialize=False),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -25,3 +25,44 @@ def appointment_payload(appointment: Appointment) -> dict:
         "created_at": wire_datetime(appointment.created_at),
         "updated_at": wire_datetime(appointment.updated_at),
     }
+
+
+# The audit trail's fields, by their names in the appointment object; `completed_at` is the one
+# that object does not carry.
+HISTORY_FIELDS = ["patient", "doctor", "date", "time", "status", "queue_number", "reason", "completed_at"]
+_WIRE = {"date": wire_date, "time": wire_time, "completed_at": wire_datetime}
+
+
+def _history_values(record) -> dict:
+    values = {}
+    for name in HISTORY_FIELDS:
+        value = getattr(record, record._meta.get_field(name).attname)
+        values[name] = _WIRE[name](value) if name in _WIRE else value
+    return values
+
+
+def appointment_history_payload(records) -> list[dict]:
+    """An appointment's audit trail from its historical rows (oldest first, `history_user` loaded).
+
+    Each entry: `{"at", "actor", "actor_name", "changes": {field: [old, new]}}`. The first entry
+    is the booking, each field it set going from null to its value; a save that changed nothing
+    is left out. Values look as in the appointment object (`patient` a user id, `doctor` a doctor
+    id, `date` YYYY-MM-DD, `time` HH:MM).
+    """
+    entries, before = [], dict.fromkeys(HISTORY_FIELDS)
+    for record in records:
+        after = _history_values(record)
+        changes = {name: [before[name], after[name]] for name in HISTORY_FIELDS if before[name] != after[name]}
+        before = after
+        if not changes:
+            continue
+        user = record.history_user
+        entries.append(
+            {
+                "at": wire_datetime(record.history_date),
+                "actor": user.pk if user else None,
+                "actor_name": user.name if user else None,
+                "changes": changes,
+            }
+        )
+    return entries

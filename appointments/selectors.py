@@ -36,3 +36,8 @@ def free_slots(*, doctor_id: int, date, start, end, step_minutes: int, now=None)
         slots.append({"time": moment.strftime("%H:%M"), "available": moment.time() not in taken and not past})
         moment += dt.timedelta(minutes=step_minutes)
     return slots
+
+
+def appointment_history(appointment: Appointment):
+    """The appointment's historical rows, oldest first, each with the user who made it."""
+    return appointment.history.select_related("history_user").order_by("history_date", "history_id")

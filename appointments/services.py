@@ -206,7 +206,7 @@ def appointment_book(
         # No savepoint of its own: a failure here fails the whole booking (the Conflict below
         # leaves this function's transaction, which rolls back).
         with transaction.atomic(savepoint=False):
-            appointment = Appointment.objects.create(
+            appointment = Appointment(
                 patient=patient,
                 doctor=doctor,
                 date=date,
@@ -215,6 +215,7 @@ def appointment_book(
                 status=Status.CONFIRMED,
                 queue_number=queue_number,
             )
+            _save(appointment, actor=actor, force_insert=True)
     except IntegrityError as exc:  # the database's constraint is the last word on the slot
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
@@ -226,6 +227,19 @@ def appointment_book(
         ],
     )
     return appointment
+
+
+def _save(appointment: Appointment, *, actor, **kwargs) -> None:
+    """Save, naming `actor` in the audit trail's row (None: the system).
+
+    The instance carries it for this save only (django-simple-history reads `_history_user`), so no
+    thread-local or middleware decides who did it, and a later save of the same object names nobody.
+    """
+    appointment._history_user = actor
+    try:
+        appointment.save(**kwargs)
+    finally:
+        del appointment._history_user
 
 
 def _reload(appointment_id: int, *, lock: bool = False) -> Appointment:
@@ -246,7 +260,7 @@ def appointment_transition(*, actor, appointment: Appointment, to_status: str) -
     if to_status == Status.COMPLETED:
         appointment.completed_at = timezone.now()
         fields.append("completed_at")
-    appointment.save(update_fields=fields)
+    _save(appointment, actor=actor, update_fields=fields)
 
     patient, doctor_user = appointment.patient, appointment.doctor.user
     notifications = []
@@ -299,7 +313,7 @@ def appointment_reschedule(
     appointment.date, appointment.time = date, time
     try:
         with transaction.atomic(savepoint=False):  # as in appointment_book
-            appointment.save(update_fields=["date", "time", "queue_number", "updated_at"])
+            _save(appointment, actor=actor, update_fields=["date", "time", "queue_number", "updated_at"])
     except IntegrityError as exc:
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
@@ -311,6 +325,23 @@ def appointment_reschedule(
             _notification(appointment.doctor.user, "rescheduled_doctor", appointment, kind),
         ],
     )
+    return appointment
+
+
+@transaction.atomic
+def appointment_set_reason(*, actor, appointment: Appointment, reason: str) -> Appointment:
+    """Change the reason for the visit (staff in the admin); its patient and doctor get `appointment_updated`.
+
+    No notification: the reason is health detail, never put in notification text.
+    """
+    if role_in(appointment, actor) is None:
+        raise NotFound(gettext("No such appointment."))
+    appointment = _reload(appointment.pk, lock=True)
+    if appointment.reason == reason:
+        return appointment
+    appointment.reason = reason
+    _save(appointment, actor=actor, update_fields=["reason", "updated_at"])
+    _publish(appointment, [])
     return appointment
 
 

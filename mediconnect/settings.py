@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "simple_history",
     "accounts",
     "notifications",
     "appointments",
@@ -195,6 +196,16 @@ else:
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
 # (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.
 WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+# Retention: `manage.py prune` (run it daily, e.g. from cron) deletes stored events older than
+# EVENT_RETENTION_DAYS (a socket resuming from before them gets `resync`), idempotency records
+# older than IDEMPOTENCY_RETENTION_HOURS (a repeat of the request after that books again), and
+# expired refresh tokens with their blacklist entries. The appointments' audit trail is kept.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=24)
+
+# The admin shows an appointment's audit trail read-only: no "revert" past the services.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # The free-slot grid the portals offer (advisory: bookings off the grid are accepted).
 CLINIC_HOURS = {

@@ -535,6 +535,23 @@ def test_a_repeated_idempotent_booking_returns_the_first_response(as_, patient, 
     assert Notification.objects.count() == 2
 
 
+def test_an_idempotency_record_keeps_no_reason_and_its_replay_still_has_it(as_, patient, doctor, tomorrow):
+    from appointments.models import IdempotencyRecord
+
+    client = as_("patient")
+    body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00", "reason": "  chest pain "}
+
+    first = client.post("/api/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-r")
+    stored = IdempotencyRecord.objects.get(key="k-r")
+    again = client.post("/api/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-r")
+
+    assert first.json()["reason"] == "chest pain"
+    assert "chest pain" not in str(stored.response_body)
+    assert stored.response_body["id"] == first.json()["id"]
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
 def test_an_idempotency_key_reused_for_another_request_is_400(as_, patient, doctor, tomorrow):
     client = as_("patient")
     body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
@@ -582,6 +599,7 @@ CONTRACT_PATHS = [
     "/api/doctors/{id}/",
     "/api/appointments/",
     "/api/appointments/{id}/",
+    "/api/appointments/{id}/history/",
     "/api/notifications/",
     "/api/notifications/unread-count/",
     "/api/notifications/{id}/read/",

@@ -121,6 +121,7 @@ BOOKING = [
     "lock the doctor's row",
     "the slot's holder and the day's last queue number, in one aggregate",
     "INSERT the appointment",
+    "INSERT its audit-trail row (django-simple-history's post_save)",
     "INSERT both notifications",
     "count both users' unread notifications, for `unread_count` in their new_notification events (one GROUP BY)",
     "reserve the patient's and the doctor's event numbers (one upsert)",
@@ -129,7 +130,7 @@ BOOKING = [
 ]
 
 
-def test_a_booking_costs_eleven_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
+def test_a_booking_costs_twelve_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
     client = api(patient)
     body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
 
@@ -174,14 +175,14 @@ def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, djang
     ("who", "status", "queries"),
     [
         # the user, the appointment (get_object), SAVEPOINT, the appointment again under its lock,
-        # UPDATE, INSERT two notifications, count the two users' unread ones (unread_count),
-        # reserve, INSERT four events, "any other active appointment with this doctor?" (queue
-        # revoke), RELEASE
-        ("patient", "CANCELLED", 11),
+        # UPDATE, INSERT its audit-trail row, INSERT two notifications, count the two users'
+        # unread ones (unread_count), reserve, INSERT four events, "any other active appointment
+        # with this doctor?" (queue revoke), RELEASE
+        ("patient", "CANCELLED", 12),
         # the same with one notification, to the patient
-        ("doctor", "COMPLETED", 11),
+        ("doctor", "COMPLETED", 12),
         # the same without the revoke check: the appointment stays active
-        ("doctor", "CONFIRMED", 10),
+        ("doctor", "CONFIRMED", 11),
     ],
 )
 def test_a_status_change(api, book, patient, doctor, who, status, queries, django_assert_num_queries):
@@ -201,10 +202,10 @@ def test_a_reschedule(api, book, patient, doctor, tomorrow, django_assert_num_qu
     appointment = book(patient=patient, doctor=doctor)
     client = api(patient)
     # the user, the appointment (get_object), SAVEPOINT, the doctor's lock, the appointment under
-    # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT two
-    # notifications, count the two users' unread ones (unread_count), reserve, INSERT four events,
-    # RELEASE
-    with django_assert_num_queries(12):
+    # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT its
+    # audit-trail row, INSERT two notifications, count the two users' unread ones (unread_count),
+    # reserve, INSERT four events, RELEASE
+    with django_assert_num_queries(13):
         response = client.patch(f"/api/appointments/{appointment.pk}/", {"time": "11:00"}, format="json")
 
     assert response.status_code == 200
@@ -233,3 +234,17 @@ def test_marking_all_notifications_read(api, book, patient, doctor, django_asser
         response = client.post("/api/notifications/read-all/")
 
     assert response.json() == {"updated": 1}
+
+
+def test_an_appointments_history_costs_the_same_however_long(api, book, patient, doctor, django_assert_num_queries):
+    appointment = book(patient=patient, doctor=doctor)
+    client = api(patient)
+    path = f"/api/appointments/{appointment.pk}/history/"
+    # the user, the appointment (get_object), its history rows with each one's user joined
+    with django_assert_num_queries(3):
+        assert len(client.get(path).json()) == 1
+
+    for time in ("10:00", "11:00", "12:00"):
+        client.patch(path.replace("history/", ""), {"time": time}, format="json")
+    with django_assert_num_queries(3):
+        assert len(client.get(path).json()) == 4
