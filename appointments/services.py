@@ -15,7 +15,7 @@ from notifications import stream
 from notifications.models import EventType, Notification, NotificationType
 from notifications.services import notifications_create
 
-from .models import ACTIVE_STATUSES, Appointment, Status
+from .models import ACTIVE_STATUSES, Appointment, IdempotencyRecord, Status
 from .payloads import appointment_payload
 from .selectors import has_active_appointment
 
@@ -364,3 +364,12 @@ def appointment_change(
         if status is not None:
             appointment = appointment_transition(actor=actor, appointment=appointment, to_status=status)
     return appointment
+
+
+def idempotency_records_prune(*, before: datetime.datetime) -> int:
+    """Delete idempotency records made before `before` (retention: `manage.py prune`); returns how many.
+
+    A repeat of such a request after that books again: clients retry within seconds, not days.
+    """
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=before).delete()
+    return deleted

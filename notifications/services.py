@@ -1,3 +1,4 @@
+import datetime
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
@@ -6,7 +7,7 @@ from django.utils.translation import gettext
 from core.errors import NotFound
 
 from . import stream
-from .models import EventType, Notification
+from .models import Event, EventType, Notification
 from .payloads import all_notifications_read_data, new_notification_data, notification_read_data
 from .selectors import unread_counts
 
@@ -86,3 +87,13 @@ def notifications_mark_all_read(*, user) -> int:
     # Nothing is left unread after that UPDATE, as this transaction sees it: no need to count.
     stream.record_many([(user.pk, EventType.ALL_NOTIFICATIONS_READ, all_notifications_read_data(unread_count=0))])
     return updated
+
+
+def events_prune(*, before: datetime.datetime) -> int:
+    """Delete stored events created before `before` (retention: `manage.py prune`); returns how many.
+
+    The users' sequence rows stay, so their streams go on counting from where they were; a socket
+    resuming from a pruned id is told to `resync`.
+    """
+    deleted, _ = Event.objects.filter(created_at__lt=before).delete()
+    return deleted

@@ -1,0 +1,36 @@
+import datetime
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from appointments.services import idempotency_records_prune
+from notifications.services import events_prune
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete what is kept past its retention: stored events older than EVENT_RETENTION_DAYS, "
+        "idempotency records older than IDEMPOTENCY_RETENTION_HOURS, and expired refresh tokens "
+        "with their blacklist entries. Safe to run at any time and as often as you like (e.g. daily)."
+    )
+
+    def handle(self, *args, **options):
+        days, hours = settings.EVENT_RETENTION_DAYS, settings.IDEMPOTENCY_RETENTION_HOURS
+        if days < 1 or hours < 1:
+            raise CommandError("EVENT_RETENTION_DAYS and IDEMPOTENCY_RETENTION_HOURS must be at least 1.")
+        now = timezone.now()
+
+        events = events_prune(before=now - datetime.timedelta(days=days))
+        records = idempotency_records_prune(before=now - datetime.timedelta(hours=hours))
+        # As simplejwt's flushexpiredtokens does, counted: an expired token can no longer be used,
+        # blacklisted or not, so neither row is needed (the blacklist entry goes with its token).
+        _, tokens = OutstandingToken.objects.filter(expires_at__lte=now).delete()
+
+        self.stdout.write(
+            f"prune: {events} event(s) older than {days} day(s), "
+            f"{records} idempotency record(s) older than {hours} hour(s), "
+            f"{tokens.get(OutstandingToken._meta.label, 0)} expired refresh token(s) "
+            f"({tokens.get(BlacklistedToken._meta.label, 0)} of them blacklisted) removed."
+        )

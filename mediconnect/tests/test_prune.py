@@ -1,0 +1,88 @@
+"""`manage.py prune`: what is past its retention goes, the rest stays, and a second run removes nothing."""
+
+import datetime
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from appointments.models import Appointment, IdempotencyRecord
+from notifications import stream
+from notifications.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+def prune() -> str:
+    out = io.StringIO()
+    call_command("prune", stdout=out)
+    return out.getvalue().strip()
+
+
+def age(queryset, **delta) -> None:
+    queryset.update(created_at=timezone.now() - datetime.timedelta(**delta))
+
+
+def test_prune_removes_only_what_is_past_its_retention(settings, book, patient, doctor):
+    settings.EVENT_RETENTION_DAYS, settings.IDEMPOTENCY_RETENTION_HOURS = 7, 24
+    appointment = book(patient=patient, doctor=doctor)  # two events for each of them
+    age(Event.objects.filter(user=patient), days=8)
+    age(Event.objects.filter(user=doctor.user), days=6)
+    old_key = IdempotencyRecord.objects.create(user=patient, key="old", fingerprint="f", response_status=201)
+    new_key = IdempotencyRecord.objects.create(user=patient, key="new", fingerprint="f", response_status=201)
+    age(IdempotencyRecord.objects.filter(pk=old_key.pk), hours=25)
+    age(IdempotencyRecord.objects.filter(pk=new_key.pk), hours=23)
+    expired, blacklisted, valid = (RefreshToken.for_user(patient) for _ in range(3))
+    blacklisted.blacklist()
+    OutstandingToken.objects.filter(jti__in=[expired["jti"], blacklisted["jti"]]).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+
+    report = prune()
+
+    assert report == (
+        "prune: 2 event(s) older than 7 day(s), 1 idempotency record(s) older than 24 hour(s), "
+        "2 expired refresh token(s) (1 of them blacklisted) removed."
+    )
+    assert not Event.objects.filter(user=patient).exists()
+    assert Event.objects.filter(user=doctor.user).count() == 2
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == [valid["jti"]]
+    assert not BlacklistedToken.objects.exists()
+    # The appointment and its audit trail are not the stream's: they stay.
+    assert Appointment.objects.get(pk=appointment.pk).history.count() == 1
+
+    # Idempotent: nothing more to remove.
+    assert prune().startswith("prune: 0 event(s)")
+    assert "0 idempotency record(s)" in prune() and "0 expired refresh token(s)" in prune()
+
+
+def test_a_pruned_stream_goes_on_counting_where_it_was(settings, book, patient, doctor):
+    book(patient=patient, doctor=doctor)
+    age(Event.objects.all(), days=settings.EVENT_RETENTION_DAYS + 1)
+    prune()
+
+    with transaction.atomic():
+        stream.record_many([(patient.pk, "all_notifications_read", {"unread_count": 0})])
+
+    assert list(Event.objects.filter(user=patient).values_list("seq", flat=True)) == [3]
+
+
+def test_the_defaults_are_thirty_days_and_a_day(book, patient, doctor):
+    book(patient=patient, doctor=doctor)
+    age(Event.objects.filter(user=patient), days=29)
+    assert prune().startswith("prune: 0 event(s) older than 30 day(s), 0 idempotency record(s) older than 24 hour(s)")
+    age(Event.objects.filter(user=patient), days=31)
+    assert prune().startswith("prune: 2 event(s) older than 30 day(s)")
+
+
+def test_a_retention_below_one_is_refused(settings, book, patient, doctor):
+    book(patient=patient, doctor=doctor)
+    settings.EVENT_RETENTION_DAYS = 0
+    with pytest.raises(CommandError):
+        prune()
+    assert Event.objects.count() == 4
