@@ -242,7 +242,10 @@ function showQueue(snapshot) {
   if (!a) return;
   const current = snapshot.current_queue;
   const mine = a.queue_number;
-  const ahead = Math.max(0, mine - current - 1);
+  // The numbers still waiting below mine (cancelled and no-show ones are not in the list).
+  const ahead = Array.isArray(snapshot.waiting_numbers)
+    ? snapshot.waiting_numbers.filter((n) => n < mine).length
+    : Math.max(0, mine - current - 1);
   const perPatient = snapshot.estimated_wait;
   q.current.textContent = String(current);
   q.mine.textContent = String(mine);

@@ -231,7 +231,16 @@ function initNotifications(socket) {
   const empty = $('[data-role="notif-empty"]');
   const items = new Map();
 
-  // The badge always shows the server's count; every change asks again (one request at a time).
+  // The badge always shows the server's count: the notification events carry it (`unread_count`),
+  // and the page asks over REST after its own writes and on every (re)connect, one request at a time.
+  function showCount(count) {
+    badge.textContent = String(count);
+    badge.hidden = count === 0;
+  }
+  function countFrom(data) {
+    if (typeof data.unread_count === "number") showCount(data.unread_count);
+    else refreshCount();
+  }
   let inFlight = false;
   let again = false;
   async function refreshCount() {
@@ -242,11 +251,7 @@ function initNotifications(socket) {
     inFlight = true;
     const result = await api("GET", "/api/notifications/unread-count/");
     inFlight = false;
-    if (result.ok) {
-      const count = result.data.count;
-      badge.textContent = String(count);
-      badge.hidden = count === 0;
-    }
+    if (result.ok) showCount(result.data.count);
     if (again) {
       again = false;
       refreshCount();
@@ -332,17 +337,17 @@ function initNotifications(socket) {
   socket.on("ready", refreshCount);
   socket.on("new_notification", (n) => {
     add(n, { top: true });
-    refreshCount();
+    countFrom(n);
     if (!n.is_read && soundOn()) beep();
   });
-  socket.on("notification_read", ({ notification_id: id }) => {
-    const item = items.get(id);
+  socket.on("notification_read", (data) => {
+    const item = items.get(data.notification_id);
     if (item) setRead(item);
-    refreshCount();
+    countFrom(data);
   });
-  socket.on("all_notifications_read", () => {
+  socket.on("all_notifications_read", (data) => {
     for (const item of items.values()) setRead(item);
-    refreshCount();
+    countFrom(data);
   });
   return { load };
 }
