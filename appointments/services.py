@@ -330,9 +330,10 @@ def appointment_reschedule(
 
 @transaction.atomic
 def appointment_set_reason(*, actor, appointment: Appointment, reason: str) -> Appointment:
-    """Change the reason for the visit (staff in the admin); its patient and doctor get `appointment_updated`.
+    """Change the reason for the visit; its patient and doctor get `appointment_updated`.
 
-    No notification: the reason is health detail, never put in notification text.
+    Whoever may see the appointment may (the admin's change form calls it; the REST API does not
+    offer it). No notification: the reason is health detail, never put in notification text.
     """
     if role_in(appointment, actor) is None:
         raise NotFound(gettext("No such appointment."))
