@@ -208,6 +208,8 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self._replay(replay, newest)
         self.last_sent = newest or 0
         await self._catch_up()
+        if self.released:  # closed meanwhile (its user's sockets closed, or it was the oldest of too many)
+            return
 
         expires = self.scope.get("token_expires")
         if expires:
