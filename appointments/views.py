@@ -28,6 +28,7 @@ def _shared_strings() -> dict:
         "conn.connected": _("Live"),
         "conn.reconnecting": _("Reconnecting…"),
         "conn.offline": _("Offline"),
+        "conn.disconnected": _("Open in another window — tap to reconnect"),
         "status.PENDING": _("Pending"),
         "status.CONFIRMED": _("Confirmed"),
         "status.COMPLETED": _("Completed"),

@@ -96,7 +96,7 @@ def frame(type_: str, data: dict, id_: int | None = None) -> str:
     body = {"type": type_, "data": data}
     if id_ is not None:
         body["id"] = id_
-    return json.dumps(body, separators=(",", ":"), default=str)
+    return json.dumps(body, separators=(",", ":"), default=str, ensure_ascii=False)  # as the server sends
 
 
 def whole_number(data: dict, name: str, *, required: bool = True):

@@ -14,11 +14,12 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import path  # noqa: E402
 
 from .consumers import EventConsumer  # noqa: E402
-from .daphne_tuning import fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
+from .daphne_tuning import bounded_backlog, fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
 from .ws_auth import JWTAuthMiddleware  # noqa: E402
 
 fail_with_close_frames()
 write_through()
+bounded_backlog()
 lazy_debug_text()
 
 application = ProtocolTypeRouter(

@@ -3,11 +3,18 @@
 The user is the access token's (ws_auth checks it); nothing the client says changes
 whose stream it hears. Stored events arrive as ready-made frames with their
 per-user `seq`; the consumer only checks order and forwards them.
+
+Bounded per client: a user's sockets are counted across processes (the oldest beyond
+WS_MAX_SOCKETS_PER_USER closes with 4429); a resume is replayed a page at a time, or answered
+with `resync` when it would be too long or reach past what the store keeps. It cannot leak: an
+error in a frame's handler becomes an `error` frame, and the socket's groups, presence, count,
+timer and task are released on every way out (a close, a failed connect, an error, a cancel).
 """
 
 import asyncio
 import json
 import logging
+import re
 import time
 from urllib.parse import parse_qs
 
@@ -24,12 +31,14 @@ from notifications import stream
 from queues.selectors import can_run_queue, may_watch_queue
 from queues.services import UNSET, queue_day, queue_snapshot, queue_update
 
-from .hub import hub
+from .hub import hub, log_failure
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
 CLOSE_TOKEN_EXPIRED = 4401
+LARGEST_ID = 2147483647  # the contract's bound on whole numbers in requests and frames
+RESYNC = "resync"  # instead of a replay
 RATE_PER_SECOND = 10  # client frames, sustained
 RATE_BURST = 30
 
@@ -64,22 +73,38 @@ def _int_field(data: dict, name: str, *, required: bool = True, allow_null: bool
     return value
 
 
+def _resume_point(query: dict) -> int | None:
+    """`last_event_id` from the query: None when absent; ValueError unless a whole number from 0 to LARGEST_ID."""
+    values = query.get("last_event_id")
+    if not values:
+        return None
+    if not re.fullmatch(r"[0-9]{1,10}", values[0]) or int(values[0]) > LARGEST_ID:
+        raise ValueError(values[0])
+    return int(values[0])
+
+
 @database_sync_to_async
 def _open_stream(user_id: int, after: int | None):
-    """The active user with their stream's newest seq (one query), and the events after `after` to replay."""
+    """The active user with their stream's newest seq (one query), and what to send for a resume from `after`:
+    the first page of the replay, or RESYNC."""
     users = get_user_model().objects.select_related("doctor_profile").filter(pk=user_id, is_active=True)
     user = stream.with_stream_head(users).order_by().first()
     if user is None:
         return None, None, []
-    newest, replay = user.stream_head, []
-    if after is not None and newest is not None and newest > after:
-        replay = [(e.seq, stream.event_frame(e)) for e in stream.events_after(user_id, after, upto=newest)]
-    return user, newest, replay
+    newest = user.stream_head
+    if after is None or newest is None or newest <= after:
+        return user, newest, []
+    if newest - after > settings.WS_REPLAY_MAX:
+        return user, newest, RESYNC
+    page = stream.replay_page(user_id, after, newest)
+    if not stream.replayable(page, after):
+        return user, newest, RESYNC
+    return user, newest, [(e.seq, stream.event_frame(e)) for e in page]
 
 
 @database_sync_to_async
-def _missing_frames(user_id: int, after: int, before: int):
-    return [(e.seq, stream.event_frame(e)) for e in stream.events_after(user_id, after, upto=before - 1)]
+def _replay_page(user_id: int, after: int, upto: int):
+    return [(e.seq, stream.event_frame(e)) for e in stream.replay_page(user_id, after, upto)]
 
 
 @database_sync_to_async
@@ -105,14 +130,26 @@ def _update(user, doctor_id: int, current_queue: int, estimated_wait) -> None:
 class EventConsumer(AsyncWebsocketConsumer):
     """One socket. It has no layer channel of its own: the process's hub hands it its groups' messages."""
 
+    hub = None
+    user_id = None
+    socket_name: str | None = None
+    expiry: asyncio.TimerHandle | None = None
+    catching_up: asyncio.Task | None = None
+    closing: asyncio.Task | None = None  # the close when the token runs out
+    present = False
+    released = False
+
     async def __call__(self, scope, receive, send):
         # Channels' loop, less the per-socket layer channel (the hub has it) and the task per message.
         self.scope, self.base_send, self.channel_layer = scope, send, None
+        self.queues: set[int] = set()
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:  # every way out: a close, an error that got this far, a cancelled task
+            self._release()
 
     async def dispatch(self, message):
         # Channels closes stale database connections before every handler, one thread hop per frame;
@@ -120,27 +157,27 @@ class EventConsumer(AsyncWebsocketConsumer):
         await getattr(self, get_handler_name(message))(message)
 
     async def connect(self):
-        self.user_id = self.scope["user_id"]
+        try:
+            await self._open()
+        except Exception as exc:  # the database or the layer failed half-way: refuse, holding nothing
+            log_failure(logger, "websocket connect", exc)
+            self._release()
+            await self.close()  # before accept, daphne answers the handshake with 403
+
+    async def _open(self):
+        self.user_id = int(self.scope["user_id"])  # the token carries it as text
         self.hub = hub()
         self.last_sent = 0
         # Pushes that arrive before the stream is read (or while a gap is filled) wait here, in order.
         self.pending: list[dict] | None = []
-        self.queues: set[int] = set()
         self.limiter = RateLimiter(RATE_PER_SECOND, RATE_BURST)
-        self.expiry: asyncio.TimerHandle | None = None
-        self.catching_up: asyncio.Task | None = None
-        self.present = False
 
         resume_error = None
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        after = None
-        if query.get("last_event_id"):
-            try:
-                after = int(query["last_event_id"][0])
-                if after < 0:
-                    raise ValueError
-            except ValueError:
-                resume_error = "last_event_id must be a whole number; replay skipped."
+        try:
+            after = _resume_point(parse_qs(self.scope.get("query_string", b"").decode("latin-1")))
+        except ValueError:
+            after = None
+            resume_error = f"last_event_id must be a whole number from 0 to {LARGEST_ID}; nothing was replayed."
 
         # Join the stream before reading it: an event committed from here on is either
         # in the replay below or arrives live afterwards (and duplicates are dropped).
@@ -148,8 +185,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.user, newest, replay = await _open_stream(self.user_id, after)
         if self.user is None:  # deleted or deactivated since the token was issued
             logger.info("websocket refused: no active user for the token")
+            self._release()
             await self.close()  # before accept: daphne answers the handshake with 403
             return
+        self.socket_name = self.hub.register_socket(self.user_id)
         await self.accept()
         await self.send(
             stream.frame(
@@ -163,31 +202,63 @@ class EventConsumer(AsyncWebsocketConsumer):
         )
         if resume_error:
             await self._error("bad_request", resume_error)
-        for _seq, text in replay:
-            await self.send(text)
+        if replay == RESYNC:
+            await self.send(stream.resync_frame(newest))
+        else:
+            await self._replay(replay, newest)
         self.last_sent = newest or 0
         await self._catch_up()
+        if self.released:  # closed meanwhile (its user's sockets closed, or it was the oldest of too many)
+            return
 
         expires = self.scope.get("token_expires")
         if expires:
             loop = asyncio.get_running_loop()
             delay = max(0.0, expires - time.time())
-            self.expiry = loop.call_later(delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED)))
+            self.expiry = loop.call_later(delay, self._expire)
         self.present = True
         await self.hub.arrive(self.user_id)
 
+    async def _replay(self, page: list, newest: int | None) -> None:
+        """Send the replay a page at a time, reading each next page once the one before is sent."""
+        while page:
+            for _seq, text in page:
+                await self.send(text)
+            last = page[-1][0]
+            if last >= newest or len(page) < stream.REPLAY_PAGE:
+                return
+            page = await _replay_page(self.user_id, last, newest)
+
+    def _expire(self):
+        self.expiry = None
+        self.closing = asyncio.ensure_future(self._close_now(CLOSE_TOKEN_EXPIRED))
+
+    async def _close_now(self, code: int):
+        """Close the socket from the server's side; it hears nothing more from here on."""
+        self._release()
+        await self.close(code=code)
+
     async def disconnect(self, code):
-        if not hasattr(self, "hub"):
-            return  # refused before connect ran
+        self._release()
+
+    def _release(self):
+        """Let go of everything the socket holds; safe to call more than once, and from any point of connect."""
+        if self.released or self.hub is None:
+            return
+        self.released = True
         if self.expiry is not None:
             self.expiry.cancel()
-        if self.catching_up is not None:
+        if self.catching_up is not None and self.catching_up is not asyncio.current_task():
             self.catching_up.cancel()
         self.hub.leave(stream.user_group(self.user_id), self)
         for doctor_id in self.queues:
             self.hub.leave(stream.queue_group(doctor_id), self)
+        self.queues = set()
         if self.present:
+            self.present = False
             self.hub.depart(self.user_id)
+        if self.socket_name is not None:
+            self.hub.unregister_socket(self.socket_name)
 
     async def _error(self, code: str, message: str, request: str | None = None):
         data = {"code": code, "message": message}
@@ -196,6 +267,13 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.send(stream.frame("error", data))
 
     # Client → server
+
+    async def websocket_receive(self, message):
+        try:
+            await super().websocket_receive(message)
+        except Exception as exc:  # a bug, or a service down: say so, keep the socket
+            log_failure(logger, "websocket frame handler", exc)
+            await self._error("internal", "The server could not handle this frame; try again later.")
 
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else bytes_data
@@ -237,8 +315,10 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def join_queue(self, data: dict):
         doctor_id = _int_field(data, "doctor_id")
         snapshot = await _join(self.user, doctor_id)
-        await self.hub.join(stream.queue_group(doctor_id), self)
+        if self.released:
+            return  # closed while the snapshot was read
         self.queues.add(doctor_id)
+        await self.hub.join(stream.queue_group(doctor_id), self)
         await self.send(stream.frame("queue_updated", snapshot))
 
     async def leave_queue(self, data: dict):
@@ -282,8 +362,15 @@ class EventConsumer(AsyncWebsocketConsumer):
             for seq, text in message["events"]:
                 if seq <= self.last_sent:
                     continue
-                if seq > self.last_sent + 1:
-                    for missing_seq, missing_text in await _missing_frames(self.user_id, self.last_sent, seq):
+                if seq - self.last_sent - 1 > settings.WS_REPLAY_MAX:
+                    # Too many lost to fill (the layer was away a long time): the client reloads instead.
+                    await self.send(stream.resync_frame(seq - 1))
+                    self.last_sent = seq - 1
+                while seq > self.last_sent + 1:
+                    page = await _replay_page(self.user_id, self.last_sent, seq - 1)
+                    if not page:
+                        break  # pruned meanwhile: nothing more to send before this one
+                    for missing_seq, missing_text in page:
                         await self.send(missing_text)
                         self.last_sent = missing_seq
                 await self.send(text)
@@ -295,7 +382,12 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.send(message["frame"])
 
     async def sockets_close(self, message):
-        await self.close(code=message["code"])
+        await self._close_now(message["code"])
+
+    async def sockets_evict(self, message):
+        """The user opened a socket over their limit: the named ones (their oldest) close."""
+        if self.socket_name in message["sockets"]:
+            await self._close_now(message["code"])
 
     async def queue_revoke(self, message):
         if message["doctor_id"] in self.queues:

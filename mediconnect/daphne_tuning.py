@@ -1,5 +1,5 @@
-"""Tune the server under daphne: close oversized frames with 1009, write frames straight through, and
-make autobahn's debug text only when it is logged.
+"""Tune the server under daphne: close oversized frames with 1009, write frames straight through, drop a
+socket whose client does not read, and make autobahn's debug text only when it is logged.
 
 1009: daphne enforces the frame limit itself (`--websocket-max-message-size`), through autobahn, which
 by default fails such a connection by dropping TCP: the client sees 1006, not 1009. Nor can the
@@ -7,11 +7,15 @@ application close with 1009 itself: autobahn accepts only 1000 and 3000-4999 fro
 `failByDrop` off, autobahn sends the close frame with 1009 before it goes.
 """
 
+import logging
 import pprint
 
 from autobahn.websocket import protocol as autobahn_protocol
 from daphne import ws_protocol
+from django.conf import settings
 from twisted.internet import tcp
+
+logger = logging.getLogger(__name__)
 
 _MARK = "_mediconnect_fails_with_close_frame"
 
@@ -62,6 +66,46 @@ def write_through() -> None:
 
     connection.write = write
     connection._mediconnect_write_through = True
+
+
+def unsent_bytes(transport) -> int:
+    """Bytes a Twisted TCP transport holds because the socket would not take them (0 for other transports)."""
+    buffered = getattr(transport, "dataBuffer", b"")
+    return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+
+
+def drop_if_backlogged(protocol) -> bool:
+    """Drop the connection if more than WS_MAX_BACKLOG_BYTES wait to be sent to it; True if it was dropped.
+
+    A client that stops reading (or a dead network path) leaves every frame for it in the
+    transport's buffer, for as long as it stays connected: server memory without bound. Past the
+    limit the connection is aborted at once, buffer and all (a close frame would only queue behind
+    the backlog); the application hears a disconnect and the client resumes from its last event.
+    """
+    transport = protocol.transport
+    if transport is None or getattr(transport, "_aborting", False):
+        return False
+    waiting = unsent_bytes(transport)
+    if waiting <= settings.WS_MAX_BACKLOG_BYTES:
+        return False
+    logger.warning("websocket dropped: the client is not reading (%d bytes waiting to be sent)", waiting)
+    transport.abortConnection()
+    return True
+
+
+def bounded_backlog() -> None:
+    """Check the backlog after every frame daphne sends (one subtraction when all is well)."""
+    protocol = ws_protocol.WebSocketProtocol
+    if getattr(protocol, "_mediconnect_bounded_backlog", False):
+        return
+    send = protocol.serverSend
+
+    def serverSend(self, content, binary=False):  # noqa: N802 (daphne's name)
+        send(self, content, binary)
+        drop_if_backlogged(self)
+
+    protocol.serverSend = serverSend
+    protocol._mediconnect_bounded_backlog = True
 
 
 class _LazyPformat:

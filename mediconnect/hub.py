@@ -9,16 +9,22 @@ once and is handed to each local socket's handler named after its type (`queue.p
 it), since every group's messages arrive on the hub's one channel.
 
 The hub also keeps presence for the whole process: which users have a socket here, announced to
-the presence store in batches and refreshed by one timer, not one task per socket.
+the presence store in batches and refreshed by one timer, not one task per socket. With the same
+timer it refreshes its sockets in the per-user socket count (WS_MAX_SOCKETS_PER_USER): a socket
+registered over the limit has the user's oldest closed with 4429, on whichever process holds it.
 """
 
 import asyncio
 import logging
+import traceback
 import uuid
 import weakref
 from collections import Counter
 
 from channels.layers import get_channel_layer
+from django.conf import settings
+
+from notifications import stream
 
 from . import presence
 
@@ -28,6 +34,12 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # Bounded concurrency of group joins and leaves against the layer (a storm of connects).
 LAYER_OPS_AT_ONCE = 64
+
+
+def log_failure(log: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log an unexpected error with its stack but not its text, which may quote a patient's data."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s failed: %s (message withheld)\n%s", what, type(exc).__name__, stack)
 
 
 class _Group:
@@ -53,6 +65,9 @@ class Hub:
         self._left: set[int] = set()
         self._announce_lock = asyncio.Lock()
         self._announce: asyncio.Future | None = None
+        self.sockets: dict[str, int] = {}  # registered socket name → user id
+        self._registering: dict[str, asyncio.Task] = {}
+        self._socket_count = 0
 
     # Life cycle
 
@@ -162,8 +177,8 @@ class Hub:
         for sink in list(state.sinks):
             try:
                 await getattr(sink, handler_name)(message)
-            except Exception:  # one broken socket must not cost the others their message
-                logger.exception("hub: %s handler failed", handler_name)
+            except Exception as exc:  # one broken socket must not cost the others their message
+                log_failure(logger, f"hub: {handler_name} handler", exc)
 
     # Presence: which users have a socket in this process
 
@@ -205,8 +220,48 @@ class Hub:
             await asyncio.sleep(presence.HEARTBEAT_SECONDS)
             try:
                 await presence.backend().announce(self.node, online=set(self.users), offline=())
+                await presence.backend().refresh_sockets(dict(self.sockets))
             except Exception:
                 logger.warning("hub: presence refresh failed", exc_info=True)
+
+    # Sockets per user, counted across processes
+
+    def register_socket(self, user_id: int) -> str:
+        """Count a new socket of `user_id` and return its name; the user's oldest sockets beyond
+        WS_MAX_SOCKETS_PER_USER are closed with 4429, in the background (the new one is served)."""
+        self._socket_count += 1
+        name = presence.socket_name(self.node, self._socket_count)
+        self.sockets[name] = user_id
+        self._registering[name] = self._spawn(self._register(user_id, name))
+        return name
+
+    def unregister_socket(self, name: str) -> None:
+        """Stop counting a socket that closed, in the background."""
+        user_id = self.sockets.pop(name, None)
+        if user_id is not None:
+            self._spawn(self._forget(user_id, name, self._registering.get(name)))
+
+    async def _register(self, user_id: int, name: str) -> None:
+        try:
+            evicted = await presence.backend().register_socket(user_id, name, settings.WS_MAX_SOCKETS_PER_USER)
+        except Exception:  # the socket is served uncounted; the heartbeat counts it
+            logger.warning("hub: counting a socket failed", exc_info=True)
+            return
+        finally:
+            self._registering.pop(name, None)
+        if evicted:
+            try:
+                await stream.evict_sockets(user_id, evicted, stream.CLOSE_TOO_MANY_SOCKETS)
+            except Exception:  # they stay counted until they close; the next socket over the limit retries
+                logger.warning("hub: closing a user's oldest socket failed", exc_info=True)
+
+    async def _forget(self, user_id: int, name: str, registering: asyncio.Task | None) -> None:
+        if registering is not None:
+            await asyncio.wait([registering])  # forget after the count, not before it
+        try:
+            await presence.backend().forget_socket(user_id, name)
+        except Exception:  # it expires with the heartbeat's TTL
+            logger.warning("hub: uncounting a socket failed", exc_info=True)
 
 
 def _cancel_until_done(task: asyncio.Task, every: float = 0.05) -> None:

@@ -5,6 +5,13 @@ each such user is a member `user_id|node` of one sorted set whose score is the m
 expires; the hub refreshes all of its members every HEARTBEAT seconds in one command, so the
 users of a killed process drop out after TTL seconds. Without Redis (one process, in-memory
 layer) a dict in this process is the whole truth.
+
+The same store counts each user's open sockets, to hold them to WS_MAX_SOCKETS_PER_USER across
+processes. With Redis, a user's sockets are the members of one sorted set (`<prefix>:sockets:<id>`),
+each named `<connect time>|<node>|<n>` and scored by the moment it expires; the hub refreshes its
+sockets with the presence heartbeat, so a killed process's sockets stop counting after TTL
+seconds. Registering a socket and picking who is over the limit is one atomic script: the oldest
+by connect time go, whichever process holds them.
 """
 
 import asyncio
@@ -19,13 +26,25 @@ TTL_SECONDS = getattr(settings, "PRESENCE_TTL_SECONDS", 60)
 HEARTBEAT_SECONDS = getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 20)
 
 
+def _prefix() -> str:
+    return settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "mediconnect")
+
+
 def _key() -> str:
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "mediconnect")
-    return f"{prefix}:presence"
+    return f"{_prefix()}:presence"
 
 
 def _member(user_id: int, node: str) -> str:
     return f"{user_id}|{node}"
+
+
+def _sockets_key(user_id: int) -> str:
+    return f"{_prefix()}:sockets:{user_id}"
+
+
+def socket_name(node: str, n: int) -> str:
+    """A socket's name in the registry: sorts by connect time (fixed-width nanoseconds), then by node."""
+    return f"{time.time_ns():020d}|{node}|{n}"
 
 
 def _users(members) -> set[int]:
@@ -35,6 +54,7 @@ def _users(members) -> set[int]:
 class MemoryPresence:
     def __init__(self):
         self._nodes: dict[str, set[int]] = {}
+        self._sockets: dict[int, set[str]] = {}
 
     async def announce(self, node: str, *, online, offline) -> None:
         users = self._nodes.setdefault(node, set())
@@ -49,6 +69,49 @@ class MemoryPresence:
 
     def is_online(self, user_id: int) -> bool:
         return any(user_id in users for users in self._nodes.values())
+
+    # Sockets per user (one process: nothing can crash without taking this dict with it)
+
+    async def register_socket(self, user_id: int, name: str, limit: int) -> list[str]:
+        names = self._sockets.setdefault(user_id, set())
+        names.add(name)
+        evicted = sorted(names)[: max(0, len(names) - limit)]
+        names.difference_update(evicted)
+        return evicted
+
+    async def forget_socket(self, user_id: int, name: str) -> None:
+        names = self._sockets.get(user_id)
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del self._sockets[user_id]
+
+    async def refresh_sockets(self, sockets: dict[str, int]) -> None:
+        for name, user_id in sockets.items():
+            self._sockets.setdefault(user_id, set()).add(name)
+
+    def open_sockets(self, user_id: int) -> int:
+        return len(self._sockets.get(user_id, ()))
+
+
+# KEYS[1] the user's sockets; ARGV now, expiry, the new socket, the limit, the key's TTL. Drops
+# expired entries, adds the socket, and removes (and returns) the oldest beyond the limit.
+_REGISTER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+local names = redis.call('ZRANGE', KEYS[1], 0, -1)
+local over = #names - tonumber(ARGV[4])
+local evicted = {}
+if over > 0 then
+  table.sort(names)
+  for i = 1, over do
+    evicted[i] = names[i]
+    redis.call('ZREM', KEYS[1], names[i])
+  end
+end
+return evicted
+"""
 
 
 class RedisPresence:
@@ -74,6 +137,33 @@ class RedisPresence:
             pipe.zrem(_key(), *[_member(user_id, node) for user_id in offline])
         if online or offline:
             await pipe.execute()
+
+    async def register_socket(self, user_id: int, name: str, limit: int) -> list[str]:
+        """Count a new socket of the user; returns the names of their oldest sockets beyond `limit`."""
+        now = time.time()
+        evicted = await self._async().eval(
+            _REGISTER, 1, _sockets_key(user_id), now, now + TTL_SECONDS, name, limit, TTL_SECONDS
+        )
+        return [n.decode() if isinstance(n, bytes) else n for n in evicted]
+
+    async def forget_socket(self, user_id: int, name: str) -> None:
+        await self._async().zrem(_sockets_key(user_id), name)
+
+    async def refresh_sockets(self, sockets: dict[str, int]) -> None:
+        """Keep counting these open sockets (name → user) for another TTL, in one round trip."""
+        if not sockets:
+            return
+        expires = time.time() + TTL_SECONDS
+        pipe = self._async().pipeline(transaction=False)
+        for name, user_id in sockets.items():
+            pipe.zadd(_sockets_key(user_id), {name: expires})
+            pipe.expire(_sockets_key(user_id), TTL_SECONDS)
+        await pipe.execute()
+
+    def open_sockets(self, user_id: int) -> int:
+        key = _sockets_key(user_id)
+        self._sync_client.zremrangebyscore(key, "-inf", time.time())
+        return self._sync_client.zcard(key)
 
     def _live_members(self):
         self._sync_client.zremrangebyscore(_key(), "-inf", time.time())

@@ -196,6 +196,14 @@ else:
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
 # (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.
 WS_MAX_MESSAGE_BYTES = 64 * 1024
+# Per-client bounds on /ws/ (contract v1.1 "Socket limits and resync"). A user's open sockets across
+# every server process: one more closes their oldest with 4429. A resume that would replay more
+# events than WS_REPLAY_MAX (or from events no longer stored, or older than EVENT_RETENTION_DAYS,
+# default 30) gets `resync` instead. A socket whose frames waiting to be sent pass
+# WS_MAX_BACKLOG_BYTES (a client that does not read) is dropped; the client resumes later.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=10)
+WS_REPLAY_MAX = env.int("WS_REPLAY_MAX", default=500)
+WS_MAX_BACKLOG_BYTES = env.int("WS_MAX_BACKLOG_BYTES", default=1024 * 1024)
 
 # Retention: `manage.py prune` (run it daily, e.g. from cron) deletes stored events older than
 # EVENT_RETENTION_DAYS (a socket resuming from before them gets `resync`), idempotency records

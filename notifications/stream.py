@@ -10,6 +10,7 @@ Every message names its group, because each server process receives all its
 groups on one channel (mediconnect.hub).
 """
 
+import datetime
 import json
 import logging
 from collections import Counter
@@ -17,10 +18,12 @@ from collections.abc import Callable, Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from .models import Event, EventSequence
 
@@ -31,9 +34,15 @@ EVENT_PUSH = "event.push"
 QUEUE_PUSH = "queue.push"
 QUEUE_REVOKE = "queue.revoke"
 SOCKETS_CLOSE = "sockets.close"
+SOCKETS_EVICT = "sockets.evict"
 
 # Close code for a user's sockets after they logged out, were deactivated or changed their password.
 CLOSE_SIGNED_OUT = 4401
+# Close code for a user's oldest socket when they open one more than WS_MAX_SOCKETS_PER_USER.
+CLOSE_TOO_MANY_SOCKETS = 4429
+
+# A replay is read and sent this many events at a time.
+REPLAY_PAGE = 100
 
 
 def user_group(user_id: int) -> str:
@@ -45,11 +54,16 @@ def queue_group(doctor_id: int) -> str:
 
 
 def frame(type_: str, data: dict, *, id_: int | None = None) -> str:
-    """One server → client frame as sent on the socket."""
+    """One server → client frame as sent on the socket: UTF-8 text, not `\\u` escapes."""
     body = {"type": type_, "data": data}
     if id_ is not None:
         body["id"] = id_
-    return json.dumps(body, separators=(",", ":"), default=str)
+    text = json.dumps(body, separators=(",", ":"), default=str, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate cannot go out as UTF-8: escape it instead
+        text = json.dumps(body, separators=(",", ":"), default=str)
+    return text
 
 
 def _reserve(connection, counts: dict[int, int]) -> dict[int, int]:
@@ -124,6 +138,29 @@ def events_after(user_id: int, after: int, upto: int | None = None):
     if upto is not None:
         qs = qs.filter(seq__lte=upto)
     return qs
+
+
+def replay_page(user_id: int, after: int, upto: int, size: int = REPLAY_PAGE) -> list[Event]:
+    """The next `size` stored events of a user after `after` (up to `upto`), oldest first."""
+    return list(events_after(user_id, after, upto).only("seq", "type", "data", "created_at")[:size])
+
+
+def replayable(first_page: list[Event], after: int) -> bool:
+    """Whether a resume from `after` can be replayed from the store, given the first page read after it.
+
+    The rule: the next event (`after + 1`) must still be stored and not older than the stream's
+    retention (EVENT_RETENTION_DAYS). Events are pruned oldest first, so if the next one is there
+    and kept, so is every later one. Otherwise the client resyncs over REST.
+    """
+    if not first_page or first_page[0].seq != after + 1:
+        return False
+    kept_since = timezone.now() - datetime.timedelta(days=getattr(settings, "EVENT_RETENTION_DAYS", 30))
+    return first_page[0].created_at >= kept_since
+
+
+def resync_frame(newest: int | None) -> str:
+    """Tells a client to reload its state over REST and continue from `newest`."""
+    return frame("resync", {"last_event_id": newest})
 
 
 def event_frame(event: Event) -> str:
@@ -218,6 +255,12 @@ def queue_broadcast(doctor_id: int, snapshot: dict) -> None:
 def queue_revoke(user_id: int, doctor_id: int) -> None:
     """Tell a user's sockets to leave a doctor's queue (their last active appointment ended)."""
     _queue_push(lambda outbox: outbox.revoke(user_id, doctor_id))
+
+
+async def evict_sockets(user_id: int, names: list[str], code: int = CLOSE_TOO_MANY_SOCKETS) -> None:
+    """Close the named sockets of a user (each process's sockets know their own name), on every process."""
+    group = user_group(user_id)
+    await get_channel_layer().group_send(group, {"type": SOCKETS_EVICT, "sockets": names, "code": code, "group": group})
 
 
 def close_user_sockets(user_id: int, code: int = CLOSE_SIGNED_OUT) -> None:

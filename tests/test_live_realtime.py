@@ -1,12 +1,16 @@
 """Against real daphne processes, with a real WebSocket client."""
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import time
 import uuid
 
 import pytest
 import websockets
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.tests.factories import PASSWORD
@@ -238,3 +242,121 @@ async def test_healthz_answers_within_a_second_while_many_sockets_are_open(serve
     finally:
         for ws in sockets:
             await ws.close()
+
+
+def open_raw_socket(server, path: str) -> socket.socket:
+    """A WebSocket handshake over a plain TCP socket that will then never read a byte."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server's side fills
+    raw.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    raw.settimeout(10)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += raw.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return raw
+
+
+def drained(raw: socket.socket) -> int:
+    """Read what is left until the server ends the connection; the bytes read."""
+    total = 0
+    try:
+        while chunk := raw.recv(1 << 16):
+            total += len(chunk)
+    except ConnectionResetError:
+        pass
+    return total
+
+
+async def test_a_client_that_never_reads_is_dropped_and_the_users_other_socket_carries_on(server, patient):
+    # 10 MB of stored events to replay: far past the backlog limit (1 MiB) and the kernel's buffers.
+    ids = await database_sync_to_async(record_events)(patient, 400, 25_000)
+    access = await token(server, patient)
+    async with websockets.connect(f"{server.ws_url}?token={access}&last_event_id={ids[-1]}", open_timeout=10) as ws:
+        assert (await receive(ws))["type"] == "ready"
+        raw = await asyncio.to_thread(open_raw_socket, server, f"/ws/?token={access}&last_event_id=0")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if "websocket dropped" in server.output():
+                    break
+                await asyncio.sleep(0.2)  # polling the log, bounded by the deadline
+            assert "websocket dropped: the client is not reading" in server.output()
+            assert await asyncio.to_thread(drained, raw) < 400 * 25_000  # cut off, not delivered
+        finally:
+            raw.close()
+
+        status, _ = await call(server, "POST", "/api/notifications/read-all/", token=access)
+        assert status == 200
+        live = await receive(ws)  # the reading socket is untouched: live as before
+        assert live["type"] == "all_notifications_read" and live["id"] == ids[-1] + 1
+    assert "Traceback" not in server.output()
+
+
+def record_events(user, count: int, size: int) -> list[int]:
+    from django.db import transaction
+
+    from notifications import stream
+
+    with transaction.atomic():
+        events = stream.record_many([(user.pk, "new_notification", {"pad": "x" * size}) for _ in range(count)])
+    return [e.seq for e in events]
+
+
+@needs_redis
+async def test_a_users_sockets_are_capped_across_two_processes_and_a_killed_ones_slots_come_free(patient):
+    import redis
+
+    prefix = uuid.uuid4().hex[:10]
+    shared = {"PRESENCE_TTL_SECONDS": 3, "PRESENCE_HEARTBEAT_SECONDS": 1, "CHANNEL_LAYER_PREFIX": prefix}
+    a, b = Daphne(**shared), Daphne(**shared)
+    opened = []
+
+    async def open_on(server):
+        ws = await websockets.connect(f"{server.ws_url}?token={access}", open_timeout=10)
+        opened.append(ws)
+        assert (await receive(ws))["type"] == "ready"
+        return ws
+
+    async def closed_with(ws) -> int:
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                await receive(ws)
+        return closed.value.rcvd.code
+
+    try:
+        access = await token(a, patient)
+        on_a = [await open_on(a) for _ in range(5)]
+        on_b = [await open_on(b) for _ in range(5)]
+        await open_on(b)  # the eleventh, on the other process than the oldest
+        assert await closed_with(on_a[0]) == 4429
+
+        b.kill()  # six sockets gone without a goodbye: their entries must stop counting
+        counted = redis.Redis.from_url(settings.REDIS_URL)
+        key = f"{prefix}:sockets:{patient.pk}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if counted.zcount(key, time.time(), "+inf") == 4:
+                break
+            await asyncio.sleep(0.2)  # polling for the expiry, bounded by the deadline
+        assert counted.zcount(key, time.time(), "+inf") == 4
+        for ws in on_b:
+            await ws.close()
+
+        more = [await open_on(a) for _ in range(6)]  # 4 + 6: at the limit, nobody closed
+        status, _ = await call(a, "POST", "/api/notifications/read-all/", token=access)
+        assert status == 200
+        for ws in [*on_a[1:], *more]:
+            assert (await receive_until(ws, "all_notifications_read"))[-1]["type"] == "all_notifications_read"
+        await open_on(a)  # one more: the oldest still open goes
+        assert await closed_with(on_a[1]) == 4429
+    finally:
+        for ws in opened:
+            await ws.close()
+        a.stop()
+        b.stop()

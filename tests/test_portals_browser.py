@@ -396,3 +396,39 @@ def test_when_the_token_expires_the_page_takes_a_new_one_and_stays_live(portal, 
         expect(row(page, booked["id"])).to_be_visible()
     finally:
         short.stop()
+
+
+def test_a_page_displaced_by_an_eleventh_socket_waits_for_the_user_then_resyncs(portal, patient, doctor):
+    from contextlib import ExitStack
+
+    from websockets.sync.client import connect
+
+    # A server of its own that replays at most 2 events: more missed than that means `resync`.
+    own = Daphne(WS_REPLAY_MAX=2)
+    others = ExitStack()
+    try:
+        page = portal(patient, base=own.url)
+        status = page.get_by_test_id("connection-status")
+        access = own.token(patient.email, PASSWORD)
+        for _ in range(10):  # ten more sockets of the same patient: the page's, the oldest, goes
+            others.enter_context(connect(f"{own.ws_url}?token={access}", open_timeout=10))
+        expect(status).to_have_attribute("data-state", "disconnected")
+        expect(status).to_contain_text("tap to reconnect")
+
+        # Missed while displaced: two bookings, four events (more than the server replays).
+        missed = [book_over_http(own, doctor=doctor, patient=patient, at=at) for at in ("14:00", "14:15")]
+        expect(status).to_have_attribute("data-state", "disconnected")  # no reconnect on its own
+        assert page.get_by_test_id("connection-status").get_attribute("data-sessions") == "1"
+
+        page.locator("main").click(position={"x": 5, "y": 5})  # the user comes back to the page
+        expect(status).to_have_attribute("data-state", "connected")
+        for appointment in missed:  # reloaded over REST after `resync`
+            expect(row(page, appointment["id"])).to_have_count(1)
+        expect(page.get_by_test_id("notification-badge")).to_have_text("2")
+        later = book_over_http(own, doctor=doctor, patient=patient, at="14:30")
+        expect(row(page, later["id"])).to_be_visible()  # live again, from the id resync gave
+        expect(page.get_by_test_id("notification-badge")).to_have_text("3")
+        expect(page.get_by_test_id("appointment-row")).to_have_count(3)
+    finally:
+        others.close()
+        own.stop()

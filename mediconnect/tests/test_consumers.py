@@ -376,3 +376,217 @@ async def test_a_token_of_a_deactivated_user_is_refused_at_the_handshake(patient
     communicator = WebsocketCommunicator(application, f"/ws/?token={token}", headers=[(b"host", b"127.0.0.1")])
     connected, _ = await communicator.connect(timeout=5)
     assert not connected
+
+
+# Bounded per client (contract v1.1 "Socket limits and resync")
+
+
+@database_sync_to_async
+def record(user, count: int, *, type_: str = "new_notification", data=None) -> list[int]:
+    """`count` events in the user's stream, as the services write them; returns their ids."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        events = stream.record_many([(user.pk, type_, data or {"n": n}) for n in range(count)])
+    return [e.seq for e in events]
+
+
+async def test_an_eleventh_socket_closes_the_users_oldest_with_4429_and_no_other(patient, patient2):
+    from mediconnect import presence
+
+    sockets = []
+    for _ in range(10):
+        sockets.append(await open_socket(patient))
+        await ready(sockets[-1])
+    other = await open_socket(patient2)
+    await ready(other)
+
+    newest = await open_socket(patient)
+    await ready(newest)
+
+    assert await sockets[0].receive_output(timeout=5) == {"type": "websocket.close", "code": 4429}
+    assert presence.backend().open_sockets(patient.pk) == 10
+    await mark_all_read(patient)
+    for socket in [*sockets[1:], newest]:
+        assert (await frame(socket))["type"] == "all_notifications_read"
+    assert await sockets[0].receive_nothing(timeout=0.1)  # closed: it hears nothing more
+    await mark_all_read(patient2)
+    assert (await frame(other))["type"] == "all_notifications_read"
+    for socket in [*sockets[1:], newest, other]:
+        await socket.disconnect()
+
+
+async def test_the_limit_is_a_setting(patient, settings):
+    settings.WS_MAX_SOCKETS_PER_USER = 2
+    first, second = await open_socket(patient), await open_socket(patient)
+    await ready(first), await ready(second)
+    third = await open_socket(patient)
+    await ready(third)
+    assert await first.receive_output(timeout=5) == {"type": "websocket.close", "code": 4429}
+    await mark_all_read(patient)
+    for socket in (second, third):
+        assert (await frame(socket))["type"] == "all_notifications_read"
+        await socket.disconnect()
+
+
+async def test_a_resume_longer_than_the_replay_cap_gets_resync_instead(patient, settings):
+    settings.WS_REPLAY_MAX = 5
+    ids = await record(patient, 7)
+
+    socket = await open_socket(patient, query="last_event_id=1")  # 6 to replay: one too many
+    assert (await ready(socket))["last_event_id"] == ids[-1]
+    assert await frame(socket) == {"type": "resync", "data": {"last_event_id": ids[-1]}}
+    await mark_all_read(patient)  # live events follow, and nothing of the replay came before them
+    live = await frame(socket)
+    assert live["type"] == "all_notifications_read" and live["id"] == ids[-1] + 1
+    await socket.disconnect()
+
+    socket = await open_socket(patient, query=f"last_event_id={ids[2]}")  # 5 to replay: at the cap
+    await ready(socket)
+    assert [(await frame(socket))["id"] for _ in range(5)] == [*ids[3:], live["id"]]
+    await socket.disconnect()
+
+
+async def test_a_resume_from_events_no_longer_kept_gets_resync(patient, settings):
+    from django.utils import timezone
+
+    from notifications.models import Event
+
+    ids = await record(patient, 4)
+    await database_sync_to_async(Event.objects.filter(user=patient, seq=ids[0]).delete)()  # pruned
+
+    socket = await open_socket(patient, query="last_event_id=0")
+    await ready(socket)
+    assert await frame(socket) == {"type": "resync", "data": {"last_event_id": ids[-1]}}
+    await socket.disconnect()
+
+    # Still stored but older than the retention: as good as pruned.
+    settings.EVENT_RETENTION_DAYS = 30
+    old = timezone.now() - datetime.timedelta(days=31)
+    await database_sync_to_async(Event.objects.filter(user=patient, seq=ids[1]).update)(created_at=old)
+    socket = await open_socket(patient, query=f"last_event_id={ids[0]}")
+    await ready(socket)
+    assert (await frame(socket))["type"] == "resync"
+    await socket.disconnect()
+
+    socket = await open_socket(patient, query=f"last_event_id={ids[1]}")  # the rest is kept: replayed
+    await ready(socket)
+    assert [(await frame(socket))["id"] for _ in range(2)] == ids[2:]
+    await socket.disconnect()
+
+
+async def test_a_replay_is_read_a_page_at_a_time_and_arrives_whole_and_in_order(patient):
+    ids = await record(patient, 7)
+    pages = []
+    original = stream.replay_page
+
+    def counting(user_id, after, upto, size=stream.REPLAY_PAGE):
+        page = original(user_id, after, upto, size=3)
+        pages.append(len(page))
+        return page
+
+    with mock.patch.object(stream, "replay_page", counting), mock.patch.object(stream, "REPLAY_PAGE", 3):
+        socket = await open_socket(patient, query="last_event_id=0")
+        await ready(socket)
+        assert [(await frame(socket))["id"] for _ in range(7)] == ids
+    assert pages == [3, 3, 1]
+    await mark_all_read(patient)
+    assert (await frame(socket))["id"] == ids[-1] + 1
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "2147483648", "+1", " 1", "1e3", "٣"])
+async def test_a_bad_last_event_id_gets_bad_request_and_no_replay(patient, value):
+    from urllib.parse import quote
+
+    await record(patient, 2)
+    socket = await open_socket(patient, query=f"last_event_id={quote(value)}")
+    await ready(socket)
+    error = await frame(socket)
+    assert error["type"] == "error" and error["data"]["code"] == "bad_request"
+    await mark_all_read(patient)
+    assert (await frame(socket))["type"] == "all_notifications_read"  # nothing replayed before it
+    await socket.disconnect()
+
+
+async def test_frames_are_utf8_text_not_escapes(patient):
+    socket = await open_socket(patient)
+    await ready(socket)
+    await record(patient, 1, data={"title": "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉"})
+    text = await socket.receive_from(timeout=5)
+    assert "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉" in text and "\\u" not in text
+    await socket.disconnect()
+
+    socket = await open_socket(patient, query="last_event_id=0")  # replayed from the store alike
+    await ready(socket)
+    assert "নিশ্চিত 🎉" in await socket.receive_from(timeout=5)
+    await socket.disconnect()
+
+
+async def test_an_error_in_a_handler_becomes_an_internal_error_frame_and_the_socket_lives_on(patient, doctor, caplog):
+    socket = await open_socket(patient)
+    await ready(socket)
+    with mock.patch("mediconnect.consumers._join", side_effect=RuntimeError("reason: private detail")):
+        await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+        error = await frame(socket)
+    assert error["type"] == "error" and error["data"]["code"] == "internal"
+    assert "private" not in error["data"]["message"] and "Traceback" not in error["data"]["message"]
+    assert "RuntimeError" in caplog.text and "private detail" not in caplog.text
+
+    await mark_all_read(patient)
+    assert (await frame(socket))["type"] == "all_notifications_read"
+    await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    assert (await frame(socket))["data"]["code"] == "forbidden"  # handlers still answer
+    await socket.disconnect()
+
+
+def holds_nothing(user_id: int) -> bool:
+    from mediconnect.hub import hub
+
+    current = hub()
+    group = current.groups.get(stream.user_group(user_id))
+    return (
+        not (group and group.sinks)
+        and current.users[user_id] == 0
+        and user_id not in current.sockets.values()
+        and user_id not in current._arrived
+    )
+
+
+async def test_a_connect_that_fails_after_joining_leaves_nothing_behind(patient, caplog):
+    from django.db import OperationalError
+
+    with mock.patch("mediconnect.consumers._open_stream", side_effect=OperationalError("database gone")):
+        communicator = WebsocketCommunicator(application, f"/ws/?token={token_for(patient)}", headers=[(b"host", b"x")])
+        connected, _ = await communicator.connect(timeout=5)
+    assert not connected
+    assert holds_nothing(patient.pk)
+    assert "OperationalError" in caplog.text
+
+    socket = await open_socket(patient)  # and the next one is served as usual
+    await ready(socket)
+    assert not holds_nothing(patient.pk)
+    await socket.disconnect()
+
+
+async def test_a_socket_whose_consumer_crashes_releases_its_groups_presence_and_count(patient):
+    socket = await open_socket(patient)
+    await ready(socket)
+    assert not holds_nothing(patient.pk)
+    with mock.patch("mediconnect.consumers.EventConsumer.websocket_receive", side_effect=RecursionError):
+        await socket.send_to(text_data="{}")
+        with pytest.raises(RecursionError):
+            await socket.receive_output(timeout=5)
+    assert holds_nothing(patient.pk)
+
+
+async def test_a_lost_gap_longer_than_the_replay_cap_gets_resync_then_live_events(patient, settings):
+    settings.WS_REPLAY_MAX = 2
+    socket = await open_socket(patient)
+    await ready(socket)
+    with mock.patch("notifications.stream._deliver"):  # the layer drops these pushes
+        ids = await record(patient, 3)
+    await mark_all_read(patient)
+    assert await frame(socket) == {"type": "resync", "data": {"last_event_id": ids[-1]}}
+    assert (await frame(socket))["id"] == ids[-1] + 1
+    await socket.disconnect()

@@ -70,3 +70,26 @@ def test_autobahns_debug_text_is_made_only_when_written():
     text = protocol.pformat(options)
     assert not isinstance(text, str)  # nothing formatted yet
     assert f"{text}" == pprint.pformat(options)  # and the same text when a log line asks for it
+
+
+def test_a_connection_whose_backlog_passes_the_limit_is_dropped(settings):
+    from types import SimpleNamespace
+
+    from mediconnect.daphne_tuning import drop_if_backlogged
+
+    settings.WS_MAX_BACKLOG_BYTES = 100_000
+    write_through()
+    transport, peer = connection_pair(send_buffer=4096)
+    protocol = SimpleNamespace(transport=transport)
+    transport.write(b"x" * 50_000)
+    assert not drop_if_backlogged(protocol)  # under the limit: kept
+    transport.write(b"y" * 200_000)  # the peer reads nothing
+    assert waiting(transport) > 100_000
+    assert drop_if_backlogged(protocol)
+    assert transport._aborting
+    assert not drop_if_backlogged(protocol)  # once
+    for call in reactor.getDelayedCalls():  # the reactor does not run here: no connectionLost later
+        if call.func == transport.connectionLost:
+            call.cancel()
+    transport.socket.close()
+    peer.close()

@@ -108,3 +108,32 @@ def test_the_migration_starts_each_sequence_at_the_stored_streams_newest(patient
     with transaction.atomic():
         (event,) = stream.record_many([(patient.pk, "b", {})])
     assert event.seq == 8
+
+
+def test_frames_are_utf8_text_and_a_lone_surrogate_is_escaped_not_fatal():
+    text = stream.frame("new_notification", {"title": "সময় নিশ্চিত 😀"}, id_=3)
+    assert text == '{"type":"new_notification","data":{"title":"সময় নিশ্চিত 😀"},"id":3}'
+    assert len(stream.frame("x", {"t": "😀"}).encode()) == len('{"type":"x","data":{"t":""}}') + 4  # not 12
+    broken = stream.frame("x", {"title": "a\ud800b"})  # cannot be UTF-8: sent escaped instead
+    assert broken.encode() and "\\ud800" in broken
+
+
+def test_a_resume_is_replayable_only_from_the_next_kept_event(patient, settings):
+    import datetime
+
+    from django.utils import timezone
+
+    with transaction.atomic():
+        stream.record_many([(patient.pk, "a", {}) for _ in range(4)])
+    assert stream.replayable(stream.replay_page(patient.pk, 1, 4), 1)
+    assert [e.seq for e in stream.replay_page(patient.pk, 0, 4, size=2)] == [1, 2]
+
+    Event.objects.filter(user=patient, seq=2).delete()  # pruned
+    assert not stream.replayable(stream.replay_page(patient.pk, 1, 4), 1)
+    assert stream.replayable(stream.replay_page(patient.pk, 2, 4), 2)
+    assert not stream.replayable([], 4)
+
+    settings.EVENT_RETENTION_DAYS = 7
+    Event.objects.filter(user=patient, seq=3).update(created_at=timezone.now() - datetime.timedelta(days=8))
+    assert not stream.replayable(stream.replay_page(patient.pk, 2, 4), 2)
+    assert stream.replayable(stream.replay_page(patient.pk, 3, 4), 3)

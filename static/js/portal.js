@@ -307,6 +307,11 @@ function initNotifications(socket) {
   async function load() {
     const result = await api("GET", "/api/notifications/?page_size=30");
     if (!result.ok) return false;
+    if (reloading) {
+      reloading = false;
+      items.clear();
+      list.replaceChildren();
+    }
     for (const n of result.data.results) add(n, { top: false });
     empty.textContent = t("notifications.empty");
     empty.hidden = items.size > 0;
@@ -335,6 +340,12 @@ function initNotifications(socket) {
   });
 
   socket.on("ready", refreshCount);
+  // After a resync the list is rebuilt from the server (newest first) and the count asked again.
+  let reloading = false;
+  socket.on("resync", () => {
+    reloading = true;
+    refreshCount();
+  });
   socket.on("new_notification", (n) => {
     add(n, { top: true });
     countFrom(n);
@@ -372,6 +383,11 @@ export function startPortal(loadPage) {
     pending.push(...retry.filter((_, i) => !results[i]));
   });
   const loaders = [notifications.load, loadPage];
+  // The server would not replay what was missed (too much, or no longer kept): load it all again.
+  socket.on("resync", async () => {
+    const results = await Promise.all(loaders.map((load) => load()));
+    pending.push(...loaders.filter((load, i) => !results[i] && !pending.includes(load)));
+  });
   Promise.all(loaders.map((load) => load())).then((results) => {
     pending = loaders.filter((_, i) => !results[i]);
     socket.connect();

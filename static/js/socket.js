@@ -1,8 +1,12 @@
 // The portal's one WebSocket: token from the session, resume from the last applied event,
-// reconnect with backoff for as long as the page is open.
+// reconnect with backoff for as long as the page is open. Two exceptions: `resync` (the server
+// will not replay that far back: the page reloads its state over REST and carries on from the id
+// given), and a close with 4429 (another tab or device took this one's slot: no reconnect until
+// the user touches the page, or two windows would keep closing each other).
 
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
+const CLOSE_TOO_MANY_SOCKETS = 4429;
 
 function tokenExpiry(token) {
   try {
@@ -26,6 +30,7 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
   let state = null;
   let closedByPage = false;
   let lastRefusal = 0;
+  let displaced = false; // closed with 4429: waiting for the user
 
   function emit(type, data, frame) {
     for (const fn of handlers.get(type) || []) {
@@ -76,6 +81,7 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
     clearTimeout(timer);
     timer = null;
     if (ws || connecting || closedByPage) return;
+    displaced = false;
     if (navigator.onLine === false) {
       setState("offline");
       return; // the browser's `online` event brings us back
@@ -107,6 +113,10 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
       ready = false;
       if (closedByPage) return;
       if (!wasReady) token = null; // refused at the handshake: the next try asks for a new token
+      if (event.code === CLOSE_TOO_MANY_SOCKETS) {
+        waitForUser();
+        return;
+      }
       if (event.code === 4401) {
         // The token expired under the open socket: a new one, straight away (once; then back off).
         token = null;
@@ -121,6 +131,21 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
       }
       schedule();
     };
+  }
+
+  function waitForUser() {
+    displaced = true;
+    clearTimeout(timer);
+    setState("disconnected");
+    const again = () => {
+      document.removeEventListener("pointerdown", again, true);
+      document.removeEventListener("keydown", again, true);
+      if (!displaced) return;
+      attempt = 0;
+      connect();
+    };
+    document.addEventListener("pointerdown", again, true);
+    document.addEventListener("keydown", again, true);
   }
 
   function receive(sock, text) {
@@ -141,6 +166,13 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
       setState("connected");
       for (const doctorId of queues) sock.send(JSON.stringify({ type: "join_queue", data: { doctor_id: doctorId } }));
       emit("ready", frame.data, frame);
+      return;
+    }
+    if (frame.type === "resync") {
+      // Too far behind to replay: what the page shows is reloaded, and the stream goes on from here.
+      const newest = frame.data ? frame.data.last_event_id : undefined;
+      if (typeof newest === "number") lastId = newest;
+      emit("resync", frame.data || {}, frame);
       return;
     }
     if (typeof frame.id === "number") {
@@ -166,6 +198,7 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
   }
 
   window.addEventListener("online", () => {
+    if (displaced) return; // still waits for the user
     if (ws && ready) {
       setState("connected");
       return;
@@ -173,10 +206,10 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
     attempt = 0;
     connect();
   });
-  window.addEventListener("offline", () => setState("offline"));
+  window.addEventListener("offline", () => displaced || setState("offline"));
   window.addEventListener("pagehide", close);
   window.addEventListener("pageshow", (event) => {
-    if (!event.persisted) return; // back from the page cache: carry on from where we were
+    if (!event.persisted || displaced) return; // back from the page cache: carry on from where we were
     closedByPage = false;
     attempt = 0;
     connect();
