@@ -6,4 +6,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the OpenAPI extension)
+        # The OpenAPI extension; the receivers of Django's sign-in failures (counted by throttling)
+        # and sign-outs (which close the user's sockets).
+        from . import receivers, schema, throttling  # noqa: F401

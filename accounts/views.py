@@ -1,11 +1,14 @@
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .forms import EmailLoginForm
+from .forms import EmailLoginForm, SignUpForm
 from .models import Role
+from .services import user_register
+from .throttling import login_retry_after, register_retry_after
 
 
 def home_for(user) -> str:
@@ -15,6 +18,22 @@ def home_for(user) -> str:
     if user.role == Role.DOCTOR:
         return "/doctor/"
     return "/patient/"
+
+
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    return ngettext(
+        "Too many attempts. Please try again in %(minutes)d minute.",
+        "Too many attempts. Please try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+
+
+def _throttled(request, template: str, context: dict, retry_after: int):
+    """The page again, with 429, the wait in words and in Retry-After."""
+    response = render(request, template, {**context, "throttled": _wait_message(retry_after)}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 @sensitive_post_parameters("password")
@@ -30,6 +49,12 @@ def login_view(request):
     )
     if request.user.is_authenticated and request.method == "GET":
         return redirect(safe_next or home_for(request.user))
+    if request.method == "POST":
+        # Failures are counted by accounts.throttling's user_login_failed receiver.
+        retry_after = login_retry_after(request, request.POST.get("email"))
+        if retry_after is not None:
+            form = EmailLoginForm(request, initial={"email": request.POST.get("email", "")})
+            return _throttled(request, "registration/login.html", {"form": form, "next": safe_next}, retry_after)
     form = EmailLoginForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
         login(request, form.user)
@@ -38,7 +63,29 @@ def login_view(request):
     return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_POST
 def logout_view(request):
+    """POST only (with CSRF): a link or an image elsewhere must not sign anyone out. The user's
+    sockets close too (accounts.receivers, on Django's user_logged_out)."""
     logout(request)
     return redirect("/login/")
+
+
+@sensitive_post_parameters("password", "password2")
+@require_http_methods(["GET", "POST"])
+def signup_view(request):
+    """A new patient's account, by the API's rules and REGISTER_RATE; signed in at once, on to /patient/."""
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect(home_for(request.user))
+    if request.method == "POST":
+        retry_after = register_retry_after(request)
+        if retry_after is not None:
+            form = SignUpForm(initial={k: request.POST.get(k, "") for k in ("name", "email")})
+            return _throttled(request, "registration/signup.html", {"form": form}, retry_after)
+    form = SignUpForm(data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = user_register(**form.registration())
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("/patient/")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "registration/signup.html", {"form": form}, status=status)

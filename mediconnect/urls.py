@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
+    path("signup/", account_views.signup_view, name="signup"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("", portal_views.home, name="home"),
