@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, make_user
 from accounts.throttling import client_address, parse_rate
+from mediconnect.tests.test_settings import settings_under
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +241,52 @@ def test_portal_sign_ups_share_the_api_rate(settings):
     assert b'data-testid="signup-throttled"' in response.content
     assert not User.objects.filter(email="three@example.com").exists()
     assert register(APIClient(), "four@example.com").status_code == 429
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+THROTTLE_SETTINGS = [
+    "LOGIN_FAILURES_PER_EMAIL",
+    "LOGIN_FAILURES_PER_ADDRESS",
+    "LOGIN_FAILURE_WINDOW",
+    "REGISTER_RATE",
+    "TRUSTED_PROXIES",
+    "CACHES",
+]
+
+
+def test_throttle_settings_defaults_count_in_local_memory_without_redis():
+    seen = settings_under({"SECRET_KEY": "k"}, THROTTLE_SETTINGS)
+    assert {k: v for k, v in seen.items() if k != "CACHES"} == {
+        "LOGIN_FAILURES_PER_EMAIL": 10,
+        "LOGIN_FAILURES_PER_ADDRESS": 30,
+        "LOGIN_FAILURE_WINDOW": 900,
+        "REGISTER_RATE": "20/min",
+        "TRUSTED_PROXIES": [],
+    }
+    assert seen["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
+
+
+def test_throttle_settings_from_the_environment_count_in_redis_apart_from_the_layer():
+    environment = {
+        "SECRET_KEY": "k",
+        "LOGIN_FAILURE_WINDOW": "2h",
+        "REGISTER_RATE": "off",
+        "TRUSTED_PROXIES": "10.0.0.1,10.1.0.0/16",
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+    }
+    seen = settings_under(environment, THROTTLE_SETTINGS)
+    assert (seen["LOGIN_FAILURE_WINDOW"], seen["REGISTER_RATE"]) == (7200, "off")
+    assert seen["TRUSTED_PROXIES"] == ["10.0.0.1", "10.1.0.0/16"]
+    cache = seen["CACHES"]["default"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == "redis://127.0.0.1:6379/3"
+    assert cache["KEY_PREFIX"] == "mediconnect-cache"  # not a prefix the layer or presence write under
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("LOGIN_FAILURE_WINDOW", "soon"), ("REGISTER_RATE", "20/fortnight"), ("TRUSTED_PROXIES", "x")]
+)
+def test_a_malformed_throttle_setting_stops_the_server_from_starting(name, value):
+    with pytest.raises(AssertionError, match=name):
+        settings_under({"SECRET_KEY": "k", name: value}, [name])
