@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -61,6 +62,17 @@ def login_view(request):
         return redirect(safe_next or home_for(form.user))
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=status)
+
+
+@sensitive_post_parameters("password")
+def admin_login_view(request, **kwargs):
+    """The admin's sign-in, under the same failure limits as /login/ (its failures count there too)."""
+    if request.method == "POST":
+        retry_after = login_retry_after(request, request.POST.get("username"))
+        if retry_after is not None:
+            form = EmailLoginForm(request, initial={"email": request.POST.get("username", "")})
+            return _throttled(request, "registration/login.html", {"form": form, "next": "/admin/"}, retry_after)
+    return admin.site.login(request, **kwargs)
 
 
 @require_POST

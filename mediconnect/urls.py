@@ -14,6 +14,7 @@ urlpatterns = [
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("", portal_views.home, name="home"),
+    path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),
     path("api/", include("mediconnect.api_urls")),
 ]

@@ -158,6 +158,27 @@ def test_the_throttled_login_page_speaks_bangla(client, patient):
     assert "অনেকবার" in response.content.decode()
 
 
+def test_the_admin_sign_in_still_signs_staff_in(client, admin_user):
+    response = client.post("/admin/login/?next=/admin/", {"username": admin_user.email, "password": "x-Str0ng-pass"})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_admin_sign_in_is_throttled_with_the_same_counts(client, admin_user):
+    for _ in range(5):
+        response = client.post("/admin/login/", {"username": admin_user.email, "password": WRONG})
+        assert response.status_code == 200 and "_auth_user_id" not in client.session
+    for _ in range(5):
+        portal_login(client, admin_user.email, WRONG)
+
+    response = client.post("/admin/login/", {"username": admin_user.email, "password": "x-Str0ng-pass"})
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/login/").status_code == 200
+
+
 def test_failures_on_the_api_and_the_portal_count_together(client, patient):
     api = APIClient()
     for _ in range(5):
