@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status, throttling, viewsets
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import PermissionDenied, Throttled
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings
@@ -22,7 +22,7 @@ from .serializers import (
     UserSerializer,
 )
 from .services import user_logout, user_register, user_set_language
-from .throttling import login_retry_after, register_retry_after
+from .throttling import LoginAttempt, register_retry_after
 
 TOKEN_PAIR = inline_serializer("TokenPair", {"access": serializers.CharField(), "refresh": serializers.CharField()})
 DETAIL = inline_serializer("AuthErrorDetail", {"detail": serializers.CharField()})
@@ -70,11 +70,19 @@ class TokenView(TokenObtainPairView):
     )
     def post(self, request, *args, **kwargs):
         email = request.data.get("email") if hasattr(request.data, "get") else None
-        retry_after = login_retry_after(request, email)
+        attempt = LoginAttempt(request, email)
+        retry_after = attempt.begin()
         if retry_after is not None:
-            # Failures are counted by accounts.throttling's user_login_failed receiver.
             raise Throttled(wait=retry_after, detail=gettext("Too many failed sign-ins. Try again later."))
-        return super().post(request, *args, **kwargs)
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            raise  # wrong credentials (or an inactive account): the failure stays counted
+        except Exception:
+            attempt.not_a_failure()  # e.g. a field missing: no password was tried
+            raise
+        attempt.not_a_failure()
+        return response
 
 
 class LogoutView(generics.GenericAPIView):

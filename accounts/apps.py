@@ -6,6 +6,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        # The OpenAPI extension; the receivers of Django's sign-in failures (counted by throttling)
-        # and sign-outs (which close the user's sockets).
-        from . import receivers, schema, throttling  # noqa: F401
+        # The OpenAPI extension, and the receiver of Django's sign-outs (which closes the user's sockets).
+        from . import receivers, schema  # noqa: F401

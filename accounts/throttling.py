@@ -14,9 +14,7 @@ import time
 from functools import lru_cache
 
 from django.conf import settings
-from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
-from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
@@ -95,40 +93,56 @@ def _address_key(address: str) -> str:
     return f"auth:login-failures:address:{address}"
 
 
-def login_retry_after(request, email: str | None) -> int | None:
-    """Seconds until this email or this client may try to sign in again; None when they may now."""
-    limits = [(_address_key(client_address(request)), settings.LOGIN_FAILURES_PER_ADDRESS)]
-    if isinstance(email, str) and email.strip():
-        limits.append((_email_key(email), settings.LOGIN_FAILURES_PER_EMAIL))
-    try:
-        found = cache.get_many([k for key, _ in limits for k in (key, f"{key}:start")])
-    except Exception:
-        logger.warning("login throttle: the cache is unreachable; not throttling", exc_info=True)
-        return None
-    waits = [
-        _seconds_left(found.get(f"{key}:start"), settings.LOGIN_FAILURE_WINDOW)
-        for key, limit in limits
-        if found.get(key, 0) >= limit
-    ]
-    return max(waits) if waits else None
+class LoginAttempt:
+    """One sign-in attempt, counted as a failure against its email and client address before it is tried.
 
+    Counting first (an atomic increment) keeps parallel guesses to the limit too: a check before and a
+    count after would let a burst of attempts through while their failures are still in flight. The
+    caller then takes the count back with `not_a_failure()` when the attempt signed in, or never
+    reached a password check (a malformed request).
 
-def login_failure_record(request, email: str | None) -> None:
-    """Count a failed sign-in against its email and its client address."""
-    keys = [_address_key(client_address(request))] if request is not None else []
-    if isinstance(email, str) and email.strip():
-        keys.append(_email_key(email))
-    try:
-        for key in keys:
-            _hit(key, settings.LOGIN_FAILURE_WINDOW)
-    except Exception:
-        logger.warning("login throttle: the cache is unreachable; a failed sign-in was not counted", exc_info=True)
+        attempt = LoginAttempt(request, email)
+        if (wait := attempt.begin()) is not None:
+            ...  # 429, Retry-After: wait
+        ...   # authenticate; on anything but wrong credentials: attempt.not_a_failure()
+    """
 
+    def __init__(self, request, email: str | None):
+        self.limits = [(_address_key(client_address(request)), settings.LOGIN_FAILURES_PER_ADDRESS)]
+        if isinstance(email, str) and email.strip():
+            self.limits.append((_email_key(email), settings.LOGIN_FAILURES_PER_EMAIL))
+        self.counted: list[str] = []
 
-@receiver(user_login_failed, dispatch_uid="accounts_count_login_failure")
-def _count_login_failure(sender, credentials, request=None, **kwargs) -> None:
-    """Every failed `authenticate()` counts: the token endpoint, /login/ and the admin's login alike."""
-    login_failure_record(request, credentials.get("email") or credentials.get("username"))
+    def begin(self) -> int | None:
+        """Count the attempt; seconds to wait (and nothing counted) when its email or address is over the limit."""
+        window = settings.LOGIN_FAILURE_WINDOW
+        try:
+            over = []
+            for key, limit in self.limits:
+                count = _hit(key, window)
+                self.counted.append(key)
+                if count > limit:
+                    over.append(key)
+            if not over:
+                return None
+            self.not_a_failure()  # a refused attempt tried no password
+            return max(_seconds_left(cache.get(f"{key}:start"), window) for key in over)
+        except Exception:
+            logger.warning("login throttle: the cache is unreachable; not throttling", exc_info=True)
+            self.counted = []
+            return None
+
+    def not_a_failure(self) -> None:
+        """Take back the count: the attempt signed in (successes do not count) or tried no password."""
+        counted, self.counted = self.counted, []
+        for key in counted:
+            try:
+                cache.decr(key)
+            except ValueError:  # the window closed meanwhile: nothing left to take back
+                pass
+            except Exception:
+                logger.warning("login throttle: the cache is unreachable; an attempt stays counted", exc_info=True)
+                return
 
 
 # --- sign-ups --------------------------------------------------------------------------------

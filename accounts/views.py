@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import login, logout
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import ngettext
@@ -9,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .forms import EmailLoginForm, SignUpForm
 from .models import Role
 from .services import user_register
-from .throttling import login_retry_after, register_retry_after
+from .throttling import LoginAttempt, register_retry_after
 
 
 def home_for(user) -> str:
@@ -50,16 +51,20 @@ def login_view(request):
     )
     if request.user.is_authenticated and request.method == "GET":
         return redirect(safe_next or home_for(request.user))
+    attempt = None
     if request.method == "POST":
-        # Failures are counted by accounts.throttling's user_login_failed receiver.
-        retry_after = login_retry_after(request, request.POST.get("email"))
+        attempt = LoginAttempt(request, request.POST.get("email"))
+        retry_after = attempt.begin()
         if retry_after is not None:
             form = EmailLoginForm(request, initial={"email": request.POST.get("email", "")})
             return _throttled(request, "registration/login.html", {"form": form, "next": safe_next}, retry_after)
     form = EmailLoginForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
+        attempt.not_a_failure()
         login(request, form.user)
         return redirect(safe_next or home_for(form.user))
+    if attempt is not None and not form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+        attempt.not_a_failure()  # a field missing or malformed: no password was tried
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=status)
 
@@ -67,12 +72,18 @@ def login_view(request):
 @sensitive_post_parameters("password")
 def admin_login_view(request, **kwargs):
     """The admin's sign-in, under the same failure limits as /login/ (its failures count there too)."""
-    if request.method == "POST":
-        retry_after = login_retry_after(request, request.POST.get("username"))
-        if retry_after is not None:
-            form = EmailLoginForm(request, initial={"email": request.POST.get("username", "")})
-            return _throttled(request, "registration/login.html", {"form": form, "next": "/admin/"}, retry_after)
-    return admin.site.login(request, **kwargs)
+    if request.method != "POST":
+        return admin.site.login(request, **kwargs)
+    attempt = LoginAttempt(request, request.POST.get("username"))
+    retry_after = attempt.begin()
+    if retry_after is not None:
+        form = EmailLoginForm(request, initial={"email": request.POST.get("username", "")})
+        return _throttled(request, "registration/login.html", {"form": form, "next": "/admin/"}, retry_after)
+    response = admin.site.login(request, **kwargs)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if form is None or not form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+        attempt.not_a_failure()  # signed in, or no password was tried
+    return response
 
 
 @require_POST

@@ -1,9 +1,11 @@
 """Repeated failed sign-ins and sign-ups are throttled (429 + Retry-After), per email and per client address."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
@@ -100,6 +102,30 @@ def test_nine_failures_do_not_block_and_successes_do_not_count(patient, settings
     assert token(api, patient.email, PASSWORD).status_code == 200
     assert token(api, patient.email, WRONG).status_code == 401
     assert token(api, patient.email, PASSWORD).status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(patient, settings):
+    settings.LOGIN_FAILURES_PER_EMAIL = 3
+
+    def guess(_):
+        response = token(APIClient(), patient.email, WRONG)
+        connection.close()
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(guess, range(8)))
+
+    assert sorted(codes) == [401] * 3 + [429] * 5
+
+
+def test_requests_that_try_no_password_do_not_count(client, patient, settings):
+    settings.LOGIN_FAILURES_PER_EMAIL = 2
+    api = APIClient()
+    for _ in range(4):
+        assert token(api, patient.email, "").status_code == 400
+        assert portal_login(client, patient.email, "").status_code == 400
+    assert token(api, patient.email, PASSWORD).status_code == 200
 
 
 def test_failures_from_one_address_block_it_for_every_email(patient, settings):
