@@ -71,18 +71,17 @@ class TokenView(TokenObtainPairView):
     def post(self, request, *args, **kwargs):
         email = request.data.get("email") if hasattr(request.data, "get") else None
         attempt = LoginAttempt(request, email)
-        retry_after = attempt.begin()
-        if retry_after is not None:
-            raise Throttled(wait=retry_after, detail=gettext("Too many failed sign-ins. Try again later."))
-        try:
-            response = super().post(request, *args, **kwargs)
-        except AuthenticationFailed:
-            raise  # wrong credentials (or an inactive account): the failure stays counted
-        except Exception:
-            attempt.not_a_failure()  # e.g. a field missing: no password was tried
-            raise
-        attempt.not_a_failure()
-        return response
+        retry_after = attempt.retry_after()
+        if retry_after is None:
+            try:
+                response = super().post(request, *args, **kwargs)
+            except AuthenticationFailed:
+                attempt.failed()  # wrong credentials or an inactive account
+                raise
+            retry_after = attempt.retry_after()  # the limit may have been reached while this one was checked
+            if retry_after is None:
+                return response
+        raise Throttled(wait=retry_after, detail=gettext("Too many failed sign-ins. Try again later."))
 
 
 class LogoutView(generics.GenericAPIView):

@@ -94,55 +94,46 @@ def _address_key(address: str) -> str:
 
 
 class LoginAttempt:
-    """One sign-in attempt, counted as a failure against its email and client address before it is tried.
-
-    Counting first (an atomic increment) keeps parallel guesses to the limit too: a check before and a
-    count after would let a burst of attempts through while their failures are still in flight. The
-    caller then takes the count back with `not_a_failure()` when the attempt signed in, or never
-    reached a password check (a malformed request).
+    """One sign-in attempt against the failure limits of its email and its client address.
 
         attempt = LoginAttempt(request, email)
-        if (wait := attempt.begin()) is not None:
-            ...  # 429, Retry-After: wait
-        ...   # authenticate; on anything but wrong credentials: attempt.not_a_failure()
+        if (wait := attempt.retry_after()) is not None: ...  # 429, Retry-After: wait
+        ...authenticate...
+        wrong credentials: attempt.failed()
+        signed in: ask retry_after() once more, and refuse if the limit was reached meanwhile
+
+    Only failures count, so any number of parallel successful sign-ins (a load test from one
+    machine) is never refused. Parallel wrong guesses can overshoot the limit by as many as the
+    server checks at once; the second look keeps a right password among them from being honoured
+    once the limit is reached.
     """
 
     def __init__(self, request, email: str | None):
         self.limits = [(_address_key(client_address(request)), settings.LOGIN_FAILURES_PER_ADDRESS)]
         if isinstance(email, str) and email.strip():
             self.limits.append((_email_key(email), settings.LOGIN_FAILURES_PER_EMAIL))
-        self.counted: list[str] = []
 
-    def begin(self) -> int | None:
-        """Count the attempt; seconds to wait (and nothing counted) when its email or address is over the limit."""
-        window = settings.LOGIN_FAILURE_WINDOW
+    def retry_after(self) -> int | None:
+        """Seconds until this email or this client may try again; None when they may now."""
         try:
-            over = []
-            for key, limit in self.limits:
-                count = _hit(key, window)
-                self.counted.append(key)
-                if count > limit:
-                    over.append(key)
-            if not over:
-                return None
-            self.not_a_failure()  # a refused attempt tried no password
-            return max(_seconds_left(cache.get(f"{key}:start"), window) for key in over)
+            found = cache.get_many([k for key, _ in self.limits for k in (key, f"{key}:start")])
         except Exception:
             logger.warning("login throttle: the cache is unreachable; not throttling", exc_info=True)
-            self.counted = []
             return None
+        waits = [
+            _seconds_left(found.get(f"{key}:start"), settings.LOGIN_FAILURE_WINDOW)
+            for key, limit in self.limits
+            if found.get(key, 0) >= limit
+        ]
+        return max(waits) if waits else None
 
-    def not_a_failure(self) -> None:
-        """Take back the count: the attempt signed in (successes do not count) or tried no password."""
-        counted, self.counted = self.counted, []
-        for key in counted:
-            try:
-                cache.decr(key)
-            except ValueError:  # the window closed meanwhile: nothing left to take back
-                pass
-            except Exception:
-                logger.warning("login throttle: the cache is unreachable; an attempt stays counted", exc_info=True)
-                return
+    def failed(self) -> None:
+        """Count a failed sign-in (wrong credentials or an inactive account) against its email and address."""
+        try:
+            for key, _ in self.limits:
+                _hit(key, settings.LOGIN_FAILURE_WINDOW)
+        except Exception:
+            logger.warning("login throttle: the cache is unreachable; a failed sign-in was not counted", exc_info=True)
 
 
 # --- sign-ups --------------------------------------------------------------------------------

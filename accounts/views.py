@@ -49,24 +49,25 @@ def login_view(request):
         )
         else ""
     )
-    if request.user.is_authenticated and request.method == "GET":
-        return redirect(safe_next or home_for(request.user))
-    attempt = None
-    if request.method == "POST":
-        attempt = LoginAttempt(request, request.POST.get("email"))
-        retry_after = attempt.begin()
-        if retry_after is not None:
-            form = EmailLoginForm(request, initial={"email": request.POST.get("email", "")})
-            return _throttled(request, "registration/login.html", {"form": form, "next": safe_next}, retry_after)
-    form = EmailLoginForm(request, data=request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        attempt.not_a_failure()
-        login(request, form.user)
-        return redirect(safe_next or home_for(form.user))
-    if attempt is not None and not form.has_error(NON_FIELD_ERRORS, "invalid_login"):
-        attempt.not_a_failure()  # a field missing or malformed: no password was tried
-    status = 400 if request.method == "POST" else 200
-    return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=status)
+    if request.method == "GET":
+        if request.user.is_authenticated:
+            return redirect(safe_next or home_for(request.user))
+        return render(request, "registration/login.html", {"form": EmailLoginForm(request), "next": safe_next})
+    attempt = LoginAttempt(request, request.POST.get("email"))
+    retry_after = attempt.retry_after()
+    form = EmailLoginForm(request, data=request.POST)
+    if retry_after is None:
+        if form.is_valid():
+            retry_after = attempt.retry_after()  # the limit may have been reached while this one was checked
+            if retry_after is None:
+                login(request, form.user)
+                return redirect(safe_next or home_for(form.user))
+        elif form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+            attempt.failed()
+    if retry_after is not None:
+        form = EmailLoginForm(request, initial={"email": request.POST.get("email", "")})
+        return _throttled(request, "registration/login.html", {"form": form, "next": safe_next}, retry_after)
+    return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=400)
 
 
 @sensitive_post_parameters("password")
@@ -75,14 +76,14 @@ def admin_login_view(request, **kwargs):
     if request.method != "POST":
         return admin.site.login(request, **kwargs)
     attempt = LoginAttempt(request, request.POST.get("username"))
-    retry_after = attempt.begin()
+    retry_after = attempt.retry_after()
     if retry_after is not None:
         form = EmailLoginForm(request, initial={"email": request.POST.get("username", "")})
         return _throttled(request, "registration/login.html", {"form": form, "next": "/admin/"}, retry_after)
     response = admin.site.login(request, **kwargs)
     form = (getattr(response, "context_data", None) or {}).get("form")
-    if form is None or not form.has_error(NON_FIELD_ERRORS, "invalid_login"):
-        attempt.not_a_failure()  # signed in, or no password was tried
+    if form is not None and form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+        attempt.failed()
     return response
 
 

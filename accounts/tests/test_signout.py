@@ -230,3 +230,15 @@ async def test_the_admins_change_password_page_closes_the_users_sockets(admin_us
     await assert_closed_signed_out(sockets)
     patient_now = await database_sync_to_async(User.objects.get)(pk=patient.pk)
     assert patient_now.check_password("a-Brand-new-passphrase")
+
+
+@pytest.mark.django_db
+def test_a_new_password_revokes_rotated_refresh_tokens_too_but_not_other_users(patient, patient2):
+    first = tokens(patient)
+    rotated = APIClient().post("/api/auth/token/refresh/", {"refresh": first["refresh"]}, format="json").json()
+    others = tokens(patient2)
+
+    user_set_password(user=patient, password="a-Brand-new-passphrase")
+
+    assert not refresh_works(rotated["refresh"])
+    assert refresh_works(others["refresh"])

@@ -5,13 +5,14 @@ from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
+from django.contrib.auth import authenticate
 from django.db import connection
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, make_user
-from accounts.throttling import client_address, parse_rate
+from accounts.throttling import LoginAttempt, client_address, parse_rate
 from mediconnect.tests.test_settings import settings_under
 
 pytestmark = pytest.mark.django_db
@@ -105,18 +106,40 @@ def test_nine_failures_do_not_block_and_successes_do_not_count(patient, settings
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(patient, settings):
-    settings.LOGIN_FAILURES_PER_EMAIL = 3
+def test_parallel_successful_sign_ins_from_one_address_are_never_refused(settings):
+    settings.LOGIN_FAILURES_PER_ADDRESS = 2
+    settings.LOGIN_FAILURES_PER_EMAIL = 2
+    users = [make_user() for _ in range(4)]
 
-    def guess(_):
-        response = token(APIClient(), patient.email, WRONG)
+    def sign_in(n):
+        response = token(APIClient(), users[n % 4].email, PASSWORD)
         connection.close()
         return response.status_code
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        codes = list(pool.map(guess, range(8)))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(sign_in, range(12)))
 
-    assert sorted(codes) == [401] * 3 + [429] * 5
+    assert codes == [200] * 12
+
+
+def test_a_right_password_checked_while_the_limit_was_reached_is_refused(client, patient, settings):
+    """Parallel guesses: others' failures land while this sign-in is being checked."""
+    settings.LOGIN_FAILURES_PER_EMAIL = 3
+    real_authenticate = authenticate
+
+    def meanwhile_three_failures(request=None, **credentials):
+        for _ in range(3):
+            LoginAttempt(request, credentials["email"]).failed()
+        return real_authenticate(request, **credentials)
+
+    with mock.patch("rest_framework_simplejwt.serializers.authenticate", meanwhile_three_failures):
+        response = token(APIClient(), patient.email, PASSWORD)
+    assert response.status_code == 429 and "access" not in response.json()
+
+    settings.LOGIN_FAILURES_PER_EMAIL = 6
+    with mock.patch("accounts.forms.authenticate", meanwhile_three_failures):
+        response = portal_login(client, patient.email, PASSWORD)
+    assert response.status_code == 429 and "_auth_user_id" not in client.session
 
 
 def test_requests_that_try_no_password_do_not_count(client, patient, settings):
