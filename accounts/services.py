@@ -4,12 +4,14 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 # The one arrow up from accounts: signing a user out must reach their sockets, and the stream owns
 # the sockets' wire. It is only called, after commit; notifications imports nothing from here.
+from core.errors import InvalidInput
 from notifications import stream
 
 from .models import Role, User
@@ -38,8 +40,13 @@ def user_register_validate(*, email: str, password: str, name: str) -> dict:
 
 @transaction.atomic
 def user_register(*, email: str, password: str, name: str) -> User:
-    """Self-registration: always a patient. Input checked by `user_register_validate`."""
-    return User.objects.create_user(email, password, name=name, role=Role.PATIENT)
+    """Self-registration: always a patient. Input checked by `user_register_validate`; an email taken
+    meanwhile (two sign-ups at once) is refused here by the unique constraint."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email, password, name=name, role=Role.PATIENT)
+    except IntegrityError as exc:
+        raise InvalidInput(gettext("An account with this email already exists."), field="email") from exc
 
 
 @transaction.atomic

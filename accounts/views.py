@@ -7,6 +7,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import DomainError
+
 from .forms import EmailLoginForm, SignUpForm
 from .models import Role
 from .services import user_register
@@ -108,8 +110,12 @@ def signup_view(request):
             return _throttled(request, "registration/signup.html", {"form": form}, retry_after)
     form = SignUpForm(data=request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = user_register(**form.registration())
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("/patient/")
+        try:
+            user = user_register(**form.registration())
+        except DomainError as exc:  # the email was taken a moment ago
+            form.add_error(exc.field, exc.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("/patient/")
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/signup.html", {"form": form}, status=status)

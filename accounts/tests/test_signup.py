@@ -1,6 +1,9 @@
 """The portal's sign-up page: the API's registration rules, then signed in on /patient/."""
 
+from unittest import mock
+
 import pytest
+from rest_framework.test import APIClient
 
 from accounts.models import Role, User
 
@@ -81,3 +84,23 @@ def test_sign_up_needs_the_csrf_token():
 
     assert signup(Client(enforce_csrf_checks=True)).status_code == 403
     assert not User.objects.exists()
+
+
+def test_an_email_taken_between_the_check_and_the_insert_is_refused_on_email(client):
+    from accounts.services import user_register
+
+    def taken_meanwhile(**fields):
+        user_register(email="new@example.com", password=GOOD, name="Quicker")
+        return user_register(**fields)
+
+    with mock.patch("accounts.views.user_register", taken_meanwhile):
+        response = signup(client)
+    assert response.status_code == 400
+    assert b'data-testid="signup-error-email"' in response.content
+    assert User.objects.get(email="new@example.com").name == "Quicker"
+
+    with mock.patch("accounts.api.user_register", taken_meanwhile):
+        User.objects.all().delete()
+        body = {"email": "new@example.com", "password": GOOD, "name": "Slower"}
+        response = APIClient().post("/api/auth/register/", body, format="json")
+    assert response.status_code == 400 and "email" in response.json()
