@@ -9,9 +9,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-# The one arrow up from accounts: signing a user out must reach their sockets, and the stream owns
-# the sockets' wire. It is only called, after commit; notifications imports nothing from here.
 from core.errors import InvalidInput
+
+# The one arrow up from accounts: signing a user out must reach their sockets, and the stream owns
+# the sockets' wire (its close is sent after commit); notifications imports nothing from accounts.
 from notifications import stream
 
 from .models import Role, User
