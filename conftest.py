@@ -1,5 +1,6 @@
 """Fixtures shared by every test: users of each role and authenticated API clients."""
 
+import copy
 import datetime
 import uuid
 from pathlib import Path
@@ -33,6 +34,15 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Every test counts sign-in failures and sign-ups from zero: the cache gets a key prefix of the
+    test's own (on a shared Redis, clearing would flush other runs' keys; these expire by themselves)."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"mctest{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import Doctor, User
+from .services import user_deactivate, user_set_password
 
 
 class EmailUserCreationForm(UserCreationForm):
@@ -17,6 +20,14 @@ class EmailUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
+class ServicePasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's "change password" page, through `user_set_password` (which closes the user's sockets)."""
+
+    def save(self, commit=True):
+        usable = self.cleaned_data.get("set_usable_password", True)
+        return user_set_password(user=self.user, password=self.cleaned_data["password1"] if usable else None)
+
+
 class DoctorInline(admin.StackedInline):
     model = Doctor
     can_delete = False
@@ -27,6 +38,8 @@ class DoctorInline(admin.StackedInline):
 class UserAdmin(BaseUserAdmin):
     form = EmailUserChangeForm
     add_form = EmailUserCreationForm
+    change_password_form = ServicePasswordChangeForm
+    actions = ["deactivate_users"]
     ordering = ["email"]
     list_display = ["email", "name", "role", "is_staff", "is_active"]
     list_filter = ["role", "is_staff", "is_active"]
@@ -39,6 +52,26 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "role", "password1", "password2")}),)
+
+    def save_model(self, request, obj, form, change):
+        # Unticking "active" goes through the service, which also revokes tokens and closes sockets.
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        if deactivating:
+            obj.is_active = True
+        super().save_model(request, obj, form, change)
+        if deactivating:
+            user_deactivate(user=obj)
+
+    @admin.action(description=_("Deactivate selected users"), permissions=["change"])
+    def deactivate_users(self, request, queryset):
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            user_deactivate(user=user)
+        self.message_user(
+            request,
+            ngettext("%(count)d user deactivated.", "%(count)d users deactivated.", len(users)) % {"count": len(users)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Doctor)

@@ -1,8 +1,13 @@
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import generics, permissions, serializers, status, viewsets
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, permissions, serializers, status, throttling, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.views import TokenObtainPairView
 
@@ -11,19 +16,38 @@ from .serializers import (
     DoctorSerializer,
     EmailTokenObtainPairSerializer,
     LanguageSerializer,
+    LogoutSerializer,
     MeSerializer,
     RegisterSerializer,
     UserSerializer,
 )
-from .services import user_register, user_set_language
+from .services import user_logout, user_register, user_set_language
+from .throttling import LoginAttempt, register_retry_after
+
+TOKEN_PAIR = inline_serializer("TokenPair", {"access": serializers.CharField(), "refresh": serializers.CharField()})
+DETAIL = inline_serializer("AuthErrorDetail", {"detail": serializers.CharField()})
+FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="Field-keyed errors.")
+THROTTLED = OpenApiResponse(DETAIL, description="Too many attempts; `Retry-After` says how many seconds to wait.")
+
+
+class RegisterThrottle(throttling.BaseThrottle):
+    """REGISTER_RATE per client address, counted with the portal's sign-up page."""
+
+    def allow_request(self, request, view):
+        self.retry_after = register_retry_after(request) if request.method == "POST" else None
+        return self.retry_after is None
+
+    def wait(self):
+        return self.retry_after
 
 
 class RegisterView(generics.GenericAPIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
     serializer_class = RegisterSerializer
+    throttle_classes = [RegisterThrottle]
 
-    @extend_schema(responses={201: UserSerializer})
+    @extend_schema(responses={201: UserSerializer, 400: FIELD_ERRORS, 429: THROTTLED})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -32,7 +56,51 @@ class RegisterView(generics.GenericAPIView):
 
 
 class TokenView(TokenObtainPairView):
+    """Sign in; refused with 429 while the email or the client address has too many recent failures."""
+
     serializer_class = EmailTokenObtainPairSerializer
+
+    @extend_schema(
+        responses={
+            200: TOKEN_PAIR,
+            400: FIELD_ERRORS,
+            401: DETAIL,
+            429: THROTTLED,
+        }
+    )
+    def post(self, request, *args, **kwargs):
+        email = request.data.get("email") if hasattr(request.data, "get") else None
+        attempt = LoginAttempt(request, email)
+        retry_after = attempt.retry_after()
+        if retry_after is None:
+            try:
+                response = super().post(request, *args, **kwargs)
+            except AuthenticationFailed:
+                attempt.failed()  # wrong credentials or an inactive account
+                raise
+            retry_after = attempt.retry_after()  # the limit may have been reached while this one was checked
+            if retry_after is None:
+                return response
+        raise Throttled(wait=retry_after, detail=gettext("Too many failed sign-ins. Try again later."))
+
+
+class LogoutView(generics.GenericAPIView):
+    """Sign out a client: its refresh token is blacklisted and the user's sockets close (4401).
+
+    The refresh token is the credential, so a client whose access token has expired can still sign out.
+    """
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes = []
+    serializer_class = LogoutSerializer
+
+    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{}`"), 400: FIELD_ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        refresh = serializer.validated_data["refresh"]
+        user_logout(user_id=int(refresh[api_settings.USER_ID_CLAIM]), refresh=refresh)
+        return Response({})
 
 
 class MeView(generics.RetrieveAPIView):
@@ -47,11 +115,29 @@ class DoctorViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = DoctorSerializer
 
 
+class IsSessionUser(permissions.IsAuthenticated):
+    """Signed in with the portal's session. A Bearer caller is refused: an access token must not mint
+    fresh access tokens, or a stolen one would renew itself past refresh rotation and blacklisting."""
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        if not isinstance(request.successful_authenticator, SessionAuthentication):
+            raise PermissionDenied(gettext("This endpoint serves the portal's session only."))
+        return True
+
+
 class SocketTokenView(APIView):
     """A short-lived access token for the portal's socket, for a user signed in with the session."""
 
+    permission_classes = [IsSessionUser]
+
     @extend_schema(
-        responses=inline_serializer("SocketToken", {"access": serializers.CharField()}),
+        responses={
+            200: inline_serializer("SocketToken", {"access": serializers.CharField()}),
+            401: DETAIL,
+            403: OpenApiResponse(DETAIL, description="Not the portal's session (a Bearer caller)."),
+        },
         description="Session-authenticated: the portals' pages get their WebSocket token here.",
     )
     def get(self, request):

@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the OpenAPI extension)
+        # The OpenAPI extension, and the receiver of Django's sign-outs (which closes the user's sockets).
+        from . import receivers, schema  # noqa: F401

@@ -1,30 +1,36 @@
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext
 from rest_framework import serializers
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from .models import Doctor, User
+from .services import user_register_validate
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=User._meta.get_field("email").max_length)
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
-    name = serializers.CharField(max_length=150)
-
-    def validate_email(self, value):
-        value = value.lower()
-        if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError(gettext("An account with this email already exists."))
-        return value
+    name = serializers.CharField(max_length=User._meta.get_field("name").max_length)
 
     def validate(self, attrs):
-        candidate = User(email=attrs["email"], name=attrs["name"])
+        # The rules are the portal sign-up's too; their Django ValidationError becomes field-keyed 400s.
+        return user_register_validate(**attrs)
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+    def validate_refresh(self, value):
         try:
-            validate_password(attrs["password"], user=candidate)
-        except Exception as exc:  # Django's ValidationError → a field error on password
-            raise serializers.ValidationError({"password": list(getattr(exc, "messages", [str(exc)]))}) from exc
-        return attrs
+            token = RefreshToken(value)
+            int(token[api_settings.USER_ID_CLAIM])
+        except (TokenError, KeyError, TypeError, ValueError) as exc:
+            message = gettext("This refresh token is invalid, expired or already used.")
+            raise serializers.ValidationError(message) from exc
+        return token
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -1,12 +1,53 @@
-from django.db import transaction
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from core.errors import InvalidInput
+
+# The one arrow up from accounts: signing a user out must reach their sockets, and the stream owns
+# the sockets' wire (its close is sent after commit); notifications imports nothing from accounts.
+from notifications import stream
 
 from .models import Role, User
+
+if TYPE_CHECKING:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+
+def user_register_validate(*, email: str, password: str, name: str) -> dict:
+    """The self-registration rules (API and portal sign-up): a free email, a password Django's validators accept.
+
+    Returns the cleaned values for `user_register`; raises a ValidationError keyed by field.
+    """
+    email = email.strip().lower()
+    errors = {}
+    if User.objects.filter(email__iexact=email).exists():
+        errors["email"] = [ValidationError(_("An account with this email already exists."), code="unique")]
+    try:
+        validate_password(password, user=User(email=email, name=name))
+    except ValidationError as exc:
+        errors["password"] = exc.error_list
+    if errors:
+        raise ValidationError(errors)
+    return {"email": email, "password": password, "name": name}
 
 
 @transaction.atomic
 def user_register(*, email: str, password: str, name: str) -> User:
-    """Self-registration: always a patient."""
-    return User.objects.create_user(email, password, name=name, role=Role.PATIENT)
+    """Self-registration: always a patient. Input checked by `user_register_validate`; an email taken
+    meanwhile (two sign-ups at once) is refused here by the unique constraint."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email, password, name=name, role=Role.PATIENT)
+    except IntegrityError as exc:
+        raise InvalidInput(gettext("An account with this email already exists."), field="email") from exc
 
 
 @transaction.atomic
@@ -14,4 +55,46 @@ def user_set_language(*, user: User, language: str) -> User:
     """The language of the user's portal and of the notifications stored for them from now on."""
     user.language = language
     user.save(update_fields=["language"])
+    return user
+
+
+def _refresh_tokens_revoke(user: User) -> None:
+    """Blacklist every refresh token issued to the user that is not yet blacklisted."""
+    outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+
+
+@transaction.atomic
+def user_logout(*, user_id: int, refresh: RefreshToken | None = None) -> None:
+    """Sign a user out: blacklist the refresh token given (the API's logout), and close every open socket
+    of the user (4401) after commit. The portal's session is ended by its view (django's `logout`)."""
+    if refresh is not None:
+        refresh.blacklist()
+    stream.close_user_sockets(user_id)
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> User:
+    """Deactivate an account (staff only): no more sign-ins or refreshes, and its open sockets close (4401)."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    _refresh_tokens_revoke(user)
+    stream.close_user_sockets(user.pk)
+    return user
+
+
+@transaction.atomic
+def user_set_password(*, user: User, password: str | None) -> User:
+    """Set a user's password (None: an unusable one) from every path: their own change, a reset, the admin.
+
+    Refresh tokens issued before are revoked and every open socket closes (4401); sessions other
+    than one the caller keeps with `update_session_auth_hash` end by Django's session hash. The
+    password must already have passed the validators (the calling form's job).
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _refresh_tokens_revoke(user)
+    stream.close_user_sockets(user.pk)
     return user

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from accounts.api import DoctorViewSet, LanguageView, MeView, RegisterView, SocketTokenView, TokenView
+from accounts.api import DoctorViewSet, LanguageView, LogoutView, MeView, RegisterView, SocketTokenView, TokenView
 from appointments.api import AppointmentViewSet, DoctorSlotsView
 from notifications.api import NotificationViewSet
 from queues.api import QueueNextView, QueueView
@@ -19,6 +19,7 @@ urlpatterns = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("auth/ws-token/", SocketTokenView.as_view(), name="ws-token"),
     path("me/", MeView.as_view(), name="me"),
     path("me/language/", LanguageView.as_view(), name="me-language"),

@@ -1,7 +1,9 @@
 """MediConnect settings, read from the environment (and a `.env` file when present)."""
 
 import datetime
+import ipaddress
 import os
+import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -192,6 +194,57 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY}}
     }
+
+# Cache (Django's): the login-failure and sign-up counters. Redis when REDIS_URL is set, so that
+# every server process counts together, under keys of its own prefix (CACHE_KEY_PREFIX, by default
+# the channel layer's with "-cache"); per process in memory otherwise. Short timeouts: a hung Redis
+# must not hold up a sign-in, and the throttle lets requests through while its cache is unreachable.
+_layer_prefix = env("CHANNEL_LAYER_PREFIX", default="mediconnect")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=_layer_prefix + "-cache"),
+            "OPTIONS": {
+                "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0),
+                "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0),
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mediconnect"}}
+
+
+def _seconds(value: str, name: str) -> int:
+    """A duration: whole seconds (`900`) or a number with a unit `s`, `m`, `h` or `d` (`15m`)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    if not number.isdigit() or int(number) * unit <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive duration such as 900 or 15m, not {value!r}.")
+    return int(number) * unit
+
+
+# Login throttling: after LOGIN_FAILURES_PER_EMAIL failed sign-ins for one email, or
+# LOGIN_FAILURES_PER_ADDRESS from one client address, within LOGIN_FAILURE_WINDOW (from the first
+# failure), the token endpoint and /login/ answer 429 for that email or address until the window ends.
+LOGIN_FAILURES_PER_EMAIL = env.int("LOGIN_FAILURES_PER_EMAIL", default=10)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
+LOGIN_FAILURE_WINDOW = _seconds(env("LOGIN_FAILURE_WINDOW", default="15m"), "LOGIN_FAILURE_WINDOW")
+# Sign-ups (API and portal together) per client address: `N/sec|min|hour|day`, or `off`.
+REGISTER_RATE = env("REGISTER_RATE", default="20/min")
+if not re.fullmatch(r"off|\d+/(s|sec|m|min|h|hour|d|day)", REGISTER_RATE.strip().lower()):
+    raise ImproperlyConfigured(f"REGISTER_RATE must look like 20/min (or off), not {REGISTER_RATE!r}.")
+# Proxies (IP addresses or networks, comma separated) whose X-Forwarded-For is believed: a request
+# from one of them counts as coming from the rightmost address in that header that is not one of
+# them. From anyone else the header is ignored (it is the client's to forge).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from exc
 
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
 # (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.

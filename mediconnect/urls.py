@@ -10,9 +10,11 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
+    path("signup/", account_views.signup_view, name="signup"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("", portal_views.home, name="home"),
+    path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),
     path("api/", include("mediconnect.api_urls")),
 ]

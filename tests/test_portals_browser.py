@@ -432,3 +432,25 @@ def test_a_page_displaced_by_an_eleventh_socket_waits_for_the_user_then_resyncs(
     finally:
         others.close()
         own.stop()
+
+
+def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_button(browser, server):
+    context = browser.new_context(viewport={"width": 1100, "height": 850})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/login/")
+        page.get_by_test_id("signup-link").click()
+        page.get_by_label("Full name").fill("Browser Patient")
+        page.get_by_label("Email").fill("browser.patient@example.com")
+        page.get_by_label("Password", exact=True).fill("a-G00d-passphrase")
+        page.get_by_label("Password again").fill("a-G00d-passphrase")
+        page.click('button[type="submit"]')
+        page.wait_for_url(f"{server.url}/patient/")
+        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+
+        page.get_by_test_id("logout").click()  # a form POST with the CSRF token, no script
+        page.wait_for_url(f"{server.url}/login/")
+        page.goto(f"{server.url}/patient/")
+        page.wait_for_url(re.compile(r"/login/"))
+    finally:
+        context.close()

@@ -283,3 +283,25 @@ def test_the_doctor_directory_is_read_only(api, admin_user, doctor):
     client = api(admin_user)
     assert client.post("/api/doctors/", {"name": "X", "specialty": "Y"}, format="json").status_code == 405
     assert client.delete(f"/api/doctors/{doctor.pk}/").status_code == 405
+
+
+# --- /api/auth/ws-token/ ---------------------------------------------------------------------
+
+
+def test_ws_token_serves_the_portal_session(client, patient):
+    client.force_login(patient)
+    response = client.get("/api/auth/ws-token/")
+    assert response.status_code == 200
+    assert str(AccessToken(response.json()["access"])["user_id"]) == str(patient.pk)
+
+
+def test_ws_token_refuses_a_bearer_caller_so_an_access_token_cannot_renew_itself(api, patient):
+    response = api(patient).get("/api/auth/ws-token/")
+    assert response.status_code == 403
+    assert "access" not in response.json()
+
+
+def test_ws_token_refuses_a_bearer_caller_even_with_a_session_cookie(client, patient):
+    client.force_login(patient)
+    response = client.get("/api/auth/ws-token/", HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(patient)}")
+    assert response.status_code == 403

@@ -369,6 +369,9 @@ function initNotifications(socket) {
 export function startPortal(loadPage) {
   const socket = createSocket({ lastEventId: config.last_event_id });
   socket.on("unauthorized", signIn);
+  // Signing out closes the page's socket first, so that the server's 4401 to every socket of the user
+  // does not send this page to /login/?next= while the form's own POST is under way.
+  document.querySelector(".logout-form")?.addEventListener("submit", () => socket.close());
   initConnection(socket);
   initSound();
   initLanguage();
