@@ -1,5 +1,7 @@
 from django.db import transaction
 
+from notifications import stream
+
 from .models import Role, User
 
 
@@ -14,4 +16,32 @@ def user_set_language(*, user: User, language: str) -> User:
     """The language of the user's portal and of the notifications stored for them from now on."""
     user.language = language
     user.save(update_fields=["language"])
+    return user
+
+
+PROFILE_FIELDS = ("name", "phone", "language", "notify_email", "notify_sms")
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, **changes) -> User:
+    """Change the user's own profile: only PROFILE_FIELDS, already validated by the caller's form."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"not profile fields: {sorted(unknown)}")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if changes:
+        user.save(update_fields=list(changes))
+    return user
+
+
+@transaction.atomic
+def user_set_password(*, user: User, password: str) -> User:
+    """Set a new password and close every open socket of the user once this commits.
+
+    A portal caller keeps its own session with update_session_auth_hash; other sessions end.
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    stream.close_user_sockets(user.pk)
     return user
