@@ -6,8 +6,10 @@ session it was made in, a reset signs no one in.
 
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpResponseRedirect
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods
 
@@ -31,8 +33,18 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "registration/password_change_done.html"
 
 
+class UserLanguagePasswordResetForm(PasswordResetForm):
+    """Django's reset form; the email speaks the account's language, as its notifications do."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        language = getattr(context.get("user"), "language", None) or translation.get_language()
+        with translation.override(language):
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
+
 @_get_or_post
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = UserLanguagePasswordResetForm
     template_name = "registration/password_reset_form.html"
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"

@@ -184,14 +184,25 @@ async def test_a_reset_closes_the_users_open_sockets_with_4401(patient):
 
 
 @pytest.mark.django_db
-def test_the_password_pages_and_the_email_speak_bangla(client, patient, settings):
+def test_the_reset_pages_speak_the_visitors_language_and_the_email_the_accounts(client, patient, patient2, settings):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "bn"
-
+    assert "পাসওয়ার্ড ভুলে গেছেন?" in client.get("/login/").content.decode()
     page = client.get("/password/reset/").content.decode()
     assert "পাসওয়ার্ড রিসেট করুন" in page
     client.post("/password/reset/", {"email": patient.email})
-    assert mail.outbox[0].subject == "আপনার MediConnect পাসওয়ার্ড রিসেট করুন"
+    assert mail.outbox[0].subject == "Reset your MediConnect password"
 
+    patient2.language = "bn"
+    patient2.save(update_fields=["language"])
+    Client().post("/password/reset/", {"email": patient2.email})  # asked from an English page
+    bangla = mail.outbox[1]
+    assert bangla.subject == "আপনার MediConnect পাসওয়ার্ড রিসেট করুন"
+    assert "প্রিয় Second Patient," in bangla.body
+    assert "/password/reset/" in bangla.body
+
+
+@pytest.mark.django_db
+def test_the_change_page_speaks_bangla(patient):
     patient.language = "bn"
     patient.save(update_fields=["language"])
     signed_in = Client()
