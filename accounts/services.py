@@ -1,4 +1,5 @@
 from django.db import transaction
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from notifications import stream
 
@@ -37,11 +38,14 @@ def user_update_profile(*, user: User, **changes) -> User:
 
 @transaction.atomic
 def user_set_password(*, user: User, password: str) -> User:
-    """Set a new password and close every open socket of the user once this commits.
+    """Set a new password: every refresh token issued before is blacklisted (apps sign in again), and
+    every open socket of the user closes (4401) once this commits.
 
     A portal caller keeps its own session with update_session_auth_hash; other sessions end.
     """
     user.set_password(password)
     user.save(update_fields=["password"])
+    outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True)
     stream.close_user_sockets(user.pk)
     return user

@@ -9,8 +9,6 @@ from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("login/", account_views.login_view, name="login"),
-    path("logout/", account_views.logout_view, name="logout"),
     path("password/change/", password_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", password_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("password/reset/", password_views.PasswordResetView.as_view(), name="password_reset"),
@@ -21,6 +19,8 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password/reset/done/", password_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("login/", account_views.login_view, name="login"),
+    path("logout/", account_views.logout_view, name="logout"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("", portal_views.home, name="home"),

@@ -6,6 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core import mail
 from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD
 from mediconnect.tests.wsutil import open_socket, ready
@@ -100,6 +101,22 @@ async def test_a_refused_change_leaves_the_sockets_open(patient):
     assert response.status_code == 200
     assert await socket.receive_nothing(timeout=0.2)
     await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_password_change_signs_the_apps_out_their_refresh_tokens_no_longer_work(client, patient):
+    anon = APIClient()
+    phone = anon.post("/api/auth/token/", {"email": patient.email, "password": PASSWORD}, format="json").json()
+    tablet = anon.post("/api/auth/token/", {"email": patient.email, "password": PASSWORD}, format="json").json()
+    rotated = anon.post("/api/auth/token/refresh/", {"refresh": tablet["refresh"]}, format="json").json()
+    client.force_login(patient)
+
+    assert change(client).status_code == 302
+
+    for refresh in (phone["refresh"], rotated["refresh"]):
+        assert anon.post("/api/auth/token/refresh/", {"refresh": refresh}, format="json").status_code == 401
+    after = anon.post("/api/auth/token/", {"email": patient.email, "password": NEW}, format="json").json()
+    assert anon.post("/api/auth/token/refresh/", {"refresh": after["refresh"]}, format="json").status_code == 200
 
 
 # --- reset ------------------------------------------------------------------------------------
