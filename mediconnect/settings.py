@@ -146,6 +146,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 # A password-reset link works once and for this long (Django's default is three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# Reset emails one address receives per hour at most (the form answers the same beyond it).
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
 
 # Email (password reset, offline notifications): EMAIL_URL picks the backend, e.g.
 # smtp+tls://user:password@smtp.example.com:587; the default writes each message to the log.

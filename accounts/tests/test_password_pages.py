@@ -5,9 +5,11 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.password_views import reset_limit_key
 from accounts.tests.factories import PASSWORD
 from mediconnect.tests.wsutil import open_socket, ready
 
@@ -25,6 +27,15 @@ def reset_link(message) -> str:
     match = re.search(r"https?://[^/\s]+(/password/reset/[^/\s]+/[^/\s]+/)", message.body)
     assert match, message.body
     return match.group(1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reset_counts():
+    """Each test starts with no reset emails counted for its users' addresses."""
+    emails = ["pat@example.com", "pat2@example.com"]
+    cache.delete_many([reset_limit_key(e) for e in emails])
+    yield
+    cache.delete_many([reset_limit_key(e) for e in emails])
 
 
 # --- change -----------------------------------------------------------------------------------
@@ -166,6 +177,18 @@ def test_a_reset_for_an_unknown_or_inactive_email_looks_the_same_and_sends_nothi
         response = client.post("/password/reset/", {"email": email})
         assert response.status_code == 302 and response["Location"] == "/password/reset/sent/"
     assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_one_address_gets_a_bounded_number_of_reset_emails(client, patient, patient2, settings):
+    settings.PASSWORD_RESET_EMAILS_PER_HOUR = 2
+
+    for _ in range(4):
+        response = client.post("/password/reset/", {"email": patient.email.upper()})
+        assert response.status_code == 302 and response["Location"] == "/password/reset/sent/"
+    client.post("/password/reset/", {"email": patient2.email})
+
+    assert [m.to for m in mail.outbox] == [[patient.email], [patient.email], [patient2.email]]
 
 
 @pytest.mark.django_db
