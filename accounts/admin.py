@@ -47,7 +47,7 @@ class UserAdmin(BaseUserAdmin):
     inlines = [DoctorInline]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("name", "role", "language")}),
+        ("Profile", {"fields": ("name", "role", "language", "phone", "notify_email", "notify_sms")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

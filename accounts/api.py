@@ -18,10 +18,11 @@ from .serializers import (
     LanguageSerializer,
     LogoutSerializer,
     MeSerializer,
+    ProfileUpdateSerializer,
     RegisterSerializer,
     UserSerializer,
 )
-from .services import user_logout, user_register, user_set_language
+from .services import user_logout, user_register, user_set_language, user_update_profile
 from .throttling import LoginAttempt, register_retry_after
 
 TOKEN_PAIR = inline_serializer("TokenPair", {"access": serializers.CharField(), "refresh": serializers.CharField()})
@@ -103,11 +104,22 @@ class LogoutView(generics.GenericAPIView):
         return Response({})
 
 
-class MeView(generics.RetrieveAPIView):
-    serializer_class = MeSerializer
+class MeView(APIView):
+    """The signed-in user; PATCH changes their own profile (name, phone, language, notifications)."""
 
-    def get_object(self):
-        return self.request.user
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: MeSerializer})
+    def patch(self, request):
+        serializer = ProfileUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = user_update_profile(user=request.user, **serializer.validated_data)
+        response = Response(MeSerializer(user).data)
+        if "language" in serializer.validated_data:
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax")
+        return response
 
 
 class DoctorViewSet(viewsets.ReadOnlyModelViewSet):

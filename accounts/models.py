@@ -1,8 +1,18 @@
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# An international or national number as digits, with an optional leading +: 8 to 15 digits
+# (E.164's longest), so both 01712345678 and +8801712345678 (Bangladesh) pass.
+phone_validator = RegexValidator(
+    r"^\+?[0-9]{8,15}$",
+    _("Enter a phone number of 8 to 15 digits, optionally starting with +."),
+    code="invalid_phone",
+)
 
 
 class Role(models.TextChoices):
@@ -43,6 +53,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         default="en",
         help_text="Language of the portal and of stored notifications.",
     )
+    phone = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[phone_validator],
+        help_text="For SMS notifications (when notify_sms is on).",
+    )
+    notify_email = models.BooleanField(default=True, help_text="Email notifications while offline.")
+    notify_sms = models.BooleanField(default=False, help_text="SMS notifications while offline (needs a phone).")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)

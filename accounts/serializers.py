@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext
 from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import TokenError
@@ -6,7 +7,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from .models import Doctor, User
+from .models import Doctor, User, phone_validator
 from .services import user_register_validate
 
 
@@ -45,8 +46,34 @@ class MeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "email", "name", "role", "doctor_id"]
+        fields = ["id", "email", "name", "role", "doctor_id", "phone", "language", "notify_email", "notify_sms"]
         read_only_fields = fields
+
+
+# Bangla digits typed on a Bangla keyboard are the same number.
+_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+# Separators people write inside a number; they carry nothing.
+_PHONE_SEPARATORS = str.maketrans("", "", " -().")
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    """`PATCH /api/me/`: only these keys are read; any other key (email, role, is_staff…) is ignored."""
+
+    name = serializers.CharField(max_length=150)
+    phone = serializers.CharField(max_length=32, allow_blank=True, allow_null=True, trim_whitespace=True)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES)
+    notify_email = serializers.BooleanField()
+    notify_sms = serializers.BooleanField()
+
+    def validate_phone(self, value):
+        if not value:
+            return ""
+        value = value.translate(_DIGITS).translate(_PHONE_SEPARATORS)
+        try:
+            phone_validator(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
 
 
 class DoctorSerializer(serializers.ModelSerializer):

@@ -85,6 +85,22 @@ def user_deactivate(*, user: User) -> User:
     return user
 
 
+PROFILE_FIELDS = ("name", "phone", "language", "notify_email", "notify_sms")
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, **changes) -> User:
+    """Change the user's own profile: only PROFILE_FIELDS, already validated by the caller's form."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"not profile fields: {sorted(unknown)}")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if changes:
+        user.save(update_fields=list(changes))
+    return user
+
+
 @transaction.atomic
 def user_set_password(*, user: User, password: str | None) -> User:
     """Set a user's password (None: an unusable one) from every path: their own change, a reset, the admin.

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import password_views
 from accounts import views as account_views
 from appointments import views as portal_views
 
@@ -8,6 +9,16 @@ from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("password/change/", password_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/change/done/", password_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("password/reset/", password_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", password_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        password_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password/reset/done/", password_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
     path("signup/", account_views.signup_view, name="signup"),

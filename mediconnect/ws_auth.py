@@ -23,8 +23,26 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
+def site_scheme(scope) -> str:
+    """`https` or `http`: how the page that opens this socket was served, as Django's is_secure() tells.
+
+    The proxy's header (SECURE_PROXY_SSL_HEADER) wins when it is set and the request carries it,
+    as for HTTP requests; else the socket's own scheme (wss is https).
+    """
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name, secure_value = proxy_header
+        # Django's META name (HTTP_X_FORWARDED_PROTO) is the header x-forwarded-proto.
+        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+        value = _header(scope, header)
+        if value is not None:
+            return "https" if value.split(",", 1)[0].strip() == secure_value else "http"
+    return "https" if scope.get("scheme", "ws") in ("wss", "https") else "http"
+
+
 def origin_allowed(scope) -> bool:
-    """No Origin (mobile apps) is fine; a browser's must be this site or one of ALLOWED_ORIGINS."""
+    """No Origin (mobile apps) is fine; a browser's must be this site, scheme included, or one of
+    ALLOWED_ORIGINS. A page served over http must not talk to the https site's sockets (nor back)."""
     origin = _header(scope, b"origin")
     if origin is None:
         return True
@@ -32,7 +50,8 @@ def origin_allowed(scope) -> bool:
     if origin in settings.ALLOWED_ORIGINS or "*" in settings.ALLOWED_ORIGINS:
         return True
     host = _header(scope, b"host")
-    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+    parts = urlsplit(origin)
+    return bool(host) and parts.scheme.lower() == site_scheme(scope) and parts.netloc.lower() == host.lower()
 
 
 def token_from(scope) -> str | None:

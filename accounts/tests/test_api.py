@@ -14,7 +14,7 @@ from appointments.tests.support import bearer_client
 pytestmark = pytest.mark.django_db
 
 
-ME_KEYS = {"id", "email", "name", "role", "doctor_id"}
+ME_KEYS = {"id", "email", "name", "role", "doctor_id", "phone", "language", "notify_email", "notify_sms"}
 
 
 @pytest.fixture
@@ -177,6 +177,10 @@ def test_me_for_a_patient(api, patient):
         "name": "Pat Patient",
         "role": "PATIENT",
         "doctor_id": None,
+        "phone": "",
+        "language": "en",
+        "notify_email": True,
+        "notify_sms": False,
     }
 
 

@@ -7,6 +7,7 @@
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
 const CLOSE_TOO_MANY_SOCKETS = 4429;
+const SIGNED_OUT_PAUSE = 1000; // after a 4401 close, before asking for a new token
 
 function tokenExpiry(token) {
   try {
@@ -118,14 +119,17 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
         return;
       }
       if (event.code === 4401) {
-        // The token expired under the open socket: a new one, straight away (once; then back off).
+        // The token expired under the open socket, or the user's password changed (in another tab
+        // too): a new token, after a moment (once; then back off). The moment lets the other tab's
+        // response renew the session cookie first, or its new token would be refused.
         token = null;
         const now = Date.now();
         const again = now - lastRefusal < 10000;
         lastRefusal = now;
         if (!again) {
           setState("reconnecting");
-          connect();
+          clearTimeout(timer);
+          timer = setTimeout(connect, SIGNED_OUT_PAUSE);
           return;
         }
       }
