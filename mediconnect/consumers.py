@@ -6,7 +6,6 @@ per-user `seq`; the consumer only checks order and forwards them.
 """
 
 import asyncio
-import json
 import logging
 import time
 from urllib.parse import parse_qs
@@ -19,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.models import Doctor
+from core import wirejson
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from notifications import stream
 from queues.selectors import can_run_queue, may_watch_queue
@@ -59,8 +59,8 @@ def _int_field(data: dict, name: str, *, required: bool = True, allow_null: bool
         return UNSET
     if value is None and allow_null:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{name} must be a whole number, 0 or more.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= wirejson.MAX_INT:
+        raise InvalidInput(f"{name} must be a whole number from 0 to {wirejson.MAX_INT}.")
     return value
 
 
@@ -213,9 +213,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "Too many frames; slow down.")
             return
         try:
-            message = json.loads(raw)
-        except (TypeError, ValueError):
-            await self._error("bad_request", 'Frames are JSON objects: {"type": ..., "data": {...}}.')
+            message = wirejson.loads(raw)
+        except wirejson.MalformedJSON as exc:
+            await self._error("bad_request", f'Frames are JSON objects: {{"type": ..., "data": {{...}}}}. {exc}')
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("bad_request", 'Frames are JSON objects with a string "type".')
