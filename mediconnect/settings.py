@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A database or Redis outage met in a view: 503 (JSON under /api/), not a 500 page.
+    "mediconnect.outage.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -191,6 +193,11 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY}}
     }
+
+# After a commit, the request hands its pushes to the channel layer and waits at most this long
+# (seconds): a hung Redis costs a request no more. A push not sent by then is dropped; the stored
+# events are the truth, and sockets fill the gap from them (see notifications/stream.py).
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=0.5)
 
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
 # (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.
