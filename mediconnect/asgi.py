@@ -26,7 +26,7 @@ application = ProtocolTypeRouter(
     {
         # Static files are few and small; daphne serves them straight from the apps.
         "http": ASGIStaticFilesHandler(django_http),
-        # An outage closes a socket with 1013 "try again later" (mediconnect/outage.py).
+        # An outage closes a socket with 4503 "service unavailable, reconnect later" (mediconnect/outage.py).
         "websocket": WebsocketOutageGuard(JWTAuthMiddleware(URLRouter([path("ws/", EventConsumer.as_asgi())]))),
     }
 )

@@ -7,10 +7,13 @@ Three doors, one rule (`is_outage`):
 - `server_error` (Django's handler500): the same answers for an outage met outside a view (a
   middleware that loads the session or the user), and Django's plain 500 for anything else.
 - `WebsocketOutageGuard`: a socket whose handshake (or later work) meets the outage is accepted
-  and closed at once with 1013 "Try Again Later". A handshake refused before accept reaches the
+  and closed at once with 4503, "service unavailable, reconnect later" (as 4401 and 4429 mirror
+  their HTTP statuses). Why not the alternatives: a handshake refused before accept reaches the
   client as HTTP 403, the answer to a bad token, after which a client would drop its token or sign
-  the user out; 1013 says the server is fine with the client and asks it to reconnect later (the
-  portals' socket.js backs off and reconnects on any close that is not 4401).
+  the user out; the standard 1013 "Try Again Later" cannot be sent, since autobahn (under daphne)
+  lets an application close only with 1000 or 3000-4999. The portals' socket.js backs off and
+  reconnects on any close but 4401, so 4503 is retried with backoff, and the resume from its last
+  event id delivers what happened meanwhile.
 - mediconnect.api_errors uses `is_outage` for errors that DRF's views handle themselves.
 """
 
@@ -31,7 +34,7 @@ except ImportError:  # SQLite deployments do not install it
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_SERVICE_UNAVAILABLE = 4503
 API_DETAIL = "The service is briefly unavailable; try again shortly."
 
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -58,7 +61,7 @@ def is_outage(exc: BaseException | None) -> bool:
 
 def log_outage(where: str, exc: BaseException) -> None:
     # The class names the service; the message may carry connection details, so it stays out.
-    logger.warning("%s: a service is unavailable (%s); answered 503", where, exc.__class__.__name__)
+    logger.warning("%s: a service is unavailable (%s); told the client to retry", where, exc.__class__.__name__)
 
 
 def api_unavailable() -> JsonResponse:
@@ -102,7 +105,7 @@ def server_error(request, *args, **kwargs):
 
 
 class WebsocketOutageGuard:
-    """ASGI middleware for /ws/: an outage closes the socket with 1013, never a 500 at the handshake."""
+    """ASGI middleware for /ws/: an outage closes the socket with 4503, never a 500 at the handshake."""
 
     def __init__(self, app):
         self.app = app
@@ -129,5 +132,5 @@ class WebsocketOutageGuard:
                 return None
             if not state["accepted"]:
                 await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+            await send({"type": "websocket.close", "code": CLOSE_SERVICE_UNAVAILABLE})
             return None

@@ -1,4 +1,4 @@
-"""A database or Redis outage: a JSON 503 for the API, a short 503 page for the portals, 1013 on the socket.
+"""A database or Redis outage: a JSON 503 for the API, a short 503 page for the portals, 4503 on the socket.
 
 The outage is injected where the code meets the service (a real one is stopped in tests/test_live_faults.py).
 """
@@ -69,31 +69,31 @@ def test_other_errors_stay_a_plain_500(api, patient):
     assert response.status_code == 500 and "Traceback" not in response.content.decode()
 
 
-async def _handshake_closes_with_1013(user):
+async def _handshake_closes_with_4503(user):
     communicator = WebsocketCommunicator(application, f"/ws/?token={token_for(user)}", headers=[(b"host", b"x")])
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert connected  # accepted, so the client does not take it for a refused token (403)
     closed = await communicator.receive_output(timeout=TIMEOUT)
-    assert closed == {"type": "websocket.close", "code": 1013}
+    assert closed == {"type": "websocket.close", "code": 4503}
     await communicator.wait(timeout=TIMEOUT)
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_handshake_during_a_database_outage_closes_with_try_again_later(patient):
+async def test_a_handshake_during_a_database_outage_closes_with_reconnect_later(patient):
     async def database_down(*args, **kwargs):
         raise DB_DOWN
 
     with mock.patch("mediconnect.consumers._open_stream", database_down):
-        await _handshake_closes_with_1013(patient)
+        await _handshake_closes_with_4503(patient)
     socket = await open_socket(patient)  # the database is back: served as usual
     await ready(socket)
     await socket.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_handshake_during_a_redis_outage_closes_with_try_again_later(patient):
+async def test_a_handshake_during_a_redis_outage_closes_with_reconnect_later(patient):
     with mock.patch("mediconnect.hub.Hub.join", side_effect=REDIS_DOWN):
-        await _handshake_closes_with_1013(patient)
+        await _handshake_closes_with_4503(patient)
     socket = await open_socket(patient)
     await ready(socket)
     await socket.disconnect()
