@@ -230,7 +230,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every error status each operation can answer, and times as HH:MM (mediconnect/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "mediconnect.schema.MediConnectAutoSchema",
     "EXCEPTION_HANDLER": "mediconnect.api_errors.exception_handler",
 }
 
