@@ -2,7 +2,8 @@
 
 schemathesis drives every operation of /api/schema/ as a patient, a doctor and an admin through the
 WSGI application in this process, with positive and negative (invalid) inputs, and checks that no
-answer is a 5xx and that every status code is one the schema declares for that operation.
+answer is a 5xx, that every status code is one the schema declares for that operation, and that
+each body matches the schema declared for its status.
 """
 
 import datetime
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from rest_framework_simplejwt.tokens import AccessToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import status_code_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from appointments.services import appointment_book
 
@@ -92,7 +93,9 @@ def _run(schema, headers) -> list[str]:
             )
             @given(case=operation.as_strategy(generation_mode=mode))
             def check(case):
-                case.call_and_validate(headers=headers, checks=[not_a_server_error, status_code_conformance])
+                case.call_and_validate(
+                    headers=headers, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+                )
 
             try:
                 check()
