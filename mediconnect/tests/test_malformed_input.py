@@ -119,3 +119,17 @@ async def test_queue_numbers_past_the_bound_are_refused_over_the_socket(doctor):
     assert error["type"] == "error" and error["data"]["code"] == "bad_request"
     assert "600" in error["data"]["message"] and error["data"]["request"] == "update_queue"
     await socket.disconnect()
+
+
+@pytest.mark.parametrize("body", ["-22643295", "[]", '"patient"', "null", "true"])
+def test_a_body_that_is_not_an_object_is_a_400(api, patient, doctor, body):
+    for client, path in [
+        (api(patient), "/api/appointments/"),
+        (api(doctor), f"/api/queues/{doctor.pk}/"),
+        (api(patient), "/api/me/language/"),
+        (APIClient(), "/api/auth/register/"),
+        (APIClient(), "/api/auth/token/"),
+        (APIClient(), "/api/auth/token/refresh/"),
+    ]:
+        response = _post_raw(client, path, body)
+        assert response.status_code == 400, (path, body, response.status_code)
