@@ -1,6 +1,6 @@
 """A database or Redis outage: a JSON 503 for the API, a short 503 page for the portals, 4503 on the socket.
 
-The outage is injected where the code meets the service (a real one is stopped in tests/test_live_faults.py).
+The outage is injected where the code meets the service (a real one is stopped in tests/test_live_outages.py).
 """
 
 from unittest import mock

@@ -12,7 +12,7 @@ from django.db import connection
 
 from accounts.tests.factories import PASSWORD
 from appointments.models import Appointment
-from tests.faults import REDIS_SERVER, RedisServer, TcpProxy
+from tests.breakable import REDIS_SERVER, RedisServer, TcpProxy
 from tests.live import Daphne
 
 pytestmark = [
