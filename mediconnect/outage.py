@@ -1,6 +1,6 @@
 """A database or Redis outage answers 503 "try again shortly", never a 500 page or a traceback.
 
-Three doors, one rule (`is_outage`):
+Four doors, one rule (`is_outage`):
 
 - `OutageMiddleware.process_exception`: a view that hits the outage. /api/ gets the API's JSON
   error body (`{"detail": ...}`), portal pages a short plain page; both with `Retry-After`.
@@ -71,7 +71,7 @@ def api_unavailable() -> JsonResponse:
 PAGE = (
     "<!doctype html><html lang=en><meta charset=utf-8><title>Try again shortly</title>"
     "<h1>MediConnect is briefly unavailable</h1>"
-    "<p>Nothing you saved is lost. Please try again in a few seconds.</p></html>"
+    "<p>Please try again in a few seconds.</p></html>"
 )
 
 
