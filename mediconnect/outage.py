@@ -19,6 +19,7 @@ Four doors, one rule (`is_outage`):
 
 import logging
 import sys
+import threading
 
 import redis.exceptions
 from django import db
@@ -51,17 +52,53 @@ if psycopg is not None:
 
 def is_outage(exc: BaseException | None) -> bool:
     """Whether `exc` (or what it was raised from) says a service the app needs is unreachable."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, OUTAGE_ERRORS):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return _caused_by(exc, OUTAGE_ERRORS)
+
+
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (db.OperationalError, db.InterfaceError)
+if psycopg is not None:
+    DATABASE_ERRORS += (psycopg.OperationalError, psycopg.InterfaceError)
+_pool_check = threading.Lock()
 
 
 def log_outage(where: str, exc: BaseException) -> None:
     # The class names the service; the message may carry connection details, so it stays out.
     logger.warning("%s: a service is unavailable (%s); told the client to retry", where, exc.__class__.__name__)
+    if _caused_by(exc, DATABASE_ERRORS):
+        check_database_pool()
+
+
+def _caused_by(exc: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, kinds):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def check_database_pool() -> None:
+    """Test the idle pooled connections in the background, once at a time, dropping broken ones.
+
+    A connection that sat idle in the pool while the database went away is broken, but the pool
+    learns that only when it lends it: without this, each such connection would fail one request
+    after the database is back (as many as the pool holds).
+    """
+    if not _pool_check.acquire(blocking=False):
+        return  # one check at a time is enough
+
+    def run():
+        try:
+            pool = getattr(db.connections[db.DEFAULT_DB_ALIAS], "pool", None)  # PostgreSQL's pool only
+            if pool is not None:
+                pool.check()
+        except Exception:  # the database may still be away; the next outage answer checks again
+            logger.debug("database pool check failed", exc_info=True)
+        finally:
+            db.connections.close_all()
+            _pool_check.release()
+
+    threading.Thread(target=run, name="db-pool-check", daemon=True).start()
 
 
 def api_unavailable() -> JsonResponse:

@@ -162,6 +162,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 REDIS_URL = env("REDIS_URL", default="")
 CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10000)
 if REDIS_URL:
+    import redis.exceptions
+
     _layer_backend = {
         "core": "channels_redis.core.RedisChannelLayer",
         "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -181,6 +183,11 @@ if REDIS_URL:
                         "socket_keepalive": True,
                         # Pushes from many request threads at once share this pool.
                         "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=500),
+                        # A pooled connection from before a Redis restart fails on first use
+                        # ("Connection closed by server"): retry such a command once on a fresh
+                        # connection, so the first handshake after Redis returns is served.
+                        # Not timeouts: a hung Redis would only be waited on twice.
+                        "retry_on_error": [redis.exceptions.ConnectionError],
                     }
                 ],
                 "prefix": env("CHANNEL_LAYER_PREFIX", default="mediconnect"),
