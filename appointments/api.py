@@ -71,7 +71,7 @@ class AppointmentFilter(django_filters.FilterSet):
     create=extend_schema(parameters=[IDEMPOTENCY_HEADER]),
     partial_update=extend_schema(request=AppointmentChangeSerializer, responses=AppointmentSerializer),
     update=extend_schema(request=AppointmentChangeSerializer, responses=AppointmentSerializer),
-    destroy=extend_schema(responses=AppointmentSerializer, description="Cancels; the row stays."),
+    destroy=extend_schema(responses={200: AppointmentSerializer}, description="Cancels; the row stays."),
 )
 class AppointmentViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
@@ -160,7 +160,7 @@ class SlotsQuerySerializer(serializers.Serializer):
 
 
 class SlotSerializer(serializers.Serializer):
-    time = serializers.CharField()
+    time = serializers.TimeField(format="%H:%M")
     available = serializers.BooleanField()
 
 

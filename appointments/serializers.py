@@ -1,4 +1,5 @@
 import datetime
+from collections.abc import Mapping
 
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -62,7 +63,8 @@ class AppointmentSerializer(serializers.ModelSerializer):
         # A patient books for themselves whatever `patient` says (the service sees to it), so a
         # stale or foreign id there is no reason to refuse the booking.
         user = getattr(self.context.get("request"), "user", None)
-        if user is not None and user.role == Role.PATIENT and not user.is_admin and "patient" in data:
+        is_object = isinstance(data, Mapping)  # anything else is refused by DRF below, with a 400
+        if is_object and user is not None and user.role == Role.PATIENT and not user.is_admin and "patient" in data:
             data = {key: value for key, value in data.items() if key != "patient"}
         return super().to_internal_value(data)
 

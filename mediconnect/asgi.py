@@ -15,6 +15,7 @@ from django.urls import path  # noqa: E402
 
 from .consumers import EventConsumer  # noqa: E402
 from .daphne_tuning import bounded_backlog, fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
+from .outage import WebsocketOutageGuard  # noqa: E402
 from .ws_auth import JWTAuthMiddleware  # noqa: E402
 
 fail_with_close_frames()
@@ -26,6 +27,7 @@ application = ProtocolTypeRouter(
     {
         # Static files are few and small; daphne serves them straight from the apps.
         "http": ASGIStaticFilesHandler(django_http),
-        "websocket": JWTAuthMiddleware(URLRouter([path("ws/", EventConsumer.as_asgi())])),
+        # An outage closes a socket with 4503 "service unavailable, reconnect later" (mediconnect/outage.py).
+        "websocket": WebsocketOutageGuard(JWTAuthMiddleware(URLRouter([path("ws/", EventConsumer.as_asgi())]))),
     }
 )

@@ -12,7 +12,6 @@ timer and task are released on every way out (a close, a failed connect, an erro
 """
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -26,12 +25,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.models import Doctor
+from core import wirejson
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from notifications import stream
 from queues.selectors import can_run_queue, may_watch_queue
 from queues.services import UNSET, queue_day, queue_snapshot, queue_update
 
 from .hub import hub, log_failure
+from .outage import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ def _int_field(data: dict, name: str, *, required: bool = True, allow_null: bool
         return UNSET
     if value is None and allow_null:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{name} must be a whole number, 0 or more.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= wirejson.MAX_INT:
+        raise InvalidInput(f"{name} must be a whole number from 0 to {wirejson.MAX_INT}.")
     return value
 
 
@@ -160,8 +161,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         try:
             await self._open()
         except Exception as exc:  # the database or the layer failed half-way: refuse, holding nothing
-            log_failure(logger, "websocket connect", exc)
             self._release()
+            if is_outage(exc):
+                raise  # the outage guard accepts and closes with 4503, "reconnect later" (mediconnect.outage)
+            log_failure(logger, "websocket connect", exc)
             await self.close()  # before accept, daphne answers the handshake with 403
 
     async def _open(self):
@@ -291,9 +294,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "Too many frames; slow down.")
             return
         try:
-            message = json.loads(raw)
-        except (TypeError, ValueError):
-            await self._error("bad_request", 'Frames are JSON objects: {"type": ..., "data": {...}}.')
+            message = wirejson.loads(raw)
+        except wirejson.MalformedJSON as exc:
+            await self._error("bad_request", f'Frames are JSON objects: {{"type": ..., "data": {{...}}}}. {exc}')
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("bad_request", 'Frames are JSON objects with a string "type".')

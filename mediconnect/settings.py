@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "mediconnect.middleware.NoStoreMiddleware",
+    # A database or Redis outage met in a view: 503 (JSON under /api/), not a 500 page.
+    "mediconnect.outage.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -195,6 +197,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 REDIS_URL = env("REDIS_URL", default="")
 CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10000)
 if REDIS_URL:
+    import redis.exceptions
+
     _layer_backend = {
         "core": "channels_redis.core.RedisChannelLayer",
         "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -214,6 +218,11 @@ if REDIS_URL:
                         "socket_keepalive": True,
                         # Pushes from many request threads at once share this pool.
                         "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=500),
+                        # A pooled connection from before a Redis restart fails on first use
+                        # ("Connection closed by server"): retry such a command once on a fresh
+                        # connection, so the first handshake after Redis returns is served.
+                        # Not timeouts: a hung Redis would only be waited on twice.
+                        "retry_on_error": [redis.exceptions.ConnectionError],
                     }
                 ],
                 "prefix": env("CHANNEL_LAYER_PREFIX", default="mediconnect"),
@@ -278,6 +287,11 @@ for _proxy in TRUSTED_PROXIES:
     except ValueError as exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from exc
 
+# After a commit, the request hands its pushes to the channel layer and waits at most this long
+# (seconds): a hung Redis costs a request no more. A push not sent by then is dropped; the stored
+# events are the truth, and sockets fill the gap from them (see notifications/stream.py).
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=0.5)
+
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it
 # (`--websocket-max-message-size`, as the Makefile and the tests start it); the consumer checks too.
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -321,7 +335,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "mediconnect.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON within bounds (mediconnect/parsers.py): a hostile body is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "mediconnect.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Every error status each operation can answer, and times as HH:MM (mediconnect/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "mediconnect.schema.MediConnectAutoSchema",
     "EXCEPTION_HANDLER": "mediconnect.api_errors.exception_handler",
 }
 

@@ -7,6 +7,9 @@ from appointments import views as portal_views
 
 from .health import healthz
 
+# An outage met outside a view (a middleware loading the session or the user) still answers 503.
+handler500 = "mediconnect.outage.server_error"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("password/change/", password_views.PasswordChangeView.as_view(), name="password_change"),

@@ -10,6 +10,7 @@ Every message names its group, because each server process receives all its
 groups on one channel (mediconnect.hub).
 """
 
+import asyncio
 import datetime
 import json
 import logging
@@ -227,18 +228,44 @@ def _queue_push(add: Callable[[Outbox], None]) -> None:
 
 
 def _deliver(messages: list[tuple[str, dict]]) -> None:
-    """Send a committed transaction's messages in one hop to the event loop; a failed push loses nothing stored."""
-    if messages:
+    """Hand a committed transaction's messages to the layer, waiting at most PUSH_TIMEOUT_SECONDS.
+
+    The messages go in one hop to the event loop and are sent in order, so a healthy layer delivers
+    a user's pushes in the order their transactions committed. A hung or absent Redis costs the
+    request that timeout at most, not the layer's own socket timeouts per message: what was not
+    sent by then is dropped (and logged). A lost push loses nothing stored: a socket fills the gap
+    from the rows when the next push arrives, or replays on resume.
+    """
+    if not messages:
+        return
+    try:
         async_to_sync(_group_send_all)(messages)
+    except Exception:  # never let a push fail the request whose change is committed
+        logger.warning("push of %d message(s) failed; clients will catch up on resume", len(messages), exc_info=True)
 
 
 async def _group_send_all(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
-    for group, message in messages:
-        try:
-            await layer.group_send(group, message)
-        except Exception:  # the change is committed; resume (or the next event's gap) repairs a lost push
-            logger.warning("push to %s failed; clients will catch up on resume", group.split(".")[0], exc_info=True)
+    sent = 0
+
+    async def send_in_order():
+        nonlocal sent
+        for group, message in messages:
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # the change is committed; resume (or the next event's gap) repairs a lost push
+                logger.warning("push to %s failed; clients will catch up on resume", group.split(".")[0], exc_info=True)
+            sent += 1
+
+    try:
+        await asyncio.wait_for(send_in_order(), timeout=settings.PUSH_TIMEOUT_SECONDS)
+    except TimeoutError:
+        logger.warning(
+            "channel layer did not take %d of %d push(es) within %ss; clients will catch up on resume",
+            len(messages) - sent,
+            len(messages),
+            settings.PUSH_TIMEOUT_SECONDS,
+        )
 
 
 @receiver(post_save, sender=Event, dispatch_uid="stream_push_event")

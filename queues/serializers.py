@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from .services import MAX_ESTIMATED_WAIT, MAX_QUEUE_NUMBER
+
 
 class QueueSerializer(serializers.Serializer):
     doctor_id = serializers.IntegerField()
@@ -15,10 +17,10 @@ class QueueSerializer(serializers.Serializer):
 
 
 class QueueUpdateSerializer(serializers.Serializer):
-    current_queue = serializers.IntegerField(min_value=0)
+    current_queue = serializers.IntegerField(min_value=0, max_value=MAX_QUEUE_NUMBER)
     estimated_wait = serializers.IntegerField(
         min_value=0,
-        max_value=600,
+        max_value=MAX_ESTIMATED_WAIT,
         required=False,
         allow_null=True,
         help_text="Minutes per patient; null returns to the estimate measured from recent consultations.",

@@ -17,10 +17,17 @@ from .models import QueueDay
 from .selectors import can_run_queue
 
 UNSET = object()
+# The contract's bounds: numbers fit PostgreSQL's integer column; a doctor's minutes per patient at most 600.
+MAX_QUEUE_NUMBER = 2**31 - 1
+MAX_ESTIMATED_WAIT = 600
 # Used only until a doctor has completed two consultations in the look-back window.
 DEFAULT_MINUTES_PER_PATIENT = getattr(settings, "QUEUE_DEFAULT_MINUTES_PER_PATIENT", 15)
 ESTIMATE_SAMPLE = 20  # most recent consultation gaps that the estimate uses
 ESTIMATE_MAX_GAP = datetime.timedelta(hours=2)  # a longer gap is a break, not a consultation
+
+
+def _at_most(maximum: int) -> str:
+    return gettext("Ensure this value is less than or equal to %(limit_value)s.") % {"limit_value": maximum}
 
 
 def _today() -> datetime.date:
@@ -98,8 +105,13 @@ def queue_update(
         raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
     if current_queue < 0:
         raise InvalidInput(gettext("Must be 0 or more."), field="current_queue")
-    if estimated_wait is not UNSET and estimated_wait is not None and estimated_wait < 0:
-        raise InvalidInput(gettext("Must be 0 or more."), field="estimated_wait")
+    if current_queue > MAX_QUEUE_NUMBER:
+        raise InvalidInput(_at_most(MAX_QUEUE_NUMBER), field="current_queue")
+    if estimated_wait is not UNSET and estimated_wait is not None:
+        if estimated_wait < 0:
+            raise InvalidInput(gettext("Must be 0 or more."), field="estimated_wait")
+        if estimated_wait > MAX_ESTIMATED_WAIT:
+            raise InvalidInput(_at_most(MAX_ESTIMATED_WAIT), field="estimated_wait")
     row = queue_day(doctor=doctor, date=date, lock=True)
     row.current_queue = current_queue
     if estimated_wait is not UNSET:

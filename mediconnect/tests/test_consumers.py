@@ -553,15 +553,25 @@ def holds_nothing(user_id: int) -> bool:
     )
 
 
-async def test_a_connect_that_fails_after_joining_leaves_nothing_behind(patient, caplog):
+@pytest.mark.parametrize(
+    ("error", "close_code"),
+    [(RuntimeError("a bug"), None), ("outage", 4503)],
+    ids=["bug: refused at the handshake", "database outage: accepted and closed, reconnect later"],
+)
+async def test_a_connect_that_fails_after_joining_leaves_nothing_behind(patient, caplog, error, close_code):
     from django.db import OperationalError
 
-    with mock.patch("mediconnect.consumers._open_stream", side_effect=OperationalError("database gone")):
+    error = OperationalError("database gone") if error == "outage" else error
+    with mock.patch("mediconnect.consumers._open_stream", side_effect=error):
         communicator = WebsocketCommunicator(application, f"/ws/?token={token_for(patient)}", headers=[(b"host", b"x")])
         connected, _ = await communicator.connect(timeout=5)
-    assert not connected
+        if close_code is None:
+            assert not connected
+        else:
+            assert connected
+            assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": close_code}
     assert holds_nothing(patient.pk)
-    assert "OperationalError" in caplog.text
+    assert type(error).__name__ in caplog.text
 
     socket = await open_socket(patient)  # and the next one is served as usual
     await ready(socket)
