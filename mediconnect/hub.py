@@ -53,6 +53,7 @@ class Hub:
         self._left: set[int] = set()
         self._announce_lock = asyncio.Lock()
         self._announce: asyncio.Future | None = None
+        self._rejoin: asyncio.Task | None = None
 
     # Life cycle
 
@@ -112,18 +113,25 @@ class Hub:
             if not state.sinks and not state.joined and self.groups.get(group) is state:
                 del self.groups[group]
 
+    def _rejoin_soon(self) -> None:
+        """Join every group again, once (one rejoin at a time, retried until the layer answers)."""
+        if self._rejoin is None or self._rejoin.done():
+            self._rejoin = self._spawn(self._rejoin_all())
+
     async def _rejoin_all(self) -> None:
         """After the layer failed, join every group again: a restarted Redis has forgotten them."""
-        for group, state in list(self.groups.items()):
-            if state.joined:
-                try:
-                    async with self._ops:
-                        await self.layer.group_add(group, self.channel)
-                except Exception:
-                    logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
-                    await asyncio.sleep(RETRY_SECONDS[-1])
-                    self._spawn(self._rejoin_all())
-                    return
+        attempt = 0
+        while True:
+            try:
+                for group, state in list(self.groups.items()):
+                    if state.joined:
+                        async with self._ops:
+                            await self.layer.group_add(group, self.channel)
+                return
+            except Exception:
+                logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                attempt += 1
 
     async def _receive_forever(self) -> None:
         failures = 0
@@ -134,12 +142,13 @@ class Hub:
                 if asyncio.current_task().cancelling():
                     raise  # a receive interrupted by shutdown may fail with the client's error instead
                 logger.warning("hub: channel layer receive failed; retrying", exc_info=True)
+                # Rejoin now, not after the next message: a Redis that restarted has forgotten this
+                # process's groups, so no message would ever arrive to trigger it.
+                self._rejoin_soon()
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 continue
-            if failures:
-                failures = 0
-                self._spawn(self._rejoin_all())
+            failures = 0
             await self.dispatch(message)
 
     async def _receive(self) -> dict:
