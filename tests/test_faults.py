@@ -340,8 +340,8 @@ def _open_and_never_read(server, token: str) -> socket.socket:
 async def test_clients_that_never_read_cost_other_sockets_nothing(fault_server, pg, users):
     server = await asyncio.to_thread(fault_server)
     stalled, other, doctor = users.patient(), users.patient(), users.doctors[2]
-    # 300 events of 40 KB: 12 MB a replay; eight sockets that never read would hold 96 MB unsent.
-    await asyncio.to_thread(_store_big_stream, pg, stalled.id, events=300, size=40_000)
+    # 300 events of 60 KB: 18 MB a replay; eight sockets that never read would hold 144 MB unsent.
+    await asyncio.to_thread(_store_big_stream, pg, stalled.id, events=300, size=60_000)
     stalled_token, other_token = await login(server, stalled), await login(server, other)
     other_client = await Client(server, other_token).start()
     baseline = _rss_bytes(server.process.pid)
@@ -357,7 +357,7 @@ async def test_clients_that_never_read_cost_other_sockets_nothing(fault_server, 
         health = await asyncio.to_thread(server.fetch, "GET", "/healthz", timeout=1)
         assert health.status == 200, health.text
         grown = _rss_bytes(server.process.pid) - baseline
-        assert grown < 64 * 2**20, f"the server holds {grown / 2**20:.0f} MB more for sockets that never read"
+        assert grown < 48 * 2**20, f"the server holds {grown / 2**20:.0f} MB more for sockets that never read"
     finally:
         for raw in never_read:
             raw.close()
