@@ -3,11 +3,13 @@ socket on the same server keeps receiving its events.
 
 The fuzzed socket may only answer `error` frames with a contract code, and stays open (no frame here
 passes the 64 KiB limit, and no burst passes the rate limit). The bystander gets its stored stream
-exactly. Derandomized, so CI runs the same examples every time.
+exactly, and the fuzzed user shows offline once their sockets are closed. Derandomized, so CI
+runs the same examples every time.
 """
 
 import json
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -121,6 +123,13 @@ def test_fuzzed_frames_get_only_error_frames_and_cost_other_sockets_nothing(faul
         received = []
         while not any(f["type"] == "appointment_updated" and f["data"]["id"] == bookings[-1] for f in received):
             received.append(json.loads(watching.recv(timeout=15)))
+    # Every fuzzed socket is closed: the fuzzer no longer shows online (a crashed socket once stayed
+    # online until its process restarted). Presence is announced in the background: polled, bounded.
+    admin_token = server.token(users.admin.email, PASSWORD)
+    deadline = time.monotonic() + 15
+    while server.request("GET", f"/api/presence/{fuzzer.id}/", token=admin_token)[1]["online"]:
+        assert time.monotonic() < deadline, "the fuzzed user still shows online after all their sockets closed"
+        time.sleep(0.2)
     stored = stored_events(pg, bystander.id, after=start)
     assert [(f["id"], f["type"]) for f in received if "id" in f] == [(seq, kind) for seq, kind, _ in stored]
     assert [f["data"]["id"] for f in received if f["type"] == "appointment_updated"] == bookings
