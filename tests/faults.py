@@ -9,6 +9,7 @@ what their sockets received.
 
 import asyncio
 import contextlib
+import datetime
 import glob
 import itertools
 import json
@@ -258,11 +259,9 @@ _slots = itertools.count()
 
 
 def next_slot() -> tuple[str, str]:
-    """A (date, time) no earlier booking in this run holds: a day from tomorrow on, a minute of the day."""
-    import datetime
-
+    """A (date, time) no earlier booking in this run holds: a day from the day after tomorrow on."""
     n = next(_slots)
-    day = datetime.date.today() + datetime.timedelta(days=1 + n // 600)
+    day = datetime.date.today() + datetime.timedelta(days=2 + n // 600)  # tomorrow in any time zone
     minute = n % 600
     return day.isoformat(), f"{7 + minute // 60:02d}:{minute % 60:02d}"
 
