@@ -280,13 +280,14 @@ class Client:
     connect it reconnects with `?last_event_id=` of the last event it got. `frames` holds every frame
     it received, across connections, in order; `ids` the ids of its per-user events."""
 
-    def __init__(self, server, token: str, *, query: str = ""):
-        self.server, self.token, self.query = server, token, query
+    def __init__(self, server, token: str, *, after: int | None = None):
+        self.server, self.token = server, token
         self.frames: list[dict] = []
         self.closes: list = []  # how each connection ended (a close code, or the connect error)
         self.connections = 0
-        self.start_id: int | None = None  # the stream head when the first socket opened
-        self.last_id: int | None = None
+        # Where its stream starts: `after` (a resume from there), else the head when it first opened.
+        self.start_id: int | None = after
+        self.last_id: int | None = after
         self.socket = None
         self._changed: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -305,7 +306,7 @@ class Client:
         return self
 
     def _url(self) -> str:
-        url = f"{self.server.ws_url}?token={self.token}" + (f"&{self.query}" if self.query else "")
+        url = f"{self.server.ws_url}?token={self.token}"
         if self.last_id is not None:
             url += f"&last_event_id={self.last_id}"
         return url

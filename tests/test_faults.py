@@ -333,28 +333,42 @@ def _open_and_never_read(server, token: str) -> socket.socket:
 
 async def test_clients_that_never_read_cost_other_sockets_nothing(fault_server, pg, users):
     server = await asyncio.to_thread(fault_server)
-    stalled, other, doctor = users.patient(), users.patient(), users.doctors[2]
-    # 300 events of 60 KB: 18 MB a replay; eight sockets that never read would hold 144 MB unsent.
-    await asyncio.to_thread(_store_big_stream, pg, stalled.id, events=300, size=60_000)
-    stalled_token, other_token = await login(server, stalled), await login(server, other)
+    stalled, reading, other, doctor = (
+        [users.patient() for _ in range(3)],
+        users.patient(),
+        users.patient(),
+        users.doctors[2],
+    )
+    # Each stalled user: 450 events of 24 KB (what a 2,000-emoji reason cost escaped as ASCII), 10.8 MB
+    # a replay; nine sockets each that never read: 27 replays, 290 MB that would wait unsent.
+    for account in stalled:
+        await asyncio.to_thread(_store_big_stream, pg, account.id, events=450, size=24_000)
+    # A user who reads: 450 events of 8 KB (a 2,000-character reason as UTF-8).
+    await asyncio.to_thread(_store_big_stream, pg, reading.id, events=450, size=8_000)
+    stalled_tokens = [await login(server, account) for account in stalled]
+    reading_token, other_token = await login(server, reading), await login(server, other)
     other_client = await Client(server, other_token).start()
     baseline = _rss_bytes(server.process.pid)
-    never_read = [await asyncio.to_thread(_open_and_never_read, server, stalled_token) for _ in range(8)]
+    never_read = [
+        await asyncio.to_thread(_open_and_never_read, server, token) for token in stalled_tokens for _ in range(9)
+    ]
     try:
-        # The same user's own reading socket, resuming from the start, gets the whole stream.
-        reader = await Client(server, stalled_token, query="last_event_id=0").start()
-        await reader.wait_for(lambda c: c.last_id == stored_events(pg, stalled.id)[-1][0], within=60)
+        # A socket that reads, resuming from the start meanwhile, gets its whole stream.
+        reader = await Client(server, reading_token, after=0).start()
+        await reader.wait_for(lambda c: c.last_id == stored_events(pg, reading.id)[-1][0], within=60)
         # Events still flow to everyone else, and the server answers at once.
         booked = await book(server, other_token, doctor)
         assert booked.status == 201, booked.text
         await other_client.wait_for_appointment(booked.json()["id"])
         health = await asyncio.to_thread(server.fetch, "GET", "/healthz", timeout=1)
         assert health.status == 200, health.text
+        # Bounded: about a replay page and the backlog limit per socket (under 4 MB), not whole replays.
         grown = _rss_bytes(server.process.pid) - baseline
-        assert grown < 48 * 2**20, f"the server holds {grown / 2**20:.0f} MB more for sockets that never read"
+        assert grown < 100 * 2**20, f"the server holds {grown / 2**20:.0f} MB more for sockets that never read"
     finally:
         for raw in never_read:
             raw.close()
     assert_got_the_stored_stream(other_client, pg, other)
+    assert_got_the_stored_stream(reader, pg, reading)
     await reader.stop()
     await other_client.stop()
