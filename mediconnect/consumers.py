@@ -276,7 +276,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             await super().websocket_receive(message)
         except Exception as exc:  # a bug, or a service down: say so, keep the socket
             log_failure(logger, "websocket frame handler", exc)
-            await self._error("internal", "The server could not handle this frame; try again later.")
+            # The contract's error codes have none for a server fault; bad_request is the one a client
+            # already handles (show the message, carry on).
+            await self._error("bad_request", "The server could not handle this frame; try again later.")
 
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else bytes_data
@@ -358,6 +360,16 @@ class EventConsumer(AsyncWebsocketConsumer):
             self.catching_up = asyncio.ensure_future(self._catch_up())
         self.pending.append(message)
 
+    async def stream_head(self, message):
+        """The layer was away: the stream may have grown meanwhile with nothing pushed. Catch up to `seq`."""
+        head = message["seq"]
+        if head is None or head <= self.last_sent:
+            return
+        if self.pending is None:
+            self.pending = []
+            self.catching_up = asyncio.ensure_future(self._catch_up())
+        self.pending.append({"events": [[head, None]]})  # no frame: read everything up to it from the store
+
     async def _catch_up(self):
         """Send the pushes that waited, reading any missing events from the stream; then go live."""
         while self.pending:
@@ -365,19 +377,21 @@ class EventConsumer(AsyncWebsocketConsumer):
             for seq, text in message["events"]:
                 if seq <= self.last_sent:
                     continue
-                if seq - self.last_sent - 1 > settings.WS_REPLAY_MAX:
+                upto = seq if text is None else seq - 1  # what must come from the store first
+                if upto - self.last_sent > settings.WS_REPLAY_MAX:
                     # Too many lost to fill (the layer was away a long time): the client reloads instead.
-                    await self.send(stream.resync_frame(seq - 1))
-                    self.last_sent = seq - 1
-                while seq > self.last_sent + 1:
-                    page = await _replay_page(self.user_id, self.last_sent, seq - 1)
+                    await self.send(stream.resync_frame(upto))
+                    self.last_sent = upto
+                while upto > self.last_sent:
+                    page = await _replay_page(self.user_id, self.last_sent, upto)
                     if not page:
                         break  # pruned meanwhile: nothing more to send before this one
                     for missing_seq, missing_text in page:
                         await self.send(missing_text)
                         self.last_sent = missing_seq
-                await self.send(text)
-                self.last_sent = seq
+                if text is not None:
+                    await self.send(text)
+                    self.last_sent = seq
         self.pending = None
         self.catching_up = None
 

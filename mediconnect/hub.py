@@ -16,15 +16,19 @@ registered over the limit has the user's oldest closed with 4429, on whichever p
 
 import asyncio
 import logging
+import sys
 import traceback
 import uuid
 import weakref
 from collections import Counter
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts.models import Doctor
 from notifications import stream
+from queues.services import queue_day, queue_snapshot
 
 from . import presence
 
@@ -34,6 +38,8 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # Bounded concurrency of group joins and leaves against the layer (a storm of connects).
 LAYER_OPS_AT_ONCE = 64
+# How often a process checks that Redis answers and has not restarted.
+LAYER_PROBE_SECONDS = 2.0
 
 
 def log_failure(log: logging.Logger, what: str, exc: BaseException) -> None:
@@ -68,6 +74,8 @@ class Hub:
         self.sockets: dict[str, int] = {}  # registered socket name → user id
         self._registering: dict[str, asyncio.Task] = {}
         self._socket_count = 0
+        self._rejoin: asyncio.Task | None = None
+        self._layer_down = False
 
     # Life cycle
 
@@ -80,6 +88,7 @@ class Hub:
         self.channel = await self.layer.new_channel()
         self._spawn(self._receive_forever())
         self._spawn(self._refresh_presence_forever())
+        self._spawn(self._probe_layer_forever())
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.ensure_future(coroutine)
@@ -127,18 +136,74 @@ class Hub:
             if not state.sinks and not state.joined and self.groups.get(group) is state:
                 del self.groups[group]
 
+    def _rejoin_soon(self) -> None:
+        """Join every group again, once (one rejoin at a time, retried until the layer answers)."""
+        if self._rejoin is None or self._rejoin.done():
+            self._rejoin = self._spawn(self._rejoin_all())
+
     async def _rejoin_all(self) -> None:
         """After the layer failed, join every group again: a restarted Redis has forgotten them."""
-        for group, state in list(self.groups.items()):
-            if state.joined:
-                try:
-                    async with self._ops:
-                        await self.layer.group_add(group, self.channel)
-                except Exception:
-                    logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
-                    await asyncio.sleep(RETRY_SECONDS[-1])
-                    self._spawn(self._rejoin_all())
-                    return
+        attempt = 0
+        while True:
+            try:
+                for group, state in list(self.groups.items()):
+                    if state.joined:
+                        async with self._ops:
+                            await self.layer.group_add(group, self.channel)
+                break
+            except Exception:
+                logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                attempt += 1
+        if self._layer_down:
+            self._layer_down = False
+            await self._recover()
+
+    def _layer_lost(self) -> None:
+        self._layer_down = True
+        self._rejoin_soon()
+
+    async def _probe_layer_forever(self) -> None:
+        """Notice a Redis that went away, or restarted, even where no receive fails: the pub/sub layer
+        reconnects by itself, and whatever was published meanwhile is gone. A restart is told by the
+        server's run id; it may be shorter than a probe's interval."""
+        epoch = None
+        while True:
+            await asyncio.sleep(LAYER_PROBE_SECONDS)
+            if not self.groups or self._layer_down:
+                continue
+            try:
+                now = await asyncio.wait_for(presence.backend().epoch(), LAYER_PROBE_SECONDS)
+            except Exception:
+                logger.warning("hub: Redis is unreachable; sockets catch up when it returns")
+                self._layer_lost()
+                continue
+            if epoch is not None and now != epoch:
+                logger.warning("hub: Redis restarted; sockets catch up on what was lost")
+                self._layer_lost()
+            epoch = now
+
+    async def _recover(self) -> None:
+        """After the layer was away, hand every local socket what it may have missed: its user's
+        stream head (the socket reads the events it lacks from the store) and each watched queue's
+        state as it stands now. One read for all users and one snapshot per queue, for the process."""
+        users, queues = {}, {}
+        for group in list(self.groups):
+            kind, target = stream.group_target(group)
+            if kind == "user":
+                users[group] = target
+            elif kind == "queue":
+                queues[group] = target
+        try:
+            heads, frames = await _recovery_state(set(users.values()), set(queues.values()))
+        except Exception:
+            log_failure(logger, "hub: catching sockets up after the layer returned", sys.exc_info()[1])
+            return
+        self._spawn(self._refresh_presence())  # a restarted Redis forgot who is online here
+        for group, user_id in users.items():
+            await self.dispatch({"type": stream.STREAM_HEAD, "group": group, "seq": heads.get(user_id)})
+        for group, doctor_id in queues.items():
+            await self.dispatch({"type": stream.QUEUE_PUSH, "group": group, "frame": frames[doctor_id]})
 
     async def _receive_forever(self) -> None:
         failures = 0
@@ -149,12 +214,13 @@ class Hub:
                 if asyncio.current_task().cancelling():
                     raise  # a receive interrupted by shutdown may fail with the client's error instead
                 logger.warning("hub: channel layer receive failed; retrying", exc_info=True)
+                # Rejoin now, not after the next message: a Redis that restarted has forgotten this
+                # process's groups, so no message would ever arrive to trigger it.
+                self._layer_lost()
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 continue
-            if failures:
-                failures = 0
-                self._spawn(self._rejoin_all())
+            failures = 0
             await self.dispatch(message)
 
     async def _receive(self) -> dict:
@@ -218,11 +284,14 @@ class Hub:
     async def _refresh_presence_forever(self) -> None:
         while True:
             await asyncio.sleep(presence.HEARTBEAT_SECONDS)
-            try:
-                await presence.backend().announce(self.node, online=set(self.users), offline=())
-                await presence.backend().refresh_sockets(dict(self.sockets))
-            except Exception:
-                logger.warning("hub: presence refresh failed", exc_info=True)
+            await self._refresh_presence()
+
+    async def _refresh_presence(self) -> None:
+        try:
+            await presence.backend().announce(self.node, online=set(self.users), offline=())
+            await presence.backend().refresh_sockets(dict(self.sockets))
+        except Exception:
+            logger.warning("hub: presence refresh failed", exc_info=True)
 
     # Sockets per user, counted across processes
 
@@ -262,6 +331,16 @@ class Hub:
             await presence.backend().forget_socket(user_id, name)
         except Exception:  # it expires with the heartbeat's TTL
             logger.warning("hub: uncounting a socket failed", exc_info=True)
+
+
+@database_sync_to_async
+def _recovery_state(user_ids: set[int], doctor_ids: set[int]) -> tuple[dict[int, int | None], dict[int, str]]:
+    heads = stream.stream_heads(user_ids)
+    frames = {
+        doctor.pk: stream.frame("queue_updated", queue_snapshot(queue_day(doctor=doctor)))
+        for doctor in Doctor.objects.filter(pk__in=doctor_ids)
+    }
+    return heads, frames
 
 
 def _cancel_until_done(task: asyncio.Task, every: float = 0.05) -> None:

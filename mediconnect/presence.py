@@ -56,6 +56,9 @@ class MemoryPresence:
         self._nodes: dict[str, set[int]] = {}
         self._sockets: dict[int, set[str]] = {}
 
+    async def epoch(self) -> str:
+        return "memory"  # one process: it cannot restart without taking its sockets with it
+
     async def announce(self, node: str, *, online, offline) -> None:
         users = self._nodes.setdefault(node, set())
         users.update(online)
@@ -126,6 +129,10 @@ class RedisPresence:
         if client is None:
             client = self._async_clients[loop] = aioredis.Redis.from_url(self.url)
         return client
+
+    async def epoch(self) -> str:
+        """Which run of the Redis server this is: it changes when Redis restarts (and forgets everything)."""
+        return (await self._async().info("server"))["run_id"]
 
     async def announce(self, node: str, *, online, offline) -> None:
         """Mark users online (until TTL from now) or offline on `node`, in one round trip."""

@@ -35,6 +35,7 @@ EVENT_PUSH = "event.push"
 QUEUE_PUSH = "queue.push"
 QUEUE_REVOKE = "queue.revoke"
 SOCKETS_CLOSE = "sockets.close"
+STREAM_HEAD = "stream.head"  # a user's newest seq, for sockets that may have missed pushes
 SOCKETS_EVICT = "sockets.evict"
 
 # Close code for a user's sockets after they logged out, were deactivated or changed their password.
@@ -52,6 +53,12 @@ def user_group(user_id: int) -> str:
 
 def queue_group(doctor_id: int) -> str:
     return f"queue.{doctor_id}"
+
+
+def group_target(group: str) -> tuple[str, int]:
+    """`("user", id)` or `("queue", doctor_id)`: whose group it is."""
+    kind, _, target = group.partition(".")
+    return kind, int(target)
 
 
 def frame(type_: str, data: dict, *, id_: int | None = None) -> str:
@@ -125,6 +132,11 @@ def record_many(entries: Iterable[tuple[int, str, dict]]) -> list[Event]:
 def last_seq(user_id: int) -> int | None:
     """The newest seq of the user's stream (None before their first event)."""
     return EventSequence.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first()
+
+
+def stream_heads(user_ids) -> dict[int, int]:
+    """The newest seq of each user's stream (users with no event yet are left out)."""
+    return dict(EventSequence.objects.filter(user_id__in=user_ids).values_list("user_id", "last_seq"))
 
 
 def with_stream_head(users):

@@ -1,6 +1,7 @@
 """Start real daphne processes on free ports against the test database (and Redis, when configured)."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -58,6 +59,16 @@ def test_database_url() -> str:
         return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    text: str
+
+    def json(self):
+        return json.loads(self.text)
 
 
 class Daphne:
@@ -132,6 +143,11 @@ class Daphne:
         return self.request_with_timeout(method, path, body, token, timeout=10)
 
     def request_with_timeout(self, method: str, path: str, body=None, token=None, *, timeout: float):
+        answer = self.fetch(method, path, body, token, timeout=timeout)
+        return answer.status, json.loads(answer.text or "null")
+
+    def fetch(self, method: str, path: str, body=None, token=None, *, timeout: float = 10) -> "Answer":
+        """A request whose answer may not be JSON (an error page): status, content type and text."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
         req.add_header("Content-Type", "application/json")
@@ -139,9 +155,9 @@ class Daphne:
             req.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
-                return r.status, json.loads(r.read() or b"null")
+                return Answer(r.status, r.headers.get("Content-Type", ""), r.read().decode(errors="replace"))
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
+            return Answer(e.code, e.headers.get("Content-Type", ""), e.read().decode(errors="replace"))
 
     def token(self, email: str, password: str) -> str:
         status, body = self.request("POST", "/api/auth/token/", {"email": email, "password": password})

@@ -523,13 +523,14 @@ async def test_frames_are_utf8_text_not_escapes(patient):
     await socket.disconnect()
 
 
-async def test_an_error_in_a_handler_becomes_an_internal_error_frame_and_the_socket_lives_on(patient, doctor, caplog):
+async def test_an_error_in_a_handler_becomes_an_error_frame_and_the_socket_lives_on(patient, doctor, caplog):
     socket = await open_socket(patient)
     await ready(socket)
     with mock.patch("mediconnect.consumers._join", side_effect=RuntimeError("reason: private detail")):
         await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
         error = await frame(socket)
-    assert error["type"] == "error" and error["data"]["code"] == "internal"
+    assert error["type"] == "error" and error["data"]["code"] == "bad_request"  # one of the contract's codes
+    assert error["data"]["message"] == "The server could not handle this frame; try again later."
     assert "private" not in error["data"]["message"] and "Traceback" not in error["data"]["message"]
     assert "RuntimeError" in caplog.text and "private detail" not in caplog.text
 
@@ -599,4 +600,34 @@ async def test_a_lost_gap_longer_than_the_replay_cap_gets_resync_then_live_event
     await mark_all_read(patient)
     assert await frame(socket) == {"type": "resync", "data": {"last_event_id": ids[-1]}}
     assert (await frame(socket))["id"] == ids[-1] + 1
+    await socket.disconnect()
+
+
+async def test_when_the_layer_returns_sockets_get_what_they_missed_from_the_store_and_the_queue_as_it_is(
+    patient, doctor
+):
+    from mediconnect.hub import hub
+    from queues.services import queue_update
+
+    await book(actor=patient, doctor=doctor, time="09:00")
+    socket = await open_socket(patient)
+    await ready(socket)
+    await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    assert (await frame(socket))["data"]["current_queue"] == 0
+
+    # The layer is away: what is committed meanwhile is stored, but no push gets through.
+    with mock.patch("notifications.stream._deliver"):
+        missed = await book(actor=doctor.user, doctor=doctor, patient=patient, time="10:00")
+        await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=9)
+
+    hub()._layer_lost()  # what a failed receive or a restarted Redis tells the hub
+    seen = [await frame(socket) for _ in range(3)]  # the queue's state and the two missed events, in any order
+    events = [f for f in seen if "id" in f]
+    assert [f["type"] for f in events] == ["new_notification", "appointment_updated"]
+    assert events[1]["data"]["id"] == missed.pk and events[1]["id"] == events[0]["id"] + 1
+    (queue,) = [f for f in seen if f["type"] == "queue_updated"]
+    assert (queue["data"]["current_queue"], queue["data"]["estimated_wait"]) == (1, 9)
+
+    await mark_all_read(patient)  # live again, and nothing came twice
+    assert (await frame(socket))["type"] == "all_notifications_read"
     await socket.disconnect()
