@@ -72,3 +72,19 @@ def test_local_http_leaves_each_setting_overridable():
         "CSRF_COOKIE_SECURE": False,
         "SECURE_HSTS_SECONDS": 0,
     }
+
+
+def test_the_example_env_file_copied_as_it_stands_starts_the_demo(tmp_path):
+    # `cp .env.example .env` then `make run`: the key comes from the file make generates.
+    key = tmp_path / "secret_key"
+    key.write_text("a-generated-key-" * 4)
+    seen = settings_under(
+        {"ENV_FILE": str(settings.BASE_DIR / ".env.example"), "SECRET_KEY_FILE": str(key)},
+        ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "REGISTER_RATE"],
+    )
+    assert seen == {
+        "DEBUG": False,
+        "SECRET_KEY": "a-generated-key-" * 4,
+        "ALLOWED_HOSTS": ["127.0.0.1", "localhost"],
+        "REGISTER_RATE": "20/min",
+    }
