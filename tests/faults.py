@@ -358,3 +358,16 @@ class Client:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def retried_while_unavailable(call, *, within: float = 30.0, pause: float = 0.5):
+    """`call()` again while it answers 503, as a client honouring `Retry-After` does (more eagerly),
+    for at most `within` seconds: the first requests after a database returns may still meet the
+    pool's reconnect backoff. Returns the first other answer, or the last 503."""
+    deadline = time.monotonic() + within
+    while True:
+        answer = call()
+        status = answer[0] if isinstance(answer, tuple) else answer.status
+        if status != 503 or time.monotonic() > deadline:
+            return answer
+        time.sleep(pause)

@@ -14,7 +14,7 @@ import urllib.error
 import pytest
 import websockets
 
-from tests.faults import PASSWORD, Client, next_slot, stored_events
+from tests.faults import PASSWORD, Client, next_slot, retried_while_unavailable, stored_events
 
 pytestmark = [pytest.mark.live]
 
@@ -278,7 +278,13 @@ async def test_postgres_stopped_during_bookings_leaves_nothing_half_written(faul
         assert any(kind == "appointment_updated" and data["id"] == appointment_id for _, kind, data in events)
 
     # After the restart: everything works, and the socket has every stored event exactly once.
-    sentinel = await book(server, patient_token, doctor)
+    slot = next_slot()
+    sentinel = await asyncio.to_thread(
+        retried_while_unavailable,
+        lambda: server.fetch(
+            "POST", "/api/appointments/", {"doctor": doctor.doctor_id, "date": slot[0], "time": slot[1]}, patient_token
+        ),
+    )
     assert sentinel.status == 201, sentinel.text
     await client.wait_for_appointment(sentinel.json()["id"], within=30)
     assert_got_the_stored_stream(client, pg, patient)

@@ -13,6 +13,7 @@ from django.db import connection
 from accounts.tests.factories import PASSWORD
 from appointments.models import Appointment
 from tests.breakable import REDIS_SERVER, RedisServer, TcpProxy
+from tests.faults import retried_while_unavailable
 from tests.live import Daphne
 
 pytestmark = [
@@ -142,7 +143,9 @@ async def test_with_the_database_unreachable_the_api_answers_json_503_and_socket
         assert closed.value.rcvd.code == 4503
 
         proxy.restore()
-        status, _ = await asyncio.to_thread(server.request, "GET", "/api/appointments/", token=token)
+        status, _ = await asyncio.to_thread(
+            retried_while_unavailable, lambda: server.request("GET", "/api/appointments/", token=token)
+        )
         assert status == 200
         async with websockets.connect(f"{server.ws_url}?token={token}", open_timeout=10) as ws:
             assert (await receive(ws))["type"] == "ready"
