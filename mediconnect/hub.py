@@ -24,6 +24,7 @@ from collections import Counter
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from core.metrics import LAYER_ERRORS
 from notifications import stream
 
 from . import presence
@@ -96,7 +97,11 @@ class Hub:
         if state is None:
             state = self.groups[group] = _Group()
         state.sinks.add(sink)
-        await self._sync(group, state)
+        try:
+            await self._sync(group, state)
+        except Exception:
+            LAYER_ERRORS.labels("join").inc()
+            raise
 
     def leave(self, group: str, sink) -> None:
         """Stop handing `group`'s messages to `sink`; the last one out makes the process leave, in the background."""
@@ -111,6 +116,7 @@ class Hub:
         try:
             await self._sync(group, state)
         except Exception:  # a group left joined only costs a message nobody here hears; it expires
+            LAYER_ERRORS.labels("leave").inc()
             logger.warning("hub: leaving a group failed", exc_info=True)
 
     async def _sync(self, group: str, state: _Group) -> None:
@@ -135,6 +141,7 @@ class Hub:
                     async with self._ops:
                         await self.layer.group_add(group, self.channel)
                 except Exception:
+                    LAYER_ERRORS.labels("rejoin").inc()
                     logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
                     await asyncio.sleep(RETRY_SECONDS[-1])
                     self._spawn(self._rejoin_all())
@@ -148,6 +155,7 @@ class Hub:
             except Exception:
                 if asyncio.current_task().cancelling():
                     raise  # a receive interrupted by shutdown may fail with the client's error instead
+                LAYER_ERRORS.labels("receive").inc()
                 logger.warning("hub: channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
