@@ -6,7 +6,8 @@ every connection without a close frame. The clients see 1006 and back off as aft
 that trigger first stops the listening ports (new connections are refused, so a load balancer
 sends them to another node), sends every open socket a close frame with 1012 "service restart"
 (the portals reconnect at once and resume from their last event id), and waits until the clients
-have answered and the consumers have let go (presence, socket counts), for GRACE_SECONDS at most.
+have answered and the consumers have finished, for GRACE_SECONDS at most. (A consumer hands its
+presence and socket count back in the background; one not done by the exit expires with the TTL.)
 A socket that opens meanwhile (its handshake was under way) is closed the same way.
 
 1012 goes out through autobahn's `sendCloseFrame`: its public `sendClose` refuses codes below 3000
