@@ -15,6 +15,7 @@ from django.urls import path  # noqa: E402
 
 from .consumers import EventConsumer  # noqa: E402
 from .daphne_tuning import bounded_backlog, fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
+from .graceful import graceful_shutdown  # noqa: E402
 from .outage import WebsocketOutageGuard  # noqa: E402
 from .ws_auth import JWTAuthMiddleware  # noqa: E402
 
@@ -22,6 +23,7 @@ fail_with_close_frames()
 write_through()
 bounded_backlog()
 lazy_debug_text()
+graceful_shutdown()  # SIGTERM: stop accepting, close every socket with 1012, exit
 
 application = ProtocolTypeRouter(
     {

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import Doctor
 from core import wirejson
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from core.metrics import REPLAYED_EVENTS, RESYNCS, WS_CONNECTIONS
 from notifications import stream
 from queues.selectors import can_run_queue, may_watch_queue
 from queues.services import UNSET, queue_day, queue_snapshot, queue_update
@@ -138,6 +139,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     catching_up: asyncio.Task | None = None
     closing: asyncio.Task | None = None  # the close when the token runs out
     present = False
+    counted = False  # in the process's open-socket gauge
     released = False
 
     async def __call__(self, scope, receive, send):
@@ -193,6 +195,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             return
         self.socket_name = self.hub.register_socket(self.user_id)
         await self.accept()
+        if not self.released:
+            self.counted = True
+            WS_CONNECTIONS.inc()
         await self.send(
             stream.frame(
                 "ready",
@@ -206,6 +211,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         if resume_error:
             await self._error("bad_request", resume_error)
         if replay == RESYNC:
+            RESYNCS.inc()
             await self.send(stream.resync_frame(newest))
         else:
             await self._replay(replay, newest)
@@ -225,6 +231,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def _replay(self, page: list, newest: int | None) -> None:
         """Send the replay a page at a time, reading each next page once the one before is sent."""
         while page:
+            REPLAYED_EVENTS.inc(len(page))
             for _seq, text in page:
                 await self.send(text)
             last = page[-1][0]
@@ -262,6 +269,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             self.hub.depart(self.user_id)
         if self.socket_name is not None:
             self.hub.unregister_socket(self.socket_name)
+        if self.counted:
+            self.counted = False
+            WS_CONNECTIONS.dec()
 
     async def _error(self, code: str, message: str, request: str | None = None):
         data = {"code": code, "message": message}
@@ -380,12 +390,14 @@ class EventConsumer(AsyncWebsocketConsumer):
                 upto = seq if text is None else seq - 1  # what must come from the store first
                 if upto - self.last_sent > settings.WS_REPLAY_MAX:
                     # Too many lost to fill (the layer was away a long time): the client reloads instead.
+                    RESYNCS.inc()
                     await self.send(stream.resync_frame(upto))
                     self.last_sent = upto
                 while upto > self.last_sent:
                     page = await _replay_page(self.user_id, self.last_sent, upto)
                     if not page:
                         break  # pruned meanwhile: nothing more to send before this one
+                    REPLAYED_EVENTS.inc(len(page))
                     for missing_seq, missing_text in page:
                         await self.send(missing_text)
                         self.last_sent = missing_seq

@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import Doctor
+from core.metrics import LAYER_ERRORS
 from notifications import stream
 from queues.services import queue_day, queue_snapshot
 
@@ -105,7 +106,11 @@ class Hub:
         if state is None:
             state = self.groups[group] = _Group()
         state.sinks.add(sink)
-        await self._sync(group, state)
+        try:
+            await self._sync(group, state)
+        except Exception:
+            LAYER_ERRORS.labels("join").inc()
+            raise
 
     def leave(self, group: str, sink) -> None:
         """Stop handing `group`'s messages to `sink`; the last one out makes the process leave, in the background."""
@@ -120,6 +125,7 @@ class Hub:
         try:
             await self._sync(group, state)
         except Exception:  # a group left joined only costs a message nobody here hears; it expires
+            LAYER_ERRORS.labels("leave").inc()
             logger.warning("hub: leaving a group failed", exc_info=True)
 
     async def _sync(self, group: str, state: _Group) -> None:
@@ -152,6 +158,7 @@ class Hub:
                             await self.layer.group_add(group, self.channel)
                 break
             except Exception:
+                LAYER_ERRORS.labels("rejoin").inc()
                 logger.warning("hub: rejoining groups failed; trying again", exc_info=True)
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
@@ -175,6 +182,7 @@ class Hub:
             try:
                 now = await asyncio.wait_for(presence.backend().epoch(), LAYER_PROBE_SECONDS)
             except Exception:
+                LAYER_ERRORS.labels("probe").inc()
                 logger.warning("hub: Redis is unreachable; sockets catch up when it returns")
                 self._layer_lost()
                 continue
@@ -213,6 +221,7 @@ class Hub:
             except Exception:
                 if asyncio.current_task().cancelling():
                     raise  # a receive interrupted by shutdown may fail with the client's error instead
+                LAYER_ERRORS.labels("receive").inc()
                 logger.warning("hub: channel layer receive failed; retrying", exc_info=True)
                 # Rejoin now, not after the next message: a Redis that restarted has forgotten this
                 # process's groups, so no message would ever arrive to trigger it.

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request Django answers, for GET /metrics (mediconnect/metrics.py).
+    "mediconnect.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "mediconnect.middleware.NoStoreMiddleware",
@@ -286,6 +288,10 @@ for _proxy in TRUSTED_PROXIES:
         ipaddress.ip_network(_proxy, strict=False)
     except ValueError as exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from exc
+
+# GET /metrics is served to loopback clients, and to anyone sending `Authorization: Bearer
+# <METRICS_TOKEN>` when it is set (empty: no token is accepted). A scraper on another machine uses it.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # After a commit, the request hands its pushes to the channel layer and waits at most this long
 # (seconds): a hung Redis costs a request no more. A push not sent by then is dropped; the stored

@@ -6,12 +6,14 @@ from accounts import views as account_views
 from appointments import views as portal_views
 
 from .health import healthz
+from .metrics import metrics_view
 
 # An outage met outside a view (a middleware loading the session or the user) still answers 503.
 handler500 = "mediconnect.outage.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("password/change/", password_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", password_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("password/reset/", password_views.PasswordResetView.as_view(), name="password_reset"),

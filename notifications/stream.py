@@ -26,6 +26,8 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from core.metrics import EVENTS_PUSHED, PUSH_FAILURES
+
 from .models import Event, EventSequence
 
 logger = logging.getLogger(__name__)
@@ -253,6 +255,7 @@ def _deliver(messages: list[tuple[str, dict]]) -> None:
     try:
         async_to_sync(_group_send_all)(messages)
     except Exception:  # never let a push fail the request whose change is committed
+        PUSH_FAILURES.inc(len(messages))
         logger.warning("push of %d message(s) failed; clients will catch up on resume", len(messages), exc_info=True)
 
 
@@ -266,12 +269,17 @@ async def _group_send_all(messages: list[tuple[str, dict]]) -> None:
             try:
                 await layer.group_send(group, message)
             except Exception:  # the change is committed; resume (or the next event's gap) repairs a lost push
+                PUSH_FAILURES.inc()
                 logger.warning("push to %s failed; clients will catch up on resume", group.split(".")[0], exc_info=True)
+            else:
+                if message["type"] == EVENT_PUSH:
+                    EVENTS_PUSHED.inc(len(message["events"]))
             sent += 1
 
     try:
         await asyncio.wait_for(send_in_order(), timeout=settings.PUSH_TIMEOUT_SECONDS)
     except TimeoutError:
+        PUSH_FAILURES.inc(len(messages) - sent)
         logger.warning(
             "channel layer did not take %d of %d push(es) within %ss; clients will catch up on resume",
             len(messages) - sent,

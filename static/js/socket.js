@@ -1,12 +1,14 @@
 // The portal's one WebSocket: token from the session, resume from the last applied event,
-// reconnect with backoff for as long as the page is open. Two exceptions: `resync` (the server
+// reconnect with backoff for as long as the page is open. Three exceptions: `resync` (the server
 // will not replay that far back: the page reloads its state over REST and carries on from the id
-// given), and a close with 4429 (another tab or device took this one's slot: no reconnect until
-// the user touches the page, or two windows would keep closing each other).
+// given), a close with 4429 (another tab or device took this one's slot: no reconnect until
+// the user touches the page, or two windows would keep closing each other), and a close with 1012
+// (the server is restarting: reconnect at once, to another server, resuming from the last event).
 
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
 const CLOSE_TOO_MANY_SOCKETS = 4429;
+const CLOSE_SERVICE_RESTART = 1012;
 const SIGNED_OUT_PAUSE = 1000; // after a 4401 close, before asking for a new token
 
 function tokenExpiry(token) {
@@ -116,6 +118,13 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
       if (!wasReady) token = null; // refused at the handshake: the next try asks for a new token
       if (event.code === CLOSE_TOO_MANY_SOCKETS) {
         waitForUser();
+        return;
+      }
+      if (event.code === CLOSE_SERVICE_RESTART && wasReady) {
+        // A graceful restart: another server (or this one, back) takes the socket now, from lastId.
+        attempt = 0;
+        setState("reconnecting");
+        connect();
         return;
       }
       if (event.code === 4401) {
