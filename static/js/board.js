@@ -29,6 +29,7 @@ const clock = $('[data-testid="board-clock"]');
 const clockFormat = new Intl.DateTimeFormat(bangla ? "bn-BD" : "en-GB", {
   hour: "2-digit",
   minute: "2-digit",
+  hourCycle: "h23", // a 24-hour clock in both languages
   timeZone: config.time_zone,
 });
 function tick() {
