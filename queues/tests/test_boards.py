@@ -117,6 +117,7 @@ def test_the_board_page_in_bangla_writes_bangla_numerals(board, five_today, doct
     assert "<li>৩</li><li>৪</li><li>৫</li>" in page
     assert "১২" in page
     assert "এখন" in page  # "Now serving" in Bangla
+    assert "পরবর্তী" in page  # "Next"
 
 
 def test_rotating_the_token_retires_the_old_url(board, client):
