@@ -20,7 +20,7 @@ from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
 from queues.models import Board
-from queues.services import queue_call_next
+from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
 from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
 
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
@@ -467,17 +467,21 @@ def make_board(*doctors) -> Board:
     return board
 
 
-def call_next(doctor):
-    """The doctor calls the next patient through the service, in a worker thread (as `book`)."""
+def in_thread(function, **kwargs):
+    """A service call in a worker thread (as `book`): its push after commit needs a thread of its own."""
 
     def run():
         try:
-            return queue_call_next(actor=doctor.user, doctor=doctor)
+            return function(**kwargs)
         finally:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result(timeout=30)
+
+
+def call_next(doctor):
+    return in_thread(queue_call_next, actor=doctor.user, doctor=doctor)
 
 
 @pytest.fixture
@@ -574,3 +578,19 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("2")
     finally:
         second.stop()
+
+
+def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_token_is_rotated(
+    board_page, doctor, doctor2
+):
+    board_row = make_board(doctor)
+    board = board_page(board_row)
+    expect(board.get_by_test_id("board-queue")).to_have_count(1)
+
+    board_row.doctors.add(doctor2)
+    in_thread(board_doctors_changed, board=board_row)
+    expect(board.get_by_test_id("board-queue")).to_have_count(2)
+    expect(board_queue(board, doctor2)).to_contain_text(doctor2.user.name)
+
+    in_thread(board_rotate_token, board=board_row)
+    expect(board.get_by_test_id("board-missing")).to_contain_text("link has changed")
