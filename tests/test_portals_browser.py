@@ -591,6 +591,7 @@ def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_toke
     in_thread(board_doctors_changed, board=board_row)
     expect(board.get_by_test_id("board-queue")).to_have_count(2)
     expect(board_queue(board, doctor2)).to_contain_text(doctor2.user.name)
+    expect(board.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
 
     in_thread(board_rotate_token, board=board_row)
     expect(board.get_by_test_id("board-missing")).to_contain_text("link has changed")

@@ -9,6 +9,7 @@ const config = JSON.parse(document.getElementById("board-config").textContent);
 const bangla = config.language === "bn";
 const DIGITS = "০১২৩৪৫৬৭৮৯";
 const ANNOUNCE_MS = 12000;
+const CHECK_MS = 5000;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -128,7 +129,7 @@ const socket = createSocket({ tokenUrl: null, query: `board=${encodeURIComponent
 socket.on("queue_updated", show);
 
 // The board's own set of doctors, or its token, changed: the page reloads (a rotated token shows
-// "this link has changed"). Asked only when the socket cannot get through, never while it is live.
+// "this link has changed"). Asked after a reconnect and while the socket cannot get through.
 async function checkBoard() {
   let response;
   try {
@@ -153,10 +154,17 @@ socket.on("ready", () => {
   status.dataset.sessions = String(sessions);
   if (sessions > 1) checkBoard();
 });
+// While the socket cannot get through, the board asks now and then whether its link still works.
+let checking = null;
 socket.on("state", (state) => {
   connectedOnce = connectedOnce || state === "connected";
   status.dataset.state = state;
   $(".conn-text", status).textContent = t(state === "reconnecting" && !connectedOnce ? "conn.connecting" : `conn.${state}`);
-  if (state === "reconnecting" && connectedOnce) checkBoard();
+  clearInterval(checking);
+  checking = null;
+  if (state !== "connected") {
+    if (connectedOnce) checkBoard();
+    checking = setInterval(checkBoard, CHECK_MS);
+  }
 });
 socket.connect();
