@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 360, "height": 740}
+TV = {"width": 1920, "height": 1080}
 
 
 def prepare_demo_database() -> None:
@@ -60,6 +61,16 @@ def main() -> None:
             expect(page.get_by_test_id("queue-current")).to_have_text("1")
             page.screenshot(path=OUT / "doctor-desktop.png", full_page=True)
             doctor.close()
+
+            # The demo's waiting-room board on a TV, after the doctor's call-next above.
+            tv = browser.new_context(viewport=TV)
+            page = tv.new_page()
+            for query, name in (("", "board-tv.png"), ("?lang=bn", "board-tv-bn.png")):
+                page.goto(f"{url}/board/demo-board/{query}")
+                expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+                expect(page.get_by_test_id("board-queue").first.get_by_test_id("board-next")).to_be_visible()
+                page.screenshot(path=OUT / name)
+            tv.close()
 
             doctor_phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
             page = doctor_phone.new_page()

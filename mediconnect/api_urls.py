@@ -6,7 +6,7 @@ from rest_framework_simplejwt.views import TokenRefreshView
 from accounts.api import DoctorViewSet, LanguageView, LogoutView, MeView, RegisterView, SocketTokenView, TokenView
 from appointments.api import AppointmentViewSet, DoctorSlotsView
 from notifications.api import NotificationViewSet
-from queues.api import QueueNextView, QueueView
+from queues.api import BoardView, QueueNextView, QueueView
 
 from .presence_api import PresenceView, UserPresenceView
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("doctors/<int:doctor_id>/slots/", DoctorSlotsView.as_view(), name="doctor-slots"),
     path("queues/<int:doctor_id>/", QueueView.as_view(), name="queue"),
     path("queues/<int:doctor_id>/next/", QueueNextView.as_view(), name="queue-next"),
+    path("boards/<slug:token>/", BoardView.as_view(), name="board-api"),
     path("presence/", PresenceView.as_view(), name="presence"),
     path("presence/<int:user_id>/", UserPresenceView.as_view(), name="user-presence"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from .board_socket import with_boards  # noqa: E402
 from .consumers import EventConsumer  # noqa: E402
 from .daphne_tuning import bounded_backlog, fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
 from .graceful import graceful_shutdown  # noqa: E402
@@ -30,6 +31,8 @@ application = ProtocolTypeRouter(
         # Static files are few and small; daphne serves them straight from the apps.
         "http": ASGIStaticFilesHandler(django_http),
         # An outage closes a socket with 4503 "service unavailable, reconnect later" (mediconnect/outage.py).
-        "websocket": WebsocketOutageGuard(JWTAuthMiddleware(URLRouter([path("ws/", EventConsumer.as_asgi())]))),
+        "websocket": WebsocketOutageGuard(
+            JWTAuthMiddleware(URLRouter([path("ws/", with_boards(EventConsumer.as_asgi()))]))
+        ),
     }
 )

@@ -4,6 +4,7 @@ from django.urls import include, path
 from accounts import password_views
 from accounts import views as account_views
 from appointments import views as portal_views
+from queues.views import board_page
 
 from .health import healthz
 from .metrics import metrics_view
@@ -29,6 +30,7 @@ urlpatterns = [
     path("signup/", account_views.signup_view, name="signup"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
+    path("board/<slug:token>/", board_page, name="board"),
     path("", portal_views.home, name="home"),
     path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),

@@ -2,16 +2,21 @@
 
 A refused socket is closed before accept, which daphne answers with HTTP 403.
 The token may come as `?token=` or `Authorization: Bearer`; it is never logged.
+A display board's socket (`?board=<token>`) carries no user token: its board's secret is checked
+instead, and the scope gets `board` (its id and doctors) in place of `user_id`.
 """
 
 import logging
 from urllib.parse import parse_qs, urlsplit
 
+from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.tokens import AccessToken
+
+from queues.selectors import board_by_token, board_doctors
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +92,20 @@ def token_claims(scope) -> tuple[int, float] | None:
     return token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")), token["exp"]
 
 
+@database_sync_to_async
+def board_scope(token: str) -> dict | None:
+    """What a board's socket needs from its board: its id and its doctors' ids and names; None if unknown."""
+    board = board_by_token(token)
+    if board is None:
+        return None
+    return {"id": board.pk, "doctors": {doctor.pk: doctor.name for doctor in board_doctors(board)}}
+
+
+def board_token_from(scope) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("board")
+    return values[0] if values else None
+
+
 class JWTAuthMiddleware:
     def __init__(self, app):
         self.app = app
@@ -97,6 +116,13 @@ class JWTAuthMiddleware:
         if not origin_allowed(scope):
             logger.info("websocket refused: origin not allowed")
             return await WebsocketDenier()(scope, receive, send)
+        board_token = board_token_from(scope)
+        if board_token is not None:
+            board = await board_scope(board_token)
+            if board is None:
+                logger.info("websocket refused: no such board")
+                return await WebsocketDenier()(scope, receive, send)
+            return await self.app(dict(scope, board=board), receive, send)
         claims = token_claims(scope)
         if claims is None:
             logger.info("websocket refused: no valid access token")

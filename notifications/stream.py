@@ -45,6 +45,11 @@ CLOSE_SIGNED_OUT = 4401
 # Close code for a user's oldest socket when they open one more than WS_MAX_SOCKETS_PER_USER.
 CLOSE_TOO_MANY_SOCKETS = 4429
 
+# Close codes for a display board's sockets: its token was rotated (the old URL no longer works),
+# or its doctors changed (the page reconnects and shows the new set).
+CLOSE_BOARD_TOKEN_ROTATED = 4401
+CLOSE_BOARD_CHANGED = 4409
+
 # A replay is read and sent this many events at a time.
 REPLAY_PAGE = 100
 
@@ -61,6 +66,10 @@ def group_target(group: str) -> tuple[str, int]:
     """`("user", id)` or `("queue", doctor_id)`: whose group it is."""
     kind, _, target = group.partition(".")
     return kind, int(target)
+
+
+def board_group(board_id: int) -> str:
+    return f"board.{board_id}"
 
 
 def frame(type_: str, data: dict, *, id_: int | None = None) -> str:
@@ -212,6 +221,9 @@ class Outbox:
     def close_sockets(self, user_id: int, code: int) -> None:
         self.after[("close", user_id)] = (user_group(user_id), {"type": SOCKETS_CLOSE, "code": code})
 
+    def close_board(self, board_id: int, code: int) -> None:
+        self.after[("board", board_id)] = (board_group(board_id), {"type": SOCKETS_CLOSE, "code": code})
+
     def flush(self) -> None:
         messages = [
             (user_group(user_id), {"type": EVENT_PUSH, "events": events}) for user_id, events in self.events.items()
@@ -313,3 +325,8 @@ async def evict_sockets(user_id: int, names: list[str], code: int = CLOSE_TOO_MA
 def close_user_sockets(user_id: int, code: int = CLOSE_SIGNED_OUT) -> None:
     """Close every open socket of a user, on every server process, once the transaction commits."""
     _queue_push(lambda outbox: outbox.close_sockets(user_id, code))
+
+
+def close_board_sockets(board_id: int, code: int) -> None:
+    """Close every open socket of a display board, on every server process, once the transaction commits."""
+    _queue_push(lambda outbox: outbox.close_board(board_id, code))

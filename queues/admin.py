@@ -1,9 +1,14 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from core.errors import DomainError
 
-from .models import QueueDay
-from .services import UNSET, queue_update
+from .models import Board, QueueDay
+from .services import UNSET, board_doctors_changed, board_rotate_token, queue_update
 
 
 @admin.register(QueueDay)
@@ -30,3 +35,55 @@ class QueueDayAdmin(admin.ModelAdmin):
             )
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
+
+
+@admin.register(Board)
+class BoardAdmin(admin.ModelAdmin):
+    """Display boards: name and doctors are edited here; the secret token is made for it and rotated by button."""
+
+    list_display = ["name", "doctor_list", "board_url", "created"]
+    search_fields = ["name", "doctors__user__name"]
+    filter_horizontal = ["doctors"]
+    fields = ["name", "doctors", "board_url", "created"]
+    readonly_fields = ["board_url", "created"]
+    actions = ["rotate_tokens"]
+    change_form_template = "admin/queues/board/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("doctors__user")
+
+    @admin.display(description="Doctors")
+    def doctor_list(self, obj):
+        return ", ".join(doctor.name for doctor in obj.doctors.all())
+
+    @admin.display(description="Board URL")
+    def board_url(self, obj):
+        if obj is None or obj.pk is None:
+            return "Made when the board is saved."
+        url = reverse("board", args=[obj.token])
+        return format_html('<a href="{}" target="_blank" rel="noopener" data-testid="board-url">{}</a>', url, url)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and "doctors" in form.changed_data:
+            board_doctors_changed(board=form.instance)
+
+    @admin.action(description="Rotate the token (the old URL stops working)")
+    def rotate_tokens(self, request, queryset):
+        for board in queryset:
+            board_rotate_token(board=board)
+        self.message_user(request, f"New token for {queryset.count()} board(s); give the screens the new URL.")
+
+    def get_urls(self):
+        rotate = self.admin_site.admin_view(self.rotate_view)
+        return [path("<int:board_id>/rotate-token/", rotate, name="queues_board_rotate"), *super().get_urls()]
+
+    def rotate_view(self, request, board_id: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        board = get_object_or_404(Board, pk=board_id)
+        if not self.has_change_permission(request, board):
+            raise PermissionDenied
+        board_rotate_token(board=board)
+        self.message_user(request, f"{board.name}: new token; the old URL no longer works.")
+        return HttpResponseRedirect(reverse("admin:queues_board_change", args=[board.pk]))

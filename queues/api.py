@@ -1,15 +1,16 @@
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Doctor
 from core.errors import NotAllowed, NotFound
 
-from .selectors import can_run_queue, may_watch_queue
-from .serializers import QueueSerializer, QueueUpdateSerializer
-from .services import queue_call_next, queue_day, queue_snapshot, queue_update
+from .selectors import board_by_token, can_run_queue, may_watch_queue
+from .serializers import BoardSerializer, QueueSerializer, QueueUpdateSerializer
+from .services import board_queues, queue_call_next, queue_day, queue_snapshot, queue_update
 
 
 class QueueView(APIView):
@@ -39,3 +40,29 @@ class QueueNextView(APIView):
     def post(self, request, doctor_id: int):
         row = queue_call_next(actor=request.user, doctor=get_object_or_404(Doctor, pk=doctor_id))
         return Response(queue_snapshot(row))
+
+
+class BoardView(APIView):
+    """A display board's queues, for the waiting-room screen: no login, the secret token is the key."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=BoardSerializer,
+        auth=[],
+        parameters=[
+            OpenApiParameter(
+                "token",
+                str,
+                OpenApiParameter.PATH,
+                pattern="^[A-Za-z0-9_-]{1,64}$",
+                description="The board's secret, from its URL.",
+            )
+        ],
+    )
+    def get(self, request, token: str):
+        board = board_by_token(token)
+        if board is None:
+            raise NotFound(gettext("No such board."))
+        return Response({"name": board.name, "queues": board_queues(board=board)})

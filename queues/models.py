@@ -1,3 +1,5 @@
+import secrets
+
 from django.db import models
 
 from accounts.models import Doctor
@@ -19,3 +21,23 @@ class QueueDay(models.Model):
 
     def __str__(self):
         return f"{self.doctor} {self.date}: now #{self.current_queue}"
+
+
+def new_board_token() -> str:
+    """A fresh secret for a board's URL: 32 random URL-safe characters."""
+    return secrets.token_urlsafe(24)
+
+
+class Board(models.Model):
+    """A waiting-room display: its doctors' queues, numbers only, at a secret URL (/board/<token>/)."""
+
+    name = models.CharField(max_length=100)
+    doctors = models.ManyToManyField(Doctor, related_name="boards")
+    token = models.CharField(max_length=64, unique=True, default=new_board_token, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -1,5 +1,12 @@
+import re
+
 from accounts.models import Doctor, Role
 from appointments.selectors import has_active_appointment
+
+from .models import Board
+
+# What `secrets.token_urlsafe` makes (and `seed_demo`'s `demo-board`); anything else is not looked up.
+BOARD_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def can_run_queue(user, doctor: Doctor) -> bool:
@@ -12,3 +19,15 @@ def may_watch_queue(user, doctor: Doctor) -> bool:
     if can_run_queue(user, doctor):
         return True
     return user.role == Role.PATIENT and has_active_appointment(patient=user, doctor_id=doctor.pk)
+
+
+def board_by_token(token: str) -> Board | None:
+    """The board at that secret, with its doctors (and their names) loaded; None for any other string."""
+    if not isinstance(token, str) or not BOARD_TOKEN.fullmatch(token):
+        return None
+    return Board.objects.prefetch_related("doctors__user").filter(token=token).first()
+
+
+def board_doctors(board: Board) -> list[Doctor]:
+    """The board's doctors in the order the board shows them: by name."""
+    return sorted(board.doctors.all(), key=lambda d: (d.user.name, d.pk))

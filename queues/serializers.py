@@ -25,3 +25,13 @@ class QueueUpdateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Minutes per patient; null returns to the estimate measured from recent consultations.",
     )
+
+
+class BoardQueueSerializer(QueueSerializer):
+    doctor_name = serializers.CharField()
+    next = serializers.ListField(child=serializers.IntegerField(), help_text="The first three of `waiting_numbers`.")
+
+
+class BoardSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    queues = BoardQueueSerializer(many=True)

@@ -13,13 +13,14 @@ from appointments.models import ACTIVE_STATUSES, Appointment, Status
 from core.errors import InvalidInput, NotAllowed
 from notifications import stream
 
-from .models import QueueDay
-from .selectors import can_run_queue
+from .models import Board, QueueDay, new_board_token
+from .selectors import board_doctors, can_run_queue
 
 UNSET = object()
 # The contract's bounds: numbers fit PostgreSQL's integer column; a doctor's minutes per patient at most 600.
 MAX_QUEUE_NUMBER = 2**31 - 1
 MAX_ESTIMATED_WAIT = 600
+BOARD_NEXT = 3  # waiting numbers a board shows after the one being served
 # Used only until a doctor has completed two consultations in the look-back window.
 DEFAULT_MINUTES_PER_PATIENT = getattr(settings, "QUEUE_DEFAULT_MINUTES_PER_PATIENT", 15)
 ESTIMATE_SAMPLE = 20  # most recent consultation gaps that the estimate uses
@@ -152,3 +153,38 @@ def queue_broadcast_for(appointment: Appointment) -> None:
         return
     row = QueueDay.objects.filter(doctor_id=appointment.doctor_id, date=_today()).first()
     _broadcast(row or QueueDay(doctor_id=appointment.doctor_id, date=_today()))
+
+
+# Display boards
+
+
+def board_queue(snapshot: dict, *, doctor_name: str) -> dict:
+    """A board's queue object: the contract's queue object, the doctor's name and the next numbers."""
+    return {**snapshot, "doctor_name": doctor_name, "next": snapshot["waiting_numbers"][:BOARD_NEXT]}
+
+
+def board_queues(*, board: Board) -> list[dict]:
+    """Today's queue of each of the board's doctors, as the board shows them; reads only (no queue row is made)."""
+    doctors = board_doctors(board)
+    rows = {row.doctor_id: row for row in QueueDay.objects.filter(doctor__in=doctors, date=_today())}
+    return [
+        board_queue(
+            queue_snapshot(rows.get(doctor.pk) or QueueDay(doctor=doctor, date=_today())), doctor_name=doctor.name
+        )
+        for doctor in doctors
+    ]
+
+
+@transaction.atomic
+def board_rotate_token(*, board: Board) -> Board:
+    """Give the board a new secret: the old URL stops working and its open sockets close (after commit)."""
+    board.token = new_board_token()
+    board.save(update_fields=["token"])
+    stream.close_board_sockets(board.pk, stream.CLOSE_BOARD_TOKEN_ROTATED)
+    return board
+
+
+@transaction.atomic
+def board_doctors_changed(*, board: Board) -> None:
+    """After the board's doctors were edited: its open sockets close and reconnect to the new set."""
+    stream.close_board_sockets(board.pk, stream.CLOSE_BOARD_CHANGED)

@@ -19,6 +19,8 @@ from accounts.tests.factories import PASSWORD, make_user
 from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
+from queues.models import Board
+from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
 from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
 
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
@@ -454,3 +456,142 @@ def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_b
         page.wait_for_url(re.compile(r"/login/"))
     finally:
         context.close()
+
+
+# The waiting-room display board
+
+
+def make_board(*doctors) -> Board:
+    board = Board.objects.create(name="Waiting room")
+    board.doctors.add(*doctors)
+    return board
+
+
+def in_thread(function, **kwargs):
+    """A service call in a worker thread (as `book`): its push after commit needs a thread of its own."""
+
+    def run():
+        try:
+            return function(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=30)
+
+
+def call_next(doctor):
+    return in_thread(queue_call_next, actor=doctor.user, doctor=doctor)
+
+
+@pytest.fixture
+def board_page(browser, server):
+    """`board_page(board, query="")` opens the board on a TV-sized screen, connected."""
+    contexts = []
+
+    def open_page(board, *, query: str = "", base: str | None = None):
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{base or server.url}/board/{board.token}/{query}")
+        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def board_queue(page, doctor):
+    return page.locator(f'[data-testid="board-queue"][data-doctor-id="{doctor.pk}"]')
+
+
+def test_the_board_follows_the_doctors_call_next_live_and_names_no_patient(
+    portal, board_page, patient, patient2, doctor, doctor2
+):
+    for n, who in enumerate([patient, patient2, make_user(name="Third Patient"), make_user(name="Fourth Patient")]):
+        book(doctor=doctor, patient=who, at=f"09:{n * 15:02d}")
+    board = board_page(make_board(doctor, doctor2))
+    mine = board_queue(board, doctor)
+    expect(board.get_by_test_id("board-queue")).to_have_count(2)
+    expect(mine.get_by_test_id("board-current")).to_have_text("0")
+    expect(mine.get_by_test_id("board-next").locator("li")).to_have_text(["1", "2", "3"])
+    expect(board_queue(board, doctor2).get_by_test_id("board-next")).to_contain_text("No one waiting")
+    expect(board.get_by_test_id("board-clock")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    assert 0 < page_weight(board) < MAX_PAGE_WEIGHT
+
+    doctor_page = portal(doctor.user)
+    doctor_page.get_by_test_id("call-next").click()
+
+    expect(mine.get_by_test_id("board-current")).to_have_text("1")
+    expect(mine.get_by_test_id("board-next").locator("li")).to_have_text(["2", "3", "4"])
+    expect(board.get_by_test_id("board-announcement")).to_be_visible()
+    expect(board.get_by_test_id("board-announcement")).to_contain_text("Number 1")
+    expect(board.get_by_test_id("board-announcement")).to_contain_text(doctor.user.name)
+    text = board.locator("body").inner_text()
+    for name in (patient.name, patient2.name, "Third Patient", "Fourth Patient"):
+        assert name not in text
+
+
+def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2, doctor):
+    book(doctor=doctor, patient=patient, at="09:00")
+    book(doctor=doctor, patient=patient2, at="09:15")
+    board = board_page(make_board(doctor), query="?lang=bn")
+    mine = board_queue(board, doctor)
+    expect(board.locator("html")).to_have_attribute("lang", "bn")
+    expect(mine.get_by_test_id("board-current")).to_have_text("০")
+    expect(mine.get_by_test_id("board-next").locator("li")).to_have_text(["১", "২"])
+    expect(board.get_by_test_id("board-clock")).to_have_text(re.compile(r"^[০-৯]{2}:[০-৯]{2}$"))
+
+    call_next(doctor)
+    expect(mine.get_by_test_id("board-current")).to_have_text("১")
+    expect(mine.get_by_test_id("board-next").locator("li")).to_have_text(["২"])
+    expect(board.get_by_test_id("board-announcement")).to_contain_text("১")
+
+
+def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board_page, patient, patient2, doctor):
+    book(doctor=doctor, patient=patient, at="09:00")
+    book(doctor=doctor, patient=patient2, at="09:15")
+    board_row = make_board(doctor)
+    port = free_port()
+    first = Daphne(port=port)
+    try:
+        board = board_page(board_row, base=first.url)
+        status = board.get_by_test_id("connection-status")
+        first.kill()
+        expect(status).to_have_attribute("data-state", "reconnecting")
+        call_next(doctor)  # while no server is up
+    finally:
+        first.stop()
+
+    second = Daphne(port=port)
+    try:
+        expect(status).to_have_attribute("data-state", "connected", timeout=45_000)
+        expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("1")
+        expect(board_queue(board, doctor).get_by_test_id("board-next").locator("li")).to_have_text(["2"])
+
+        board.context.set_offline(True)
+        expect(status).to_have_attribute("data-state", "offline")
+        board.context.set_offline(False)
+        expect(status).to_have_attribute("data-state", "connected")
+        call_next(doctor)
+        expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("2")
+    finally:
+        second.stop()
+
+
+def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_token_is_rotated(
+    board_page, doctor, doctor2
+):
+    board_row = make_board(doctor)
+    board = board_page(board_row)
+    expect(board.get_by_test_id("board-queue")).to_have_count(1)
+
+    board_row.doctors.add(doctor2)
+    in_thread(board_doctors_changed, board=board_row)
+    expect(board.get_by_test_id("board-queue")).to_have_count(2)
+    expect(board_queue(board, doctor2)).to_contain_text(doctor2.user.name)
+    expect(board.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+
+    in_thread(board_rotate_token, board=board_row)
+    expect(board.get_by_test_id("board-missing")).to_contain_text("link has changed")

@@ -11,6 +11,7 @@ MODELS = [
     ("appointments", "appointment"),
     ("notifications", "notification"),
     ("queues", "queueday"),
+    ("queues", "board"),
 ]
 
 

@@ -4,6 +4,7 @@ patient data, and portal pages with nothing inline for the policy to refuse."""
 import re
 
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD
@@ -51,6 +52,9 @@ PAGES = [
     (None, "/api/schema/"),
     (None, "/healthz"),
     (None, "/no-such-page/"),
+    (None, "/board/demo-board/"),
+    (None, "/board/no-such-board/"),
+    (None, "/api/boards/demo-board/"),
     ("patient", "/patient/"),
     ("patient", "/password/change/"),
     ("patient", "/api/me/"),
@@ -93,9 +97,14 @@ INLINE = [
         ("patient", "/patient/"),
         ("patient", "/password/change/"),
         ("doctor", "/doctor/"),
+        (None, "/board/demo-board/"),
+        (None, "/board/demo-board/?lang=bn"),
+        (None, "/board/no-such-board/"),
     ],
 )
 def test_our_pages_have_no_inline_script_or_style_for_the_policy_to_refuse(client, signed_in, who, path):
+    if path.startswith("/board/"):
+        call_command("seed_demo", stdout=None)
     if who:
         client = signed_in(who)
 

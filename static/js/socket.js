@@ -4,6 +4,7 @@
 // given), a close with 4429 (another tab or device took this one's slot: no reconnect until
 // the user touches the page, or two windows would keep closing each other), and a close with 1012
 // (the server is restarting: reconnect at once, to another server, resuming from the last event).
+// A display board has no user: `tokenUrl: null` and its `query` (`board=<token>`) instead.
 
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
@@ -20,7 +21,7 @@ function tokenExpiry(token) {
   }
 }
 
-export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/", path = "/ws/" } = {}) {
+export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/", path = "/ws/", query = "" } = {}) {
   const handlers = new Map();
   const queues = new Set(); // doctor ids joined; joined again after every reconnect
   let lastId = lastEventId;
@@ -58,6 +59,7 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
   }
 
   async function freshToken() {
+    if (!tokenUrl) return null;
     if (token && tokenExpiry(token) - Date.now() > 30000) return token;
     token = null;
     const response = await fetch(tokenUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -102,7 +104,8 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
     connecting = false;
     if (ws || closedByPage) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}${path}?token=${encodeURIComponent(access)}&last_event_id=${lastId}`;
+    const params = access ? `token=${encodeURIComponent(access)}&last_event_id=${lastId}` : query;
+    const url = `${scheme}//${location.host}${path}?${params}`;
     const sock = new WebSocket(url);
     ws = sock;
     // A handshake that neither opens nor fails (a dead network path) is given up on.

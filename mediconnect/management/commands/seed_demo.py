@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts.models import Doctor, Role, User
 from appointments.models import Appointment
 from appointments.services import appointment_book
+from queues.models import Board
 
 PASSWORD = "password123"
 ACCOUNTS = [
@@ -29,6 +30,9 @@ APPOINTMENTS = [
     ("patient2@test.com", "doctor@test.com", 1, "09:30"),
 ]
 
+# The demo's waiting-room display board, at /board/demo-board/.
+DEMO_BOARD = ("demo-board", "Waiting room", ["doctor@test.com", "doctor2@test.com"])
+
 
 class Command(BaseCommand):
     help = "Create the demo accounts (and demo appointments). Running it again changes nothing."
@@ -47,6 +51,7 @@ class Command(BaseCommand):
             if role == Role.DOCTOR:
                 Doctor.objects.get_or_create(user=user, defaults={"specialty": specialty})
         booked = self._appointments()
+        self._board()
         self.stdout.write(
             f"seed_demo: {created} account(s) created, {len(ACCOUNTS) - created} already present; "
             f"{booked} demo appointment(s) booked."
@@ -66,3 +71,8 @@ class Command(BaseCommand):
             appointment_book(actor=admin, patient=patient, doctor=doctor, date=date, time=time)
             booked += 1
         return booked
+
+    def _board(self) -> None:
+        token, name, doctor_emails = DEMO_BOARD
+        board, _ = Board.objects.get_or_create(token=token, defaults={"name": name})
+        board.doctors.add(*Doctor.objects.filter(user__email__in=doctor_emails))
