@@ -24,6 +24,9 @@ from django.conf import settings
 
 TTL_SECONDS = getattr(settings, "PRESENCE_TTL_SECONDS", 60)
 HEARTBEAT_SECONDS = getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 20)
+# Redis connections of a process's presence store, and how long a command waits for a free one.
+ASYNC_CONNECTIONS = 50
+ASYNC_WAIT_SECONDS = 20
 
 
 def _prefix() -> str:
@@ -127,7 +130,12 @@ class RedisPresence:
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            client = self._async_clients[loop] = aioredis.Redis.from_url(self.url)
+            # A storm of connects (every portal back after a blip) asks for more commands at once
+            # than the default pool's 100 connections: they wait their turn instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=ASYNC_CONNECTIONS, timeout=ASYNC_WAIT_SECONDS
+            )
+            client = self._async_clients[loop] = aioredis.Redis(connection_pool=pool)
         return client
 
     async def epoch(self) -> str:

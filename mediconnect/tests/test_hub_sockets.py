@@ -46,3 +46,17 @@ async def test_sockets_of_a_crashed_process_stop_counting_once_their_entries_exp
     assert await store.register_socket(user, newer, 2) == []  # the dead one takes no slot
     assert store.open_sockets(user) == 2
     store._sync_client.delete(presence._sockets_key(user))
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the shared store's connection pool")
+async def test_a_storm_of_sockets_is_counted_whole_and_forgotten_whole():
+    # A thousand sockets opening (and then closing) at once, as after a blip: more commands at once
+    # than the store has connections. Each one is counted, and each one forgotten.
+    import asyncio
+
+    store, first = presence.RedisPresence(settings.REDIS_URL), 10**9 + secrets.randbelow(10**6)
+    sockets = [(first + i, presence.socket_name("storm", i)) for i in range(1000)]
+    await asyncio.gather(*(store.register_socket(user, name, 10) for user, name in sockets))
+    assert all(store.open_sockets(user) == 1 for user, _ in sockets[::100])
+    await asyncio.gather(*(store.forget_socket(user, name) for user, name in sockets))
+    assert all(store.open_sockets(user) == 0 for user, _ in sockets[::100])
