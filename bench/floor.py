@@ -8,11 +8,13 @@ read as a multiple of it:
 - a socket is authenticated with the same JWT (HS256, `SECRET_KEY`), its user read from the
   database, and greeted with `ready`;
 - `join_queue` checks an active appointment and answers with the queue's snapshot; `update_queue`
-  (that doctor only) stores the number and sends `queue_updated` to every socket of the queue;
+  (that doctor only) stores the number and sends `queue_updated` (with `waiting_numbers`, as the
+  app's queue object) to every socket of the queue;
 - a booking, in one transaction, locks the doctor, checks the slot, numbers the queue, inserts the
-  appointment, two notifications and four events numbered per user (`last_seq` bumped under the
-  user's row lock), then after commit pushes `new_notification` and `appointment_updated`, with
-  their `id`, to the patient's and the doctor's sockets.
+  appointment, its audit row, two notifications (with the unread count) and four events numbered
+  per user (`last_seq` bumped under the user's row lock), then after commit pushes
+  `new_notification` and `appointment_updated`, with their `id`, to the patient's and the doctor's
+  sockets.
 
 Its tables (`floor_*`) live in the bench's scratch database beside the app's; at start it creates
 them and copies the users, doctors and active appointments the bench seeded into the app's tables.
@@ -49,6 +51,9 @@ CREATE TABLE IF NOT EXISTS floor_appointment (
 CREATE UNIQUE INDEX IF NOT EXISTS floor_appointment_slot
     ON floor_appointment (doctor_id, date, time) WHERE status <> 'CANCELLED';
 CREATE INDEX IF NOT EXISTS floor_appointment_patient ON floor_appointment (patient_id, doctor_id);
+CREATE TABLE IF NOT EXISTS floor_appointment_history (
+    id bigserial PRIMARY KEY, appointment_id bigint NOT NULL, actor_id bigint,
+    at timestamptz NOT NULL DEFAULT now(), data jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS floor_notification (
     id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES floor_user, type text NOT NULL,
     title text NOT NULL, message text NOT NULL, related_id bigint, is_read boolean NOT NULL DEFAULT false,
@@ -144,19 +149,22 @@ class Floor:
             )
         ).fetchone()
         current, wait = row if row else (0, None)
-        (waiting,) = await (
+        # As the app's queue object (contract v1.1): `waiting` counts the non-cancelled numbers after
+        # the current one, `waiting_numbers` lists the still-active ones.
+        after = await (
             await conn.execute(
-                "SELECT count(*) FROM floor_appointment WHERE doctor_id = %s AND date = %s"
-                " AND queue_number > %s AND status <> 'CANCELLED'",
+                "SELECT queue_number, status FROM floor_appointment WHERE doctor_id = %s AND date = %s"
+                " AND queue_number > %s AND status <> 'CANCELLED' ORDER BY queue_number",
                 (doctor_id, today, current),
             )
-        ).fetchone()
+        ).fetchall()
         return {
             "doctor_id": doctor_id,
             "date": today.isoformat(),
             "current_queue": current,
             "estimated_wait": wait if wait is not None else 10,
-            "waiting": waiting,
+            "waiting": len(after),
+            "waiting_numbers": [number for number, status in after if status in ("PENDING", "CONFIRMED")],
         }
 
     # WebSocket
@@ -369,6 +377,11 @@ class Floor:
                 "created_at": created.isoformat(),
                 "updated_at": updated.isoformat(),
             }
+            # The audit trail (contract v1.1): one row per change, who and what.
+            await conn.execute(
+                "INSERT INTO floor_appointment_history (appointment_id, actor_id, data) VALUES (%s, %s, %s::jsonb)",
+                (appointment_id, user_id, json.dumps(appointment, default=str)),
+            )
             words = {"doctor": doctor[2], "patient": patient[0], "date": appointment["date"]}
             words.update(time=appointment["time"], number=number)
             recipients = [(patient_id, "APPOINTMENT_CONFIRMED"), (doctor[1], "APPOINTMENT_BOOKED")]
