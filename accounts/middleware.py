@@ -1,22 +1,14 @@
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.utils import translation
 
+from core.middleware import SyncAndAsyncMiddleware
 
-class UserLanguageMiddleware:
+
+class UserLanguageMiddleware(SyncAndAsyncMiddleware):
     """A signed-in user sees the portal in the language stored on their account.
 
     Sync and async capable, so that under ASGI Django runs it on the event loop instead of hopping
     to a thread around it on every request. Needs AuthenticationMiddleware above it.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
         if self.async_mode:

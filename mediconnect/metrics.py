@@ -17,7 +17,6 @@ import hmac
 import ipaddress
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.http import require_safe
@@ -25,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_lates
 
 from accounts.throttling import client_address
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from core.middleware import SyncAndAsyncMiddleware
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"  # no route: a 404, or a middleware that answered first (a redirect)
@@ -45,17 +45,8 @@ def _observe(request, response, started: float) -> None:
     HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
 
-class RequestMetricsMiddleware:
+class RequestMetricsMiddleware(SyncAndAsyncMiddleware):
     """Count and time every request Django answers. Sync and async capable: no thread hop under ASGI."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
         if self.async_mode:

@@ -1,10 +1,11 @@
 """Responses that carry tokens or patient data are never stored by a browser or proxy cache."""
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.utils.cache import patch_cache_control
 
+from core.middleware import SyncAndAsyncMiddleware
 
-class NoStoreMiddleware:
+
+class NoStoreMiddleware(SyncAndAsyncMiddleware):
     """`Cache-Control: no-store` on every response of a view: the API (tokens, appointments,
     notifications), the portals and the account pages, so that nothing of a patient's is left in
     a shared computer's cache or behind the Back button after logout.
@@ -13,15 +14,6 @@ class NoStoreMiddleware:
     here (ASGIStaticFilesHandler serves them before Django's middleware) and stay cacheable.
     Sync and async capable, so that it costs no thread hop under ASGI.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
         if self.async_mode:
