@@ -54,7 +54,7 @@ run: migrate
 		-e '$(ENDPOINT)' mediconnect.asgi:application
 
 test: $(VENV)/.dev
-	$(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
