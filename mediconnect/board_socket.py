@@ -14,20 +14,19 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from notifications import stream
 from queues.models import Board
 from queues.services import board_queue, board_queues
 
 from .consumers import RATE_BURST, RATE_PER_SECOND, RateLimiter
-from .hub import hub, log_failure
-from .outage import is_outage
+from .hub import hub
+from .hub_socket import HubSocket
 
 logger = logging.getLogger(__name__)
 
 BOARD_FRAME = "board_frame"  # where a push's board frame is kept on the hub's message
+BOARD_PREPARED = "board_prepared"  # and where it is kept framed (HubSocket.send_shared)
 # Doctor names as the boards of this process last read them (a doctor's name rarely changes;
 # every board connect refreshes it).
 _doctor_names: dict[int, str] = {}
@@ -49,36 +48,10 @@ def board_frame(message: dict) -> str:
     return text
 
 
-class BoardConsumer(AsyncWebsocketConsumer):
-    hub = None
-    released = False
-
-    async def __call__(self, scope, receive, send):
-        # As EventConsumer: no layer channel of its own, the hub hands it its groups' messages.
-        self.scope, self.base_send, self.channel_layer = scope, send, None
+class BoardConsumer(HubSocket):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.groups_held: list[str] = []
-        try:
-            while True:
-                await self.dispatch(await receive())
-        except StopConsumer:
-            pass
-        finally:
-            self._release()
-
-    async def dispatch(self, message):
-        handler = getattr(self, message["type"].replace(".", "_"), None)
-        if handler is not None:
-            await handler(message)
-
-    async def connect(self):
-        try:
-            await self._open()
-        except Exception as exc:
-            self._release()
-            if is_outage(exc):
-                raise  # the outage guard accepts and closes with 4503
-            log_failure(logger, "board socket connect", exc)
-            await self.close()
 
     async def _open(self):
         board = self.scope["board"]
@@ -102,9 +75,6 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.send(board_frame(self.pending.pop(0)))
         self.pending = None
 
-    async def disconnect(self, code):
-        self._release()
-
     def _release(self):
         if self.released or self.hub is None:
             return
@@ -124,17 +94,11 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if self.pending is not None:
             self.pending.append(message)
             return
-        await self.send(board_frame(message))
+        await self.send_shared(message, board_frame(message), key=BOARD_PREPARED)
 
     async def sockets_close(self, message):
         self._release()
         await self.close(code=message["code"])
-
-    async def sockets_evict(self, message):  # a user's message; never sent to a board group
-        return
-
-    async def queue_revoke(self, message):  # likewise
-        return
 
 
 def with_boards(user_app):

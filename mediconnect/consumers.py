@@ -17,10 +17,7 @@ import re
 import time
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -33,7 +30,7 @@ from queues.selectors import can_run_queue, may_watch_queue
 from queues.services import UNSET, queue_day, queue_snapshot, queue_update
 
 from .hub import hub, log_failure
-from .outage import is_outage
+from .hub_socket import HubSocket
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +126,9 @@ def _update(user, doctor_id: int, current_queue: int, estimated_wait) -> None:
     queue_update(actor=user, doctor=doctor, current_queue=current_queue, estimated_wait=estimated_wait)
 
 
-class EventConsumer(AsyncWebsocketConsumer):
-    """One socket. It has no layer channel of its own: the process's hub hands it its groups' messages."""
+class EventConsumer(HubSocket):
+    """One user's socket. It has no layer channel of its own: the process's hub hands it its groups' messages."""
 
-    hub = None
     user_id = None
     socket_name: str | None = None
     expiry: asyncio.TimerHandle | None = None
@@ -140,34 +136,10 @@ class EventConsumer(AsyncWebsocketConsumer):
     closing: asyncio.Task | None = None  # the close when the token runs out
     present = False
     counted = False  # in the process's open-socket gauge
-    released = False
 
-    async def __call__(self, scope, receive, send):
-        # Channels' loop, less the per-socket layer channel (the hub has it) and the task per message.
-        self.scope, self.base_send, self.channel_layer = scope, send, None
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.queues: set[int] = set()
-        try:
-            while True:
-                await self.dispatch(await receive())
-        except StopConsumer:
-            pass
-        finally:  # every way out: a close, an error that got this far, a cancelled task
-            self._release()
-
-    async def dispatch(self, message):
-        # Channels closes stale database connections before every handler, one thread hop per frame;
-        # here only the handlers that touch the database do, through database_sync_to_async.
-        await getattr(self, get_handler_name(message))(message)
-
-    async def connect(self):
-        try:
-            await self._open()
-        except Exception as exc:  # the database or the layer failed half-way: refuse, holding nothing
-            self._release()
-            if is_outage(exc):
-                raise  # the outage guard accepts and closes with 4503, "reconnect later" (mediconnect.outage)
-            log_failure(logger, "websocket connect", exc)
-            await self.close()  # before accept, daphne answers the handshake with 403
 
     async def _open(self):
         self.user_id = int(self.scope["user_id"])  # the token carries it as text
@@ -247,9 +219,6 @@ class EventConsumer(AsyncWebsocketConsumer):
         """Close the socket from the server's side; it hears nothing more from here on."""
         self._release()
         await self.close(code=code)
-
-    async def disconnect(self, code):
-        self._release()
 
     def _release(self):
         """Let go of everything the socket holds; safe to call more than once, and from any point of connect."""
@@ -408,7 +377,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.catching_up = None
 
     async def queue_push(self, message):
-        await self.send(message["frame"])
+        await self.send_shared(message, message["frame"])
 
     async def sockets_close(self, message):
         await self._close_now(message["code"])

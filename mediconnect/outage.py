@@ -6,14 +6,14 @@ Four doors, one rule (`is_outage`):
   error body (`{"detail": ...}`), portal pages a short plain page; both with `Retry-After`.
 - `server_error` (Django's handler500): the same answers for an outage met outside a view (a
   middleware that loads the session or the user), and Django's plain 500 for anything else.
-- `WebsocketOutageGuard`: a socket whose handshake (or later work) meets the outage is accepted
-  and closed at once with 4503, "service unavailable, reconnect later" (as 4401 and 4429 mirror
-  their HTTP statuses). Why not the alternatives: a handshake refused before accept reaches the
-  client as HTTP 403, the answer to a bad token, after which a client would drop its token or sign
-  the user out; the standard 1013 "Try Again Later" cannot be sent, since autobahn (under daphne)
-  lets an application close only with 1000 or 3000-4999. The portals' socket.js backs off and
-  reconnects on any close but 4401, so 4503 is retried with backoff, and the resume from its last
-  event id delivers what happened meanwhile.
+- `WebsocketOutageGuard` and `HubSocket` (mediconnect.hub_socket): a socket whose handshake (or
+  later work) meets the outage is accepted and closed at once with 4503, "service unavailable,
+  reconnect later" (as 4401 and 4429 mirror their HTTP statuses). Why not the alternatives: a
+  handshake refused before accept reaches the client as HTTP 403, the answer to a bad token, after
+  which a client would drop its token or sign the user out; the standard 1013 "Try Again Later"
+  cannot be sent, since autobahn (under daphne) lets an application close only with 1000 or
+  3000-4999. The portals' socket.js backs off and reconnects on any close but 4401, so 4503 is
+  retried with backoff, and the resume from its last event id delivers what happened meanwhile.
 - mediconnect.api_errors uses `is_outage` for errors that DRF's views handle themselves.
 """
 
@@ -142,7 +142,13 @@ def server_error(request, *args, **kwargs):
 
 
 class WebsocketOutageGuard:
-    """ASGI middleware for /ws/: an outage closes the socket with 4503, never a 500 at the handshake."""
+    """ASGI middleware for /ws/: an outage before the socket's consumer runs (the token's user lookup)
+    closes the socket with 4503, never a 500 at the handshake.
+
+    The consumers close with 4503 themselves for an outage they meet (mediconnect.hub_socket), so an
+    outage that reaches here comes before anything was sent: this wraps no `send` (a frame's every
+    send would pay for it).
+    """
 
     def __init__(self, app):
         self.app = app
@@ -150,24 +156,12 @@ class WebsocketOutageGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
-        state = {"accepted": False, "closed": False}
-
-        async def tracked_send(message):
-            if message["type"] == "websocket.accept":
-                state["accepted"] = True
-            elif message["type"] == "websocket.close":
-                state["closed"] = True
-            await send(message)
-
         try:
-            return await self.app(scope, receive, tracked_send)
+            return await self.app(scope, receive, send)
         except Exception as exc:
             if not is_outage(exc):
                 raise
             log_outage("websocket", exc)
-            if state["closed"]:
-                return None
-            if not state["accepted"]:
-                await send({"type": "websocket.accept"})
+            await send({"type": "websocket.accept"})
             await send({"type": "websocket.close", "code": CLOSE_SERVICE_UNAVAILABLE})
             return None

@@ -61,15 +61,48 @@ def test_what_a_full_socket_does_not_take_is_sent_later_in_order():
 def test_autobahns_debug_text_is_made_only_when_written():
     import pprint
 
+    from autobahn import util
+    from autobahn.twisted import websocket
     from autobahn.websocket import protocol
 
     from mediconnect.daphne_tuning import lazy_debug_text
 
     lazy_debug_text()
+    lazy_debug_text()  # idempotent: a second call wraps nothing twice
     options = [("autoPingInterval", 0), ("maxMessagePayloadSize", 65536)]
     text = protocol.pformat(options)
     assert not isinstance(text, str)  # nothing formatted yet
     assert f"{text}" == pprint.pformat(options)  # and the same text when a log line asks for it
+    for module in (protocol, websocket):
+        name, size = module.hltype(test_autobahns_debug_text_is_made_only_when_written), module.hlval(512)
+        assert not isinstance(name, str) and not isinstance(size, str)
+        assert f"{name}" == util.hltype(test_autobahns_debug_text_is_made_only_when_written)
+        assert f"{size}" == util.hlval(512)
+
+
+def test_frames_are_written_straight_only_to_a_daphne_connection():
+    import functools
+
+    from autobahn.websocket.protocol import WebSocketProtocol
+    from daphne.server import Server
+
+    from mediconnect.daphne_tuning import DirectSocket
+
+    class Protocol:  # what DirectSocket reads of daphne's protocol
+        state = WebSocketProtocol.STATE_OPEN
+
+    server = Server.__new__(Server)  # no reactor: only its bound handle_reply is used
+    protocol = Protocol()
+    direct = DirectSocket.behind(functools.partial(server.handle_reply, protocol))
+    assert direct is not None and direct.protocol is protocol and direct.writable()
+
+    protocol.state = WebSocketProtocol.STATE_CLOSING
+    assert not direct.writable()
+
+    async def other_send(message):  # another server's send, or a test communicator's
+        return None
+
+    assert DirectSocket.behind(other_send) is None
 
 
 def test_a_connection_whose_backlog_passes_the_limit_is_dropped(settings):
