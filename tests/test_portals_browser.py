@@ -5,6 +5,7 @@ Every check is what a user sees on the page; every wait is Playwright's auto-wai
 """
 
 import datetime
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ def portal(browser, server):
             context = browser.new_context(viewport=viewport or {"width": 1100, "height": 850})
             contexts.append(context)
             page = context.new_page()
+            record_frames(page)
             page.goto(f"{base}/login/")
             page.fill('input[name="email"]', user.email)
             page.fill('input[name="password"]', PASSWORD)
@@ -72,6 +74,7 @@ def portal(browser, server):
             page.wait_for_url(f"{base}{home}")
         else:  # another tab of the same signed-in browser
             page = context.new_page()
+            record_frames(page)
             page.goto(f"{base}{home}")
         expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
         return page
@@ -79,6 +82,17 @@ def portal(browser, server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+def record_frames(page) -> None:
+    """Keep every frame the page's sockets receive, as `page.received` (parsed), to check what the
+    server sent, not only what the page chose to show."""
+    page.received = []
+
+    def watch(ws):
+        ws.on("framereceived", lambda payload: page.received.append(json.loads(payload)))
+
+    page.on("websocket", watch)
 
 
 def today() -> datetime.date:
@@ -221,6 +235,7 @@ def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, p
 
     modal.get_by_test_id("close-queue").click()
     expect(modal).to_be_hidden()
+    closed_at = len(patient_page.received)
     doctor_page.get_by_test_id("queue-current-input").fill("2")
     doctor_page.get_by_test_id("queue-save").click()
     expect(doctor_page.get_by_test_id("queue-current")).to_have_text("2")
@@ -228,6 +243,9 @@ def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, p
     later = book_over_http(server, doctor=doctor, patient=patient, at="12:00")
     expect(row(patient_page, later["id"])).to_be_visible()
     expect(modal.get_by_test_id("queue-current")).to_have_text("1")
+    # The server stopped sending that queue (leave_queue), not merely the page ignoring it.
+    after = [f["type"] for f in patient_page.received[closed_at:]]
+    assert "appointment_updated" in after and "queue_updated" not in after
 
     row(patient_page, mine.pk).get_by_test_id("open-queue").click()
     expect(modal.get_by_test_id("queue-current")).to_have_text("2")
