@@ -40,6 +40,11 @@ def _shared_strings() -> dict:
         "notifications.unread": _("Unread"),
         "notifications.new": _("New notification: {title}. {message}"),
         "queue.number": _("Queue #{number}"),
+        # The buttons of status moves (rows.js); which of them a page shows is the server's `moves`.
+        "action.confirm": _("Confirm"),
+        "action.complete": _("Complete"),
+        "action.no_show": _("No-show"),
+        "action.cancel": _("Cancel"),
         "error.network": _("Could not reach the server. Check your connection and try again."),
         "error.generic": _("Something went wrong. Please try again."),
         "loading": _("Loading…"),
@@ -50,7 +55,6 @@ def _patient_strings() -> dict:
     return {
         "appointments.empty": _("You have no appointments yet."),
         "action.track": _("Track queue"),
-        "action.cancel": _("Cancel"),
         "confirm.cancel": _("Cancel your appointment with {doctor} on {date} at {time}?"),
         "book.choose_first": _("Choose a doctor and a date first"),
         "book.choose_time": _("Choose a time"),
@@ -78,10 +82,6 @@ def _patient_strings() -> dict:
 def _doctor_strings() -> dict:
     return {
         "appointments.empty_today": _("No appointments today."),
-        "action.confirm": _("Confirm"),
-        "action.complete": _("Complete"),
-        "action.no_show": _("No-show"),
-        "action.cancel": _("Cancel"),
         "confirm.cancel_doctor": _("Cancel the appointment of {patient} at {time}?"),
         "queue.saved": _("Queue updated."),
         "queue.called_next": _("Now serving #{number}."),
