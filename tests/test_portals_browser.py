@@ -139,11 +139,12 @@ def row(page, appointment_id: int):
 
 
 def page_weight(page) -> int:
-    """Bytes of the scripts and style sheets the page loaded, uncompressed."""
+    """Bytes of the scripts, style sheets and fonts the page loaded, uncompressed."""
+    page.evaluate("document.fonts.ready.then(() => true)")
     return page.evaluate(
         """() => performance.getEntriesByType('resource')
             .filter(e => e.initiatorType === 'script' || e.initiatorType === 'link'
-                         || /\\.(js|css)$/.test(new URL(e.name).pathname))
+                         || /\\.(js|css|woff2)$/.test(new URL(e.name).pathname))
             .reduce((sum, e) => sum + e.decodedBodySize, 0)"""
     )
 
@@ -341,6 +342,74 @@ def test_call_next_on_the_doctor_console_reaches_the_patients_queue(portal, pati
     # Nobody left: the console says so.
     doctor_page.get_by_test_id("call-next").click()
     expect(doctor_page.locator('[data-role="queue-msg"]')).to_contain_text("#2")
+
+
+# 7b
+def test_bookings_cancellations_and_notifications_are_announced_once(server, portal, patient, doctor):
+    doctor_page = portal(doctor.user)
+    patient_page = portal(patient)
+    for page in (doctor_page, patient_page):
+        # One live region on the page (alerts aside): nothing is read out twice.
+        assert page.locator("[aria-live], [role=status], [role=log], [role=marquee]").count() == 1
+    doctor_says = doctor_page.get_by_test_id("announcer")
+    patient_says = patient_page.get_by_test_id("announcer")
+
+    booked = book_over_http(server, doctor=doctor, patient=patient, at="10:00")
+    expect(doctor_says).to_contain_text(f"New appointment: {patient.name} at 10:00, queue number 1.")
+    expect(patient_says).to_contain_text("New notification: Appointment Confirmed.")
+    expect(patient_says).to_contain_text(f"New appointment with {doctor.user.name}")
+
+    status, _ = server.request(
+        "DELETE", f"/api/appointments/{booked['id']}/", token=server.token(patient.email, PASSWORD)
+    )
+    assert status == 200
+    expect(doctor_says).to_contain_text(f"Cancelled: {patient.name} at 10:00.")
+    expect(patient_says).to_contain_text(f"Your appointment with {doctor.user.name}")
+    expect(patient_says).to_contain_text("was cancelled")
+
+
+# 7c
+def test_the_notification_panel_takes_the_focus_and_escape_gives_it_back(portal, patient, doctor):
+    book(doctor=doctor, patient=patient, at="09:00")
+    page = portal(patient)
+    bell = page.get_by_test_id("notification-bell")
+    expect(page.get_by_test_id("notification-item")).to_have_count(1)
+
+    bell.click()
+    expect(page.get_by_test_id("notification-item").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#notif-panel")).to_be_hidden()
+    expect(bell).to_be_focused()
+
+
+# 7d
+def test_in_bangla_numbers_and_times_are_bangla_and_the_webfont_loads(server, portal, patient, doctor):
+    book(doctor=doctor, patient=make_user(), at="09:00")
+    mine = book(doctor=doctor, patient=patient, at="10:15")
+    patient.language = "bn"
+    patient.save(update_fields=["language"])
+    page = portal(patient)
+
+    mine_row = row(page, mine.pk)
+    expect(mine_row).to_contain_text("সিরিয়াল #২")
+    expect(mine_row).to_contain_text("১০:১৫")
+    expect(page.get_by_test_id("notification-badge")).to_have_text("১")
+    mine_row.get_by_test_id("open-queue").click()
+    expect(page.get_by_test_id("queue-mine")).to_have_text("২")
+    expect(page.get_by_test_id("queue-current")).to_have_text("০")
+    expect(page.get_by_test_id("queue-ahead")).to_have_text("১")
+    assert not re.search(r"[0-9]", page.get_by_test_id("queue-modal").inner_text())
+
+    # The self-hosted font, not the machine's: loaded, and it is what draws the Bengali letters.
+    faces = page.evaluate(
+        """async () => { await document.fonts.ready;
+            return [...document.fonts].filter(f => f.family.replace(/"/g, '') === 'MC Bengali').map(f => f.status); }"""
+    )
+    assert faces == ["loaded"]
+    assert page.evaluate("document.fonts.check('16px \"MC Bengali\"', 'রোগীর পোর্টাল')")
+    fonts = page.evaluate("performance.getEntriesByType('resource').map(e => e.name).filter(n => n.endsWith('.woff2'))")
+    assert [name.split("/static/")[1] for name in fonts] == ["fonts/noto-sans-bengali-subset.woff2"]
+    assert 0 < page_weight(page) < MAX_PAGE_WEIGHT
 
 
 # 8
