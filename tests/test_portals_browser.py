@@ -86,8 +86,10 @@ def portal(browser, server):
 
 def record_frames(page) -> None:
     """Keep every frame the page's sockets receive, as `page.received` (parsed), to check what the
-    server sent, not only what the page chose to show."""
+    server sent, not only what the page chose to show; and the URLs it requests, as `page.requested`."""
     page.received = []
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
 
     def watch(ws):
         ws.on("framereceived", lambda payload: page.received.append(json.loads(payload)))
@@ -171,6 +173,8 @@ def test_a_booking_by_the_doctor_shows_up_live_on_the_patients_page(server, port
     expect(items).to_have_count(2)
     expect(items.first).to_have_attribute("data-read", "false")
     expect(page.get_by_test_id("appointment-row")).to_have_count(2)
+    # The badge followed the unread_count of the events: the page never asked for the count.
+    assert [url for url in page.requested if "unread-count" in url] == []
 
 
 # 2
@@ -410,6 +414,29 @@ def test_in_bangla_numbers_and_times_are_bangla_and_the_webfont_loads(server, po
     fonts = page.evaluate("performance.getEntriesByType('resource').map(e => e.name).filter(n => n.endsWith('.woff2'))")
     assert [name.split("/static/")[1] for name in fonts] == ["fonts/noto-sans-bengali-subset.woff2"]
     assert 0 < page_weight(page) < MAX_PAGE_WEIGHT
+
+
+# 7e
+def test_the_doctors_console_turns_to_the_new_day_at_the_clinics_midnight(portal, patient, patient2, doctor):
+    tonight = book(doctor=doctor, patient=patient, at="09:00")
+    tomorrow = book(doctor=doctor, patient=patient2, at="09:30", day=today() + datetime.timedelta(days=1))
+    page = portal(doctor.user)
+    page.clock.install()  # the page's clock, flowing as the real one, until the jump below
+    page.reload()
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    expect(row(page, tonight.pk)).to_be_visible()
+    expect(row(page, tomorrow.pk)).to_have_count(0)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    # The console is left open past the clinic's midnight.
+    now = timezone.localtime()
+    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), now.tzinfo)
+    page.clock.fast_forward(int((midnight - now).total_seconds() * 1000) + 60_000)
+
+    expect(row(page, tomorrow.pk)).to_be_visible()
+    expect(row(page, tonight.pk)).to_have_count(0)
+    assert any(f"date={(today() + datetime.timedelta(days=1)).isoformat()}" in url for url in requests)
 
 
 # 8
