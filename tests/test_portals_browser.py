@@ -429,14 +429,36 @@ def test_the_doctors_console_turns_to_the_new_day_at_the_clinics_midnight(portal
     requests = []
     page.on("request", lambda request: requests.append(request.url))
 
-    # The console is left open past the clinic's midnight.
-    now = timezone.localtime()
-    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), now.tzinfo)
-    page.clock.fast_forward(int((midnight - now).total_seconds() * 1000) + 60_000)
+    jump_past_the_clinics_midnight(page)  # the console is left open overnight
 
     expect(row(page, tomorrow.pk)).to_be_visible()
     expect(row(page, tonight.pk)).to_have_count(0)
     assert any(f"date={(today() + datetime.timedelta(days=1)).isoformat()}" in url for url in requests)
+
+
+def jump_past_the_clinics_midnight(page) -> datetime.date:
+    """Moves the page's clock (installed) a minute past the clinic's next midnight; returns that day."""
+    now = timezone.localtime()
+    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), now.tzinfo)
+    page.clock.fast_forward(int((midnight - now).total_seconds() * 1000) + 60_000)
+    return midnight.date()
+
+
+# 7f
+def test_the_patients_page_turns_to_the_new_day_at_the_clinics_midnight(portal, patient, doctor):
+    tomorrow = book(doctor=doctor, patient=patient, at="09:30", day=today() + datetime.timedelta(days=1))
+    page = portal(patient)
+    page.clock.install()
+    page.reload()
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    expect(row(page, tomorrow.pk)).to_be_visible()
+    expect(row(page, tomorrow.pk).get_by_test_id("open-queue")).to_have_count(0)  # not today: no queue yet
+
+    day = jump_past_the_clinics_midnight(page)
+
+    expect(row(page, tomorrow.pk).get_by_test_id("open-queue")).to_be_visible()
+    expect(page.locator("#book-date")).to_have_attribute("min", day.isoformat())
+    expect(page.locator("#book-date")).to_have_value(day.isoformat())
 
 
 # 8

@@ -185,33 +185,13 @@ form.addEventListener("submit", async (event) => {
     });
     say(formOk, text);
     $("#book-reason").value = "";
-    // At the clinic's midnight: "Track queue" moves to the new day's appointments, and the form no
-// longer offers yesterday.
-onNewDay((day) => {
-  appointments.redraw();
-  dateInput.min = day;
-  if (dateInput.value < day) {
-    dateInput.value = day;
     loadSlots();
-  }
-});
-loadSlots();
     return;
   }
   if (result.status === 409) {
     // The slot went to someone else: the API's words would be the same; ours say what to do.
     showErrors(form, { status: 409, data: null }, formError, { before: [t("book.conflict")] });
-    // At the clinic's midnight: "Track queue" moves to the new day's appointments, and the form no
-// longer offers yesterday.
-onNewDay((day) => {
-  appointments.redraw();
-  dateInput.min = day;
-  if (dateInput.value < day) {
-    dateInput.value = day;
     loadSlots();
-  }
-});
-loadSlots();
     return;
   }
   showErrors(form, result, formError, { summary: t("book.fix_errors") });
