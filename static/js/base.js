@@ -8,7 +8,12 @@ const locale = config.language === "bn" ? "bn-BD" : "en-GB";
 // ---- numbers, dates and times, as the page's language writes them (Bangla digits in Bangla) ----
 
 const numbers = new Intl.NumberFormat(locale, { useGrouping: false });
-const times = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+const times = new Intl.DateTimeFormat(locale, {
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23", // a 24-hour clock in both languages, as the API's HH:MM
+  timeZone: "UTC",
+});
 
 export function num(value) {
   return typeof value === "number" && Number.isFinite(value) ? numbers.format(value) : String(value);

@@ -1,21 +1,8 @@
 // The doctor's console: today's appointments and queue, live; call next, set the number and the wait.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import {
-  $,
-  $$,
-  announce,
-  api,
-  config,
-  el,
-  formatTime,
-  num,
-  onNewDay,
-  startPortal,
-  statusLabel,
-  t,
-  today,
-} from "./portal.js";
+import { $, $$, announce, api, config, el, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
 const doctorId = config.doctor_id;

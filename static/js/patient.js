@@ -1,20 +1,8 @@
 // The patient portal: book, follow appointments live, cancel, track a doctor's queue.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import {
-  $,
-  announce,
-  api,
-  el,
-  formatDate,
-  formatTime,
-  num,
-  onNewDay,
-  startPortal,
-  statusLabel,
-  t,
-  today,
-} from "./portal.js";
+import { $, announce, api, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
 const list = $('[data-testid="appointment-list"]');

@@ -1,11 +1,9 @@
 // What every portal page shares: the header (connection state, notification bell, language, sound)
-// and the socket. The helpers of ./base.js are re-exported for the pages.
+// and the socket.
 
 import { $, $$, announce, api, checkDay, config, errorText, signIn, t } from "./base.js";
 import { initBell, initSound } from "./bell.js";
 import { createSocket } from "./socket.js";
-
-export * from "./base.js";
 
 function initLanguage() {
   for (const button of $$(".lang [data-lang]")) {
