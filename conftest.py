@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import make_doctor, make_user
 from appointments.services import appointment_book
-from appointments.tests.support import bearer_client, hhmm, user_of
+from tests.support import bearer_client, hhmm, user_of
 
 LIVE_TESTS = Path(__file__).parent / "tests"
 

@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role
 from accounts.views import home_for
+from appointments.models import ACTIVE_STATUSES
+from appointments.services import ADMIN, DOCTOR, PATIENT, TRANSITIONS
 from notifications import stream
 from notifications.selectors import unread_count
 
@@ -36,7 +38,13 @@ def _shared_strings() -> dict:
         "status.NO_SHOW": _("No-show"),
         "notifications.empty": _("No notifications yet."),
         "notifications.unread": _("Unread"),
+        "notifications.new": _("New notification: {title}. {message}"),
         "queue.number": _("Queue #{number}"),
+        # The buttons of status moves (rows.js); which of them a page shows is the server's `moves`.
+        "action.confirm": _("Confirm"),
+        "action.complete": _("Complete"),
+        "action.no_show": _("No-show"),
+        "action.cancel": _("Cancel"),
         "error.network": _("Could not reach the server. Check your connection and try again."),
         "error.generic": _("Something went wrong. Please try again."),
         "loading": _("Loading…"),
@@ -47,7 +55,6 @@ def _patient_strings() -> dict:
     return {
         "appointments.empty": _("You have no appointments yet."),
         "action.track": _("Track queue"),
-        "action.cancel": _("Cancel"),
         "confirm.cancel": _("Cancel your appointment with {doctor} on {date} at {time}?"),
         "book.choose_first": _("Choose a doctor and a date first"),
         "book.choose_time": _("Choose a time"),
@@ -65,21 +72,32 @@ def _patient_strings() -> dict:
         "queue.per_patient": _("{minutes} min per patient"),
         "queue.minutes": _("about {minutes} min"),
         "queue.forbidden": _("You can follow this queue only while your appointment is active."),
+        "queue.now_serving": _("Now serving number {number}."),
+        "announce.booked": _("New appointment with {doctor} on {date} at {time}, queue number {number}."),
+        "announce.cancelled": _("Your appointment with {doctor} on {date} at {time} was cancelled."),
+        "announce.status": _("Your appointment with {doctor} on {date} at {time} is now: {status}."),
     }
 
 
 def _doctor_strings() -> dict:
     return {
         "appointments.empty_today": _("No appointments today."),
-        "action.confirm": _("Confirm"),
-        "action.complete": _("Complete"),
-        "action.no_show": _("No-show"),
-        "action.cancel": _("Cancel"),
         "confirm.cancel_doctor": _("Cancel the appointment of {patient} at {time}?"),
         "queue.saved": _("Queue updated."),
         "queue.called_next": _("Now serving #{number}."),
-        "serving": _("Now serving"),
+        "announce.booked": _("New appointment: {patient} at {time}, queue number {number}."),
+        "announce.cancelled": _("Cancelled: {patient} at {time}."),
     }
+
+
+def _moves_for(user) -> dict[str, list[str]]:
+    """The status moves `user`'s role may make, by status, from the one table (the portals' buttons)."""
+    role = ADMIN if user.is_admin else {Role.PATIENT: PATIENT, Role.DOCTOR: DOCTOR}.get(user.role)
+    moves: dict[str, list[str]] = {}
+    for (old, new), roles in TRANSITIONS.items():
+        if role in roles:
+            moves.setdefault(str(old), []).append(str(new))
+    return moves
 
 
 def _portal(request, template: str, strings: dict, **extra):
@@ -93,7 +111,11 @@ def _portal(request, template: str, strings: dict, **extra):
         # nothing that happens while the page loads its lists is missed.
         "last_event_id": stream.last_seq(user.pk) or 0,
         "today": timezone.localdate().isoformat(),
+        # The server's clock (ms since the epoch): the page turns the day at the clinic's midnight by it.
+        "now": int(timezone.now().timestamp() * 1000),
         "time_zone": settings.TIME_ZONE,
+        "moves": _moves_for(user),
+        "active_statuses": [str(status) for status in ACTIVE_STATUSES],
         **extra,
     }
     context = {

@@ -125,6 +125,12 @@ async def test_after_a_server_restart_resume_delivers_what_was_missed_exactly_on
             replay = [await receive(ws) for _ in range(6)]
             assert [f["data"]["id"] for f in replay if f["type"] == "appointment_updated"] == booked
             assert [f["id"] for f in replay] == sorted({f["id"] for f in replay})
+            # A sentinel after the replay: the very next frame must be it, so a late duplicate of a
+            # replayed event (or one more event of the replay) would arrive first and show up here.
+            status, _ = await call(second, "POST", "/api/notifications/read-all/", {}, token=patient_token)
+            assert status == 200
+            sentinel = await receive(ws)
+            assert (sentinel["type"], sentinel["id"]) == ("all_notifications_read", replay[-1]["id"] + 1)
     finally:
         second.stop()
 

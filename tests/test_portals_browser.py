@@ -5,6 +5,7 @@ Every check is what a user sees on the page; every wait is Playwright's auto-wai
 """
 
 import datetime
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ def portal(browser, server):
             context = browser.new_context(viewport=viewport or {"width": 1100, "height": 850})
             contexts.append(context)
             page = context.new_page()
+            record_frames(page)
             page.goto(f"{base}/login/")
             page.fill('input[name="email"]', user.email)
             page.fill('input[name="password"]', PASSWORD)
@@ -72,6 +74,7 @@ def portal(browser, server):
             page.wait_for_url(f"{base}{home}")
         else:  # another tab of the same signed-in browser
             page = context.new_page()
+            record_frames(page)
             page.goto(f"{base}{home}")
         expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
         return page
@@ -79,6 +82,19 @@ def portal(browser, server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+def record_frames(page) -> None:
+    """Keep every frame the page's sockets receive, as `page.received` (parsed), to check what the
+    server sent, not only what the page chose to show; and the URLs it requests, as `page.requested`."""
+    page.received = []
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
+
+    def watch(ws):
+        ws.on("framereceived", lambda payload: page.received.append(json.loads(payload)))
+
+    page.on("websocket", watch)
 
 
 def today() -> datetime.date:
@@ -125,11 +141,12 @@ def row(page, appointment_id: int):
 
 
 def page_weight(page) -> int:
-    """Bytes of the scripts and style sheets the page loaded, uncompressed."""
+    """Bytes of the scripts, style sheets and fonts the page loaded, uncompressed."""
+    page.evaluate("document.fonts.ready.then(() => true)")
     return page.evaluate(
         """() => performance.getEntriesByType('resource')
             .filter(e => e.initiatorType === 'script' || e.initiatorType === 'link'
-                         || /\\.(js|css)$/.test(new URL(e.name).pathname))
+                         || /\\.(js|css|woff2)$/.test(new URL(e.name).pathname))
             .reduce((sum, e) => sum + e.decodedBodySize, 0)"""
     )
 
@@ -156,6 +173,8 @@ def test_a_booking_by_the_doctor_shows_up_live_on_the_patients_page(server, port
     expect(items).to_have_count(2)
     expect(items.first).to_have_attribute("data-read", "false")
     expect(page.get_by_test_id("appointment-row")).to_have_count(2)
+    # The badge followed the unread_count of the events: the page never asked for the count.
+    assert [url for url in page.requested if "unread-count" in url] == []
 
 
 # 2
@@ -221,6 +240,7 @@ def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, p
 
     modal.get_by_test_id("close-queue").click()
     expect(modal).to_be_hidden()
+    closed_at = len(patient_page.received)
     doctor_page.get_by_test_id("queue-current-input").fill("2")
     doctor_page.get_by_test_id("queue-save").click()
     expect(doctor_page.get_by_test_id("queue-current")).to_have_text("2")
@@ -228,6 +248,9 @@ def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, p
     later = book_over_http(server, doctor=doctor, patient=patient, at="12:00")
     expect(row(patient_page, later["id"])).to_be_visible()
     expect(modal.get_by_test_id("queue-current")).to_have_text("1")
+    # The server stopped sending that queue (leave_queue), not merely the page ignoring it.
+    after = [f["type"] for f in patient_page.received[closed_at:]]
+    assert "appointment_updated" in after and "queue_updated" not in after
 
     row(patient_page, mine.pk).get_by_test_id("open-queue").click()
     expect(modal.get_by_test_id("queue-current")).to_have_text("2")
@@ -323,6 +346,119 @@ def test_call_next_on_the_doctor_console_reaches_the_patients_queue(portal, pati
     # Nobody left: the console says so.
     doctor_page.get_by_test_id("call-next").click()
     expect(doctor_page.locator('[data-role="queue-msg"]')).to_contain_text("#2")
+
+
+# 7b
+def test_bookings_cancellations_and_notifications_are_announced_once(server, portal, patient, doctor):
+    doctor_page = portal(doctor.user)
+    patient_page = portal(patient)
+    for page in (doctor_page, patient_page):
+        # One live region on the page (alerts aside): nothing is read out twice.
+        assert page.locator("[aria-live], [role=status], [role=log], [role=marquee]").count() == 1
+    doctor_says = doctor_page.get_by_test_id("announcer")
+    patient_says = patient_page.get_by_test_id("announcer")
+
+    booked = book_over_http(server, doctor=doctor, patient=patient, at="10:00")
+    expect(doctor_says).to_contain_text(f"New appointment: {patient.name} at 10:00, queue number 1.")
+    expect(patient_says).to_contain_text("New notification: Appointment Confirmed.")
+    expect(patient_says).to_contain_text(f"New appointment with {doctor.user.name}")
+
+    status, _ = server.request(
+        "DELETE", f"/api/appointments/{booked['id']}/", token=server.token(patient.email, PASSWORD)
+    )
+    assert status == 200
+    expect(doctor_says).to_contain_text(f"Cancelled: {patient.name} at 10:00.")
+    expect(patient_says).to_contain_text(f"Your appointment with {doctor.user.name}")
+    expect(patient_says).to_contain_text("was cancelled")
+
+
+# 7c
+def test_the_notification_panel_takes_the_focus_and_escape_gives_it_back(portal, patient, doctor):
+    book(doctor=doctor, patient=patient, at="09:00")
+    page = portal(patient)
+    bell = page.get_by_test_id("notification-bell")
+    expect(page.get_by_test_id("notification-item")).to_have_count(1)
+
+    bell.click()
+    expect(page.get_by_test_id("notification-item").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#notif-panel")).to_be_hidden()
+    expect(bell).to_be_focused()
+
+
+# 7d
+def test_in_bangla_numbers_and_times_are_bangla_and_the_webfont_loads(server, portal, patient, doctor):
+    book(doctor=doctor, patient=make_user(), at="09:00")
+    mine = book(doctor=doctor, patient=patient, at="10:15")
+    patient.language = "bn"
+    patient.save(update_fields=["language"])
+    page = portal(patient)
+
+    mine_row = row(page, mine.pk)
+    expect(mine_row).to_contain_text("সিরিয়াল #২")
+    expect(mine_row).to_contain_text("১০:১৫")
+    expect(page.get_by_test_id("notification-badge")).to_have_text("১")
+    mine_row.get_by_test_id("open-queue").click()
+    expect(page.get_by_test_id("queue-mine")).to_have_text("২")
+    expect(page.get_by_test_id("queue-current")).to_have_text("০")
+    expect(page.get_by_test_id("queue-ahead")).to_have_text("১")
+    assert not re.search(r"[0-9]", page.get_by_test_id("queue-modal").inner_text())
+
+    # The self-hosted font, not the machine's: loaded, and it is what draws the Bengali letters.
+    faces = page.evaluate(
+        """async () => { await document.fonts.ready;
+            return [...document.fonts].filter(f => f.family.replace(/"/g, '') === 'MC Bengali').map(f => f.status); }"""
+    )
+    assert faces == ["loaded"]
+    assert page.evaluate("document.fonts.check('16px \"MC Bengali\"', 'রোগীর পোর্টাল')")
+    fonts = page.evaluate("performance.getEntriesByType('resource').map(e => e.name).filter(n => n.endsWith('.woff2'))")
+    assert [name.split("/static/")[1] for name in fonts] == ["fonts/noto-sans-bengali-subset.woff2"]
+    assert 0 < page_weight(page) < MAX_PAGE_WEIGHT
+
+
+# 7e
+def test_the_doctors_console_turns_to_the_new_day_at_the_clinics_midnight(portal, patient, patient2, doctor):
+    tonight = book(doctor=doctor, patient=patient, at="09:00")
+    tomorrow = book(doctor=doctor, patient=patient2, at="09:30", day=today() + datetime.timedelta(days=1))
+    page = portal(doctor.user)
+    page.clock.install()  # the page's clock, flowing as the real one, until the jump below
+    page.reload()
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    expect(row(page, tonight.pk)).to_be_visible()
+    expect(row(page, tomorrow.pk)).to_have_count(0)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    jump_past_the_clinics_midnight(page)  # the console is left open overnight
+
+    expect(row(page, tomorrow.pk)).to_be_visible()
+    expect(row(page, tonight.pk)).to_have_count(0)
+    assert any(f"date={(today() + datetime.timedelta(days=1)).isoformat()}" in url for url in requests)
+
+
+def jump_past_the_clinics_midnight(page) -> datetime.date:
+    """Moves the page's clock (installed) a minute past the clinic's next midnight; returns that day."""
+    now = timezone.localtime()
+    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), now.tzinfo)
+    page.clock.fast_forward(int((midnight - now).total_seconds() * 1000) + 60_000)
+    return midnight.date()
+
+
+# 7f
+def test_the_patients_page_turns_to_the_new_day_at_the_clinics_midnight(portal, patient, doctor):
+    tomorrow = book(doctor=doctor, patient=patient, at="09:30", day=today() + datetime.timedelta(days=1))
+    page = portal(patient)
+    page.clock.install()
+    page.reload()
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    expect(row(page, tomorrow.pk)).to_be_visible()
+    expect(row(page, tomorrow.pk).get_by_test_id("open-queue")).to_have_count(0)  # not today: no queue yet
+
+    day = jump_past_the_clinics_midnight(page)
+
+    expect(row(page, tomorrow.pk).get_by_test_id("open-queue")).to_be_visible()
+    expect(page.locator("#book-date")).to_have_attribute("min", day.isoformat())
+    expect(page.locator("#book-date")).to_have_value(day.isoformat())
 
 
 # 8

@@ -9,7 +9,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import Role, User
 from accounts.tests.factories import PASSWORD
-from appointments.tests.support import bearer_client
+from tests.support import bearer_client
 
 pytestmark = pytest.mark.django_db
 

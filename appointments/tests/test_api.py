@@ -6,8 +6,8 @@ import itertools
 import pytest
 
 from appointments.models import Appointment, Status
-from appointments.tests.support import ALL_STATUSES, CONTRACT_MOVES
 from notifications.models import Notification
+from tests.support import ALL_STATUSES, CONTRACT_MOVES
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.db import connection
 
 from accounts.tests.factories import make_user
 from appointments.models import Appointment, Status
-from appointments.tests.support import bearer_client
 from notifications.models import Event, Notification
+from tests.support import bearer_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD
-from appointments.tests.support import bearer_client
 from mediconnect.tests.asgiutil import asgi_get
+from tests.support import bearer_client
 
 STRICT = {
     "default-src": {"'self'"},

@@ -28,6 +28,7 @@ def _debug_off():
         ("/static/js/socket.js", JAVASCRIPT),
         ("/static/admin/css/base.css", ("text/css",)),
         ("/static/admin/js/core.js", JAVASCRIPT),
+        ("/static/fonts/noto-sans-bengali-subset.woff2", ("font/woff2",)),
     ],
 )
 async def test_portal_and_admin_static_files_are_served(path, content_types):

@@ -1,6 +1,9 @@
 // The doctor's console: today's appointments and queue, live; call next, set the number and the wait.
 
-import { $, $$, api, appointmentList, config, el, errorText, startPortal, statusLabel, t } from "./portal.js";
+import { clearErrors, say, showErrors } from "./forms.js";
+import { $, $$, announce, api, config, el, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { startPortal } from "./portal.js";
+import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
 const doctorId = config.doctor_id;
 const list = $('[data-testid="appointment-list"]');
@@ -8,21 +11,8 @@ const empty = $('[data-role="appts-empty"]');
 const queueMsg = $('[data-role="queue-msg"]');
 let queue = null;
 
-// The moves a doctor may make from each status (the server's TRANSITIONS for the doctor role).
-const MOVES = {
-  PENDING: [
-    ["CONFIRMED", "confirm", "action.confirm", "btn-secondary"],
-    ["CANCELLED", "cancel", "action.cancel", "btn-danger"],
-  ],
-  CONFIRMED: [
-    ["COMPLETED", "complete", "action.complete", "btn-secondary"],
-    ["NO_SHOW", "no-show", "action.no_show", "btn-secondary"],
-    ["CANCELLED", "cancel", "action.cancel", "btn-danger"],
-  ],
-};
-
 function renderRow(a) {
-  const moves = MOVES[a.status] || [];
+  const buttons = moveButtons(a, move);
   const serving = queue && queue.current_queue === a.queue_number;
   return el(
     "li",
@@ -36,9 +26,9 @@ function renderRow(a) {
     el(
       "div",
       { class: "appt-main" },
-      el("span", { class: "qtag qtag-big", text: `#${a.queue_number}` }),
+      el("span", { class: "qtag qtag-big", text: `#${num(a.queue_number)}` }),
       el("strong", { text: a.patient_name }),
-      el("span", { class: "muted", text: a.time }),
+      el("span", { class: "muted", text: formatTime(a.time) }),
     ),
     a.reason ? el("p", { class: "appt-reason", text: a.reason }) : null,
     el(
@@ -46,57 +36,40 @@ function renderRow(a) {
       { class: "appt-meta" },
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
-    moves.length
-      ? el(
-          "div",
-          { class: "row-actions" },
-          ...moves.map(([status, action, label, style]) =>
-            el("button", {
-              type: "button",
-              class: style,
-              "data-action": action,
-              "data-testid": action === "cancel" ? "cancel-appointment" : `${action}-appointment`,
-              text: t(label),
-              onclick: () => move(a.id, status),
-            }),
-          ),
-        )
-      : null,
-    el("div", { class: "error", "data-role": "row-error", role: "alert" }),
+    buttons.length ? el("div", { class: "row-actions" }, ...buttons) : null,
+    errorSlot(),
   );
+}
+
+function showEmpty() {
+  empty.textContent = t("appointments.empty_today");
+  empty.hidden = appointments.size() > 0;
 }
 
 const appointments = appointmentList(list, {
   render: renderRow,
   order: (a, b) => a.queue_number - b.queue_number,
-  keep: (a) => a.date === config.today,
-  changed: () => {
-    empty.textContent = t("appointments.empty_today");
-    empty.hidden = appointments.size() > 0;
-  },
+  keep: (a) => a.date === today(),
+  changed: showEmpty,
 });
 
 async function loadAppointments() {
-  const result = await api("GET", `/api/appointments/?date=${config.today}&page_size=100`);
+  const day = today();
+  const result = await api("GET", `/api/appointments/?date=${day}&page_size=100`);
   if (!result.ok) return false;
-  for (const a of result.data.results) appointments.upsert(a);
-  empty.textContent = t("appointments.empty_today");
-  empty.hidden = appointments.size() > 0;
+  if (day === today()) for (const a of result.data.results) appointments.upsert(a);
+  showEmpty();
   return true;
 }
 
 async function move(id, status) {
   const a = appointments.get(id);
   if (!a) return;
-  if (status === "CANCELLED" && !window.confirm(t("confirm.cancel_doctor", { patient: a.patient_name, time: a.time }))) {
-    return;
-  }
+  const question = t("confirm.cancel_doctor", { patient: a.patient_name, time: formatTime(a.time) });
+  if (status === "CANCELLED" && !window.confirm(question)) return;
   const result = await api("PATCH", `/api/appointments/${id}/`, { status });
   if (result.ok) appointments.upsert(result.data);
-  else {
-    const slot = list.querySelector(`[data-id="${id}"] [data-role="row-error"]`);
-    if (slot) slot.textContent = errorText(result);
-  }
+  else showRowError(list, id, result);
 }
 
 // ---- queue ----
@@ -107,10 +80,12 @@ const form = $("#queue-form");
 
 function showQueue(snapshot) {
   const changed = !queue || queue.current_queue !== snapshot.current_queue;
+  if (queue && changed) announce(t("queue.called_next", { number: snapshot.current_queue }));
   queue = snapshot;
-  $('[data-testid="queue-current"]').textContent = String(snapshot.current_queue);
-  $('[data-testid="queue-waiting"]').textContent = String(snapshot.waiting);
-  $('[data-testid="queue-per-patient"]').textContent = String(snapshot.estimated_wait);
+  $('[data-testid="queue-current"]').textContent = num(snapshot.current_queue);
+  $('[data-testid="queue-current"]').dataset.number = String(snapshot.current_queue);
+  $('[data-testid="queue-waiting"]').textContent = num(snapshot.waiting);
+  $('[data-testid="queue-per-patient"]').textContent = num(snapshot.estimated_wait);
   // Do not overwrite what the doctor is typing.
   if (document.activeElement !== currentInput) currentInput.value = snapshot.current_queue;
   if (document.activeElement !== waitInput) waitInput.value = snapshot.estimated_wait;
@@ -123,55 +98,32 @@ function showQueue(snapshot) {
 
 async function loadQueue() {
   const result = await api("GET", `/api/queues/${doctorId}/`);
-  if (result.ok) showQueue(result.data);
+  if (result.ok && result.data.date === today()) showQueue(result.data);
   return result.ok;
-}
-
-function clearErrors() {
-  for (const node of $$("[data-error-for]", form)) node.textContent = "";
-  for (const field of $$("[aria-invalid]", form)) field.removeAttribute("aria-invalid");
-  queueMsg.textContent = "";
-  queueMsg.classList.remove("error");
-}
-
-function fail(result) {
-  const data = result.data && typeof result.data === "object" ? result.data : {};
-  let placed = false;
-  for (const [name, value] of Object.entries(data)) {
-    const slot = $(`[data-error-for="${name}"]`, form);
-    if (slot) {
-      slot.textContent = Array.isArray(value) ? value.join(" ") : String(value);
-      form.elements[name].setAttribute("aria-invalid", "true");
-      placed = true;
-    }
-  }
-  if (!placed) {
-    queueMsg.textContent = errorText(result);
-    queueMsg.classList.add("error");
-  }
 }
 
 $('[data-testid="call-next"]').addEventListener("click", async (event) => {
   const button = event.currentTarget;
-  clearErrors();
+  clearErrors(form, queueMsg);
   button.disabled = true;
   const result = await api("POST", `/api/queues/${doctorId}/next/`);
   button.disabled = false;
-  if (!result.ok) return fail(result);
-  showQueue(result.data);
+  if (!result.ok) return showErrors(form, result, queueMsg);
+  showQueue(result.data); // announces the new number
   queueMsg.textContent = t("queue.called_next", { number: result.data.current_queue });
+  queueMsg.hidden = false;
 });
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearErrors();
+  clearErrors(form, queueMsg);
   const body = { current_queue: currentInput.value === "" ? null : Number(currentInput.value) };
   // An empty wait hands the estimate back to the measured average.
   body.estimated_wait = waitInput.value === "" ? null : Number(waitInput.value);
   const result = await api("POST", `/api/queues/${doctorId}/`, body);
-  if (!result.ok) return fail(result);
+  if (!result.ok) return showErrors(form, result, queueMsg);
   showQueue(result.data);
-  queueMsg.textContent = t("queue.saved");
+  say(queueMsg, t("queue.saved"));
 });
 
 // ---- live ----
@@ -181,7 +133,20 @@ const socket = startPortal(async () => {
   return loaded.every(Boolean);
 });
 socket.send({ type: "join_queue", data: { doctor_id: doctorId } }); // sent on every (re)connect
-socket.on("appointment_updated", (a) => appointments.upsert(a));
+socket.on("appointment_updated", (a) => {
+  const before = appointments.get(a.id);
+  if (appointments.upsert(a) === null || a.date !== today()) return;
+  const said = { patient: a.patient_name, time: formatTime(a.time), number: a.queue_number };
+  if (!before && isActive(a)) announce(t("announce.booked", said));
+  else if (before && before.status !== a.status && a.status === "CANCELLED") announce(t("announce.cancelled", said));
+});
 socket.on("queue_updated", (snapshot) => {
-  if (snapshot.doctor_id === doctorId && snapshot.date === config.today) showQueue(snapshot);
+  if (snapshot.doctor_id === doctorId && snapshot.date === today()) showQueue(snapshot);
+});
+// At the clinic's midnight: yesterday's rows go, today's list and queue are fetched.
+onNewDay(() => {
+  queue = null;
+  appointments.redraw();
+  loadQueue();
+  loadAppointments();
 });

@@ -1,17 +1,18 @@
 // The patient portal: book, follow appointments live, cancel, track a doctor's queue.
 
-import { $, $$, api, appointmentList, config, el, errorText, formatDate, startPortal, statusLabel, t } from "./portal.js";
+import { clearErrors, say, showErrors } from "./forms.js";
+import { $, announce, api, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { startPortal } from "./portal.js";
+import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
-const ACTIVE = new Set(["PENDING", "CONFIRMED"]);
 const list = $('[data-testid="appointment-list"]');
 const empty = $('[data-role="appts-empty"]');
 
 // ---- appointments ----
 
 function renderRow(a) {
-  const active = ACTIVE.has(a.status);
   const actions = el("div", { class: "row-actions" });
-  if (active && a.date === config.today) {
+  if (isActive(a) && a.date === today()) {
     actions.append(
       el("button", {
         type: "button",
@@ -23,18 +24,7 @@ function renderRow(a) {
       }),
     );
   }
-  if (active) {
-    actions.append(
-      el("button", {
-        type: "button",
-        class: "btn-danger",
-        "data-testid": "cancel-appointment",
-        "data-action": "cancel",
-        text: t("action.cancel"),
-        onclick: () => cancel(a.id),
-      }),
-    );
-  }
+  actions.append(...moveButtons(a, (id) => cancel(id))); // a patient's one move: cancelling
   return el(
     "li",
     { class: "appt", "data-testid": "appointment-row", "data-id": a.id, "data-status": a.status },
@@ -42,7 +32,7 @@ function renderRow(a) {
       "div",
       { class: "appt-main" },
       el("strong", { text: a.doctor_name }),
-      el("span", { class: "muted", text: `${formatDate(a.date)} · ${a.time}` }),
+      el("span", { class: "muted", text: `${formatDate(a.date)} · ${formatTime(a.time)}` }),
     ),
     el(
       "div",
@@ -51,7 +41,7 @@ function renderRow(a) {
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
     actions.childElementCount ? actions : null,
-    el("div", { class: "error", "data-role": "row-error", role: "alert" }),
+    errorSlot(),
   );
 }
 
@@ -77,14 +67,11 @@ async function loadAppointments() {
 async function cancel(id) {
   const a = appointments.get(id);
   if (!a) return;
-  const question = t("confirm.cancel", { doctor: a.doctor_name, date: formatDate(a.date), time: a.time });
+  const question = t("confirm.cancel", { doctor: a.doctor_name, date: formatDate(a.date), time: formatTime(a.time) });
   if (!window.confirm(question)) return;
   const result = await api("DELETE", `/api/appointments/${id}/`);
   if (result.ok) appointments.upsert(result.data);
-  else {
-    const row = list.querySelector(`[data-id="${id}"] [data-role="row-error"]`);
-    if (row) row.textContent = errorText(result);
-  }
+  else showRowError(list, id, result);
 }
 
 // ---- booking ----
@@ -100,6 +87,7 @@ const doctors = new Map();
 let pendingKey = null; // reused only when the last attempt got no answer at all
 let pendingBody = null;
 let slotRequest = 0;
+let booking = false; // this page's own booking is on its way: the form's message says it, not the announcer
 
 function randomKey() {
   const bytes = new Uint8Array(16);
@@ -121,7 +109,7 @@ async function loadDoctors() {
 function setTimeOptions(placeholder, times = []) {
   timeSelect.replaceChildren(
     el("option", { value: "", text: placeholder }),
-    ...times.map((time) => el("option", { value: time, text: time })),
+    ...times.map((time) => el("option", { value: time, text: formatTime(time) })),
   );
   timeSelect.disabled = times.length === 0;
 }
@@ -139,46 +127,17 @@ async function loadSlots() {
   if (request !== slotRequest) return; // the choice changed meanwhile
   if (!result.ok) {
     setTimeOptions(t("book.choose_first"));
-    showErrors(result);
+    showErrors(form, result, formError);
     return;
   }
   const free = result.data.slots.filter((slot) => slot.available).map((slot) => slot.time);
   setTimeOptions(free.length ? t("book.choose_time") : t("book.no_times"), free);
 }
 
-function clearErrors() {
-  formError.hidden = true;
-  formError.textContent = "";
-  for (const node of $$("[data-error-for]", form)) node.textContent = "";
-  for (const field of $$("[aria-invalid]", form)) field.removeAttribute("aria-invalid");
-}
-
-// Field errors go next to their fields; anything else (and a 409) at the top of the form.
-function showErrors(result) {
-  const messages = [];
-  if (result.status === 409) messages.push(t("book.conflict"));
-  const data = result.data && typeof result.data === "object" ? result.data : {};
-  let fieldErrors = 0;
-  for (const [name, value] of Object.entries(data)) {
-    const text = Array.isArray(value) ? value.join(" ") : String(value);
-    const slot = $(`[data-error-for="${name}"]`, form);
-    if (slot && result.status !== 409) {
-      slot.textContent = text;
-      const field = form.elements[name];
-      if (field) field.setAttribute("aria-invalid", "true");
-      fieldErrors += 1;
-    } else if (result.status !== 409) messages.push(text);
-  }
-  if (fieldErrors && !messages.length) messages.push(t("book.fix_errors"));
-  if (!messages.length) messages.push(errorText(result));
-  formError.textContent = messages.join(" ");
-  formError.hidden = false;
-}
-
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearErrors();
-  formOk.hidden = true;
+  clearErrors(form, formError);
+  say(formOk, "");
   const body = { doctor: Number(doctorSelect.value) || null, date: dateInput.value, time: timeSelect.value };
   const reason = $("#book-reason").value.trim();
   if (reason) body.reason = reason;
@@ -187,38 +146,43 @@ form.addEventListener("submit", async (event) => {
   if (!body.date) missing.date = [t("book.need_date")];
   if (!body.time) missing.time = [t("book.need_time")];
   if (Object.keys(missing).length) {
-    showErrors({ status: 400, data: missing });
+    showErrors(form, { status: 400, data: missing }, formError, { summary: t("book.fix_errors") });
     return;
   }
   const sameAsBefore = pendingBody && JSON.stringify(pendingBody) === JSON.stringify(body);
   const key = sameAsBefore && pendingKey ? pendingKey : randomKey();
-  submit.disabled = true;
+  submit.disabled = booking = true;
   const result = await api("POST", "/api/appointments/", body, { "Idempotency-Key": key });
-  submit.disabled = false;
+  submit.disabled = booking = false;
   if (result.status === 0) {
     // No answer: a retry of the same booking sends the same key, so it cannot book twice.
     pendingKey = key;
     pendingBody = body;
-    showErrors(result);
+    showErrors(form, result, formError);
     return;
   }
   pendingKey = pendingBody = null;
   if (result.ok) {
     const a = result.data;
     appointments.upsert(a);
-    formOk.textContent = t("book.success", {
+    const text = t("book.success", {
       doctor: a.doctor_name,
       date: formatDate(a.date),
-      time: a.time,
+      time: formatTime(a.time),
       number: a.queue_number,
     });
-    formOk.hidden = false;
+    say(formOk, text);
     $("#book-reason").value = "";
     loadSlots();
     return;
   }
-  showErrors(result);
-  if (result.status === 409) loadSlots();
+  if (result.status === 409) {
+    // The slot went to someone else: the API's words would be the same; ours say what to do.
+    showErrors(form, { status: 409, data: null }, formError, { before: [t("book.conflict")] });
+    loadSlots();
+    return;
+  }
+  showErrors(form, result, formError, { summary: t("book.fix_errors") });
 });
 
 doctorSelect.addEventListener("change", loadSlots);
@@ -235,7 +199,7 @@ const q = {
   wait: $('[data-testid="queue-wait"]'),
   msg: $('[data-role="queue-msg"]'),
 };
-let watching = null; // {appointmentId, doctorId}
+let watching = null; // {appointmentId, doctorId, current}
 
 function showQueue(snapshot) {
   const a = watching && appointments.get(watching.appointmentId);
@@ -247,9 +211,11 @@ function showQueue(snapshot) {
     ? snapshot.waiting_numbers.filter((n) => n < mine).length
     : Math.max(0, mine - current - 1);
   const perPatient = snapshot.estimated_wait;
-  q.current.textContent = String(current);
-  q.mine.textContent = String(mine);
-  q.ahead.textContent = String(ahead);
+  q.current.textContent = num(current);
+  q.current.dataset.number = String(current);
+  q.mine.textContent = num(mine);
+  q.mine.dataset.number = String(mine);
+  q.ahead.textContent = num(ahead);
   q.wait.replaceChildren(
     el("span", { class: "qnum", text: t("queue.minutes", { minutes: ahead * perPatient }) }),
     el("small", { class: "muted", text: t("queue.per_patient", { minutes: perPatient }) }),
@@ -258,6 +224,11 @@ function showQueue(snapshot) {
   q.wait.dataset.perPatient = String(perPatient);
   q.msg.textContent =
     mine === current ? t("queue.your_turn") : mine < current ? t("queue.called") : t("queue.waiting");
+  // A number that moves while the patient watches is read out, with what it means for them.
+  if (watching.current !== undefined && watching.current !== current) {
+    announce(`${t("queue.now_serving", { number: current })} ${q.msg.textContent}`);
+  }
+  watching.current = current;
 }
 
 async function openQueue(appointmentId) {
@@ -266,7 +237,7 @@ async function openQueue(appointmentId) {
   if (watching) closeQueue();
   watching = { appointmentId, doctorId: a.doctor };
   q.title.textContent = t("queue.title", { doctor: a.doctor_name });
-  q.mine.textContent = String(a.queue_number);
+  q.mine.textContent = num(a.queue_number);
   for (const node of [q.current, q.ahead, q.wait]) node.textContent = "–";
   q.msg.textContent = t("loading");
   modal.showModal();
@@ -293,13 +264,30 @@ const socket = startPortal(async () => {
   return loaded.every(Boolean);
 });
 socket.on("appointment_updated", (a) => {
-  appointments.upsert(a);
-  if (watching && watching.appointmentId === a.id && !ACTIVE.has(a.status)) closeQueue();
+  const before = appointments.get(a.id);
+  if (appointments.upsert(a) === null) return;
+  if (watching && watching.appointmentId === a.id && !isActive(a)) closeQueue();
+  const said = { doctor: a.doctor_name, date: formatDate(a.date), time: formatTime(a.time), number: a.queue_number };
+  if (!before && !booking) announce(t("announce.booked", said));
+  else if (before.status !== a.status) {
+    const key = a.status === "CANCELLED" ? "announce.cancelled" : "announce.status";
+    announce(t(key, { ...said, status: statusLabel(a.status) }));
+  }
 });
 socket.on("queue_updated", (snapshot) => {
   if (watching && snapshot.doctor_id === watching.doctorId) showQueue(snapshot);
 });
 socket.on("error", (error) => {
   if (watching && error.request === "join_queue") q.msg.textContent = t("queue.forbidden");
+});
+// At the clinic's midnight: "Track queue" moves to the new day's appointments, and the form no
+// longer offers yesterday.
+onNewDay((day) => {
+  appointments.redraw();
+  dateInput.min = day;
+  if (dateInput.value < day) {
+    dateInput.value = day;
+    loadSlots();
+  }
 });
 loadSlots();
