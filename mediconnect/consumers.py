@@ -26,8 +26,8 @@ from core import wirejson
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from core.metrics import REPLAYED_EVENTS, RESYNCS, WS_CONNECTIONS
 from notifications import stream
-from queues.selectors import can_run_queue, may_watch_queue
-from queues.services import UNSET, queue_day, queue_snapshot, queue_update
+from queues.selectors import can_run_queue, may_watch_queue, queue_state
+from queues.services import UNSET, queue_snapshot, queue_update
 
 from .hub import hub, log_failure
 from .hub_socket import HubSocket
@@ -113,7 +113,7 @@ def _join(user, doctor_id: int) -> dict:
         raise NotFound("No such doctor.")
     if not may_watch_queue(user, doctor):
         raise NotAllowed("You can follow a doctor's queue while you have an active appointment with them.")
-    return queue_snapshot(queue_day(doctor=doctor))
+    return queue_snapshot(queue_state(doctor_id=doctor.pk))
 
 
 @database_sync_to_async

@@ -29,7 +29,8 @@ from django.conf import settings
 from accounts.models import Doctor
 from core.metrics import LAYER_ERRORS
 from notifications import stream
-from queues.services import queue_day, queue_snapshot
+from queues.selectors import queue_state
+from queues.services import queue_snapshot
 
 from . import presence
 
@@ -346,7 +347,7 @@ class Hub:
 def _recovery_state(user_ids: set[int], doctor_ids: set[int]) -> tuple[dict[int, int | None], dict[int, str]]:
     heads = stream.stream_heads(user_ids)
     frames = {
-        doctor.pk: stream.frame("queue_updated", queue_snapshot(queue_day(doctor=doctor)))
+        doctor.pk: stream.frame("queue_updated", queue_snapshot(queue_state(doctor_id=doctor.pk)))
         for doctor in Doctor.objects.filter(pk__in=doctor_ids)
     }
     return heads, frames

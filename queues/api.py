@@ -8,9 +8,9 @@ from rest_framework.views import APIView
 from accounts.models import Doctor
 from core.errors import NotAllowed, NotFound
 
-from .selectors import board_by_token, can_run_queue, may_watch_queue
+from .selectors import board_by_token, can_run_queue, may_watch_queue, queue_state
 from .serializers import BoardSerializer, QueueSerializer, QueueUpdateSerializer
-from .services import board_queues, queue_call_next, queue_day, queue_snapshot, queue_update
+from .services import board_queues, queue_call_next, queue_snapshot, queue_update
 
 
 class QueueView(APIView):
@@ -22,7 +22,7 @@ class QueueView(APIView):
 
     @extend_schema(responses=QueueSerializer)
     def get(self, request, doctor_id: int):
-        return Response(queue_snapshot(queue_day(doctor=self._doctor(request, doctor_id))))
+        return Response(queue_snapshot(queue_state(doctor_id=self._doctor(request, doctor_id).pk)))
 
     @extend_schema(request=QueueUpdateSerializer, responses=QueueSerializer)
     def post(self, request, doctor_id: int):

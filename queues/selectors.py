@@ -1,9 +1,12 @@
+import datetime
 import re
+
+from django.utils import timezone
 
 from accounts.models import Doctor, Role
 from appointments.selectors import has_active_appointment
 
-from .models import Board
+from .models import Board, QueueDay
 
 # What `secrets.token_urlsafe` makes (and `seed_demo`'s `demo-board`); anything else is not looked up.
 BOARD_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -31,3 +34,10 @@ def board_by_token(token: str) -> Board | None:
 def board_doctors(board: Board) -> list[Doctor]:
     """The board's doctors in the order the board shows them: by name."""
     return sorted(board.doctors.all(), key=lambda d: (d.user.name, d.pk))
+
+
+def queue_state(*, doctor_id: int, date: datetime.date | None = None) -> QueueDay:
+    """A doctor's queue row for a day (today by default) as it stands, read only: a day nobody has
+    served yet is an unsaved row at number 0. Only the services that change a queue make its row."""
+    date = date or timezone.localdate()
+    return QueueDay.objects.filter(doctor_id=doctor_id, date=date).first() or QueueDay(doctor_id=doctor_id, date=date)

@@ -36,7 +36,8 @@ def _today() -> datetime.date:
 
 
 def queue_day(*, doctor: Doctor, date: datetime.date | None = None, lock: bool = False) -> QueueDay:
-    """The queue row of a doctor's day, made on first use."""
+    """The queue row of a doctor's day, made on first use: for the services that change it (reads use
+    selectors.queue_state, which writes nothing)."""
     date = date or _today()
     qs = QueueDay.objects.select_for_update() if lock else QueueDay.objects
     row = qs.filter(doctor=doctor, date=date).first()

@@ -13,6 +13,7 @@ from mediconnect import consumers
 from mediconnect.asgi import application
 from notifications import stream
 from notifications.services import notifications_mark_read
+from queues.models import QueueDay
 
 from .wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
 
@@ -97,6 +98,7 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
         "waiting_numbers",
     }
     assert (snapshot["data"]["current_queue"], snapshot["data"]["waiting"]) == (0, 1)
+    assert not await database_sync_to_async(QueueDay.objects.exists)()  # watching made no queue row
 
     await doctor_socket.send_json_to(
         {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 1, "estimated_wait": 12}}

@@ -42,6 +42,16 @@ def test_the_doctor_staff_and_a_patient_in_the_queue_see_it(as_, todays, doctor,
     }
 
 
+def test_reading_a_queue_writes_nothing(as_, todays, doctor, today):
+    """A day nobody has served yet reads as number 0 and stays without a row until its doctor moves it."""
+    assert as_("patient").get(f"/api/queues/{doctor.pk}/").json()["current_queue"] == 0
+    assert not QueueDay.objects.filter(doctor=doctor, date=today).exists()
+
+    as_("doctor").post(f"/api/queues/{doctor.pk}/", {"current_queue": 2}, format="json")
+    assert as_("patient").get(f"/api/queues/{doctor.pk}/").json()["current_queue"] == 2
+    assert QueueDay.objects.get(doctor=doctor, date=today).current_queue == 2
+
+
 def test_a_pending_appointment_also_lets_the_patient_watch(as_, book, patient, doctor, tomorrow):
     appointment = book(patient=patient, doctor=doctor, date=tomorrow)
     set_status(appointment, Status.PENDING)
