@@ -17,7 +17,7 @@ from .throttling import LoginAttempt, register_retry_after
 
 def home_for(user) -> str:
     """The page a user lands on after login."""
-    if user.is_staff or user.role == Role.ADMIN:
+    if user.is_admin:
         return "/admin/"
     if user.role == Role.DOCTOR:
         return "/doctor/"

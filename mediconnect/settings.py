@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = [o for o in ALLOWED_ORIGINS if "://" in o]
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "mediconnect.admin_site.ClinicAdminConfig",  # django.contrib.admin, with one notion of admin
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

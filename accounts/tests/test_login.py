@@ -49,3 +49,15 @@ def test_logout_ends_the_session(client, patient):
     client.force_login(patient)
     client.post("/logout/")
     assert client.get("/patient/").status_code == 302
+
+
+def test_a_superuser_without_the_staff_flag_lands_on_the_admin_and_may_use_it(client):
+    """One notion of admin: `User.is_admin` decides the landing page, the API's role and the admin site."""
+    from accounts.tests.factories import make_user
+
+    user = make_user(is_superuser=True)  # role PATIENT, is_staff False
+    response = client.post("/login/", {"email": user.email, "password": PASSWORD})
+
+    assert response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/appointments/appointment/").status_code == 200
