@@ -11,7 +11,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from .models import Doctor
+from .selectors import active_doctors
 from .serializers import (
     DoctorSerializer,
     EmailTokenObtainPairSerializer,
@@ -123,7 +123,7 @@ class MeView(APIView):
 
 
 class DoctorViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Doctor.objects.select_related("user").filter(user__is_active=True)
+    queryset = active_doctors()
     serializer_class = DoctorSerializer
 
 

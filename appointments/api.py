@@ -4,7 +4,6 @@ import json
 import django_filters
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -14,7 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Doctor
+from accounts.selectors import doctor_by_id
 
 from .models import Appointment, IdempotencyRecord, Status
 from .payloads import appointment_history_payload
@@ -181,7 +180,7 @@ class DoctorSlotsView(APIView):
         responses=DaySlotsSerializer,
     )
     def get(self, request, doctor_id: int):
-        doctor = get_object_or_404(Doctor, pk=doctor_id)
+        doctor = doctor_by_id(doctor_id)
         query = SlotsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         date = query.validated_data["date"]

@@ -15,6 +15,14 @@ class Status(models.TextChoices):
 
 
 ACTIVE_STATUSES = (Status.PENDING, Status.CONFIRMED)
+# An appointment holds its slot (doctor, date, time) until it is cancelled: a finished or missed one
+# still holds it, so the time is not offered again. The database keeps the rule (a unique constraint).
+HOLDS_SLOT = ~Q(status=Status.CANCELLED)
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def holding_slots(self):
+        return self.filter(HOLDS_SLOT)
 
 
 class Appointment(models.Model):
@@ -33,6 +41,8 @@ class Appointment(models.Model):
     # The audit trail: a row per save, with who made it (the services set `_history_user` to
     # their actor; None is the system). The row's own `history_date` says when, so the
     # timestamps are not copied.
+    objects = AppointmentQuerySet.as_manager()
+
     history = HistoricalRecords(
         excluded_fields=["created_at", "updated_at"],
         user_related_name="+",
@@ -44,7 +54,7 @@ class Appointment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["doctor", "date", "time"],
-                condition=~Q(status="CANCELLED"),
+                condition=HOLDS_SLOT,
                 name="appointment_one_holder_per_slot",
             ),
             models.UniqueConstraint(fields=["doctor", "date", "queue_number"], name="appointment_unique_queue_number"),

@@ -25,9 +25,7 @@ def has_active_appointment(*, patient, doctor_id: int) -> bool:
 def free_slots(*, doctor_id: int, date, start, end, step_minutes: int, now=None) -> list[dict]:
     """The doctor's grid of times for a day, each marked taken or free (a past time today is not free)."""
     taken = set(
-        Appointment.objects.filter(doctor_id=doctor_id, date=date)
-        .exclude(status="CANCELLED")
-        .values_list("time", flat=True)
+        Appointment.objects.holding_slots().filter(doctor_id=doctor_id, date=date).values_list("time", flat=True)
     )
     now = now or timezone.localtime()
     slots, moment = [], dt.datetime.combine(date, start)

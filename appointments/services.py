@@ -15,7 +15,7 @@ from notifications import stream
 from notifications.models import EventType, Notification, NotificationType
 from notifications.services import notifications_create
 
-from .models import ACTIVE_STATUSES, Appointment, IdempotencyRecord, Status
+from .models import ACTIVE_STATUSES, HOLDS_SLOT, Appointment, IdempotencyRecord, Status
 from .payloads import appointment_payload
 from .selectors import has_active_appointment
 
@@ -131,7 +131,7 @@ def _lock_doctor(doctor_id: int) -> None:
 
 
 def _slot_holders(*, time: datetime.time, exclude_id: int | None = None) -> Q:
-    holders = Q(time=time) & ~Q(status=Status.CANCELLED)
+    holders = Q(time=time) & HOLDS_SLOT
     return holders & ~Q(pk=exclude_id) if exclude_id else holders
 
 

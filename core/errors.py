@@ -1,21 +1,19 @@
-"""Domain errors raised by services; each face (API, portal, admin, socket) renders them."""
+"""Domain errors raised by services; each face (API, portal, admin, socket) renders them.
+
+They know no wire: the API maps them to statuses and bodies (mediconnect.api_errors), the socket to
+`error` frames with their `code`, the admin and the portals to messages.
+"""
 
 
 class DomainError(Exception):
     """A refused change. `code` names it for machines, the message is for people."""
 
     code = "bad_request"
-    status = 400
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
-
-    def as_dict(self) -> dict:
-        if self.field:
-            return {self.field: [self.message]}
-        return {"detail": self.message}
 
 
 class InvalidInput(DomainError):
@@ -26,18 +24,15 @@ class NotAllowed(DomainError):
     """The move exists, but the caller's role may not make it."""
 
     code = "forbidden"
-    status = 403
 
 
 class NotFound(DomainError):
     """The object does not exist, or the caller may not see it."""
 
     code = "not_found"
-    status = 404
 
 
 class Conflict(DomainError):
     """The change collides with the current state (a slot already held)."""
 
     code = "conflict"
-    status = 409

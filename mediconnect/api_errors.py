@@ -3,14 +3,22 @@
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError, NotAllowed, NotFound
 
 from .outage import API_DETAIL, RETRY_AFTER_SECONDS, is_outage, log_outage
+
+STATUS = {NotAllowed: 403, NotFound: 404, Conflict: 409}  # any other DomainError is a 400
+
+
+def error_body(exc: DomainError) -> dict:
+    """A field's error under its name, as DRF's validation errors are; others under `detail`."""
+    return {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
 
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(exc.as_dict(), status=exc.status)
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        return Response(error_body(exc), status=status)
     if is_outage(exc):
         request = context.get("request")
         log_outage(getattr(request, "path", "api"), exc)

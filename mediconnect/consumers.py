@@ -21,12 +21,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from accounts.models import Doctor
+from accounts.selectors import doctor_by_id
 from core import wirejson
-from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from core.errors import DomainError, InvalidInput, NotAllowed
 from core.metrics import REPLAYED_EVENTS, RESYNCS, WS_CONNECTIONS
 from notifications import stream
-from queues.selectors import can_run_queue, may_watch_queue, queue_state
+from queues.selectors import may_watch_queue, queue_state
 from queues.services import UNSET, queue_snapshot, queue_update
 
 from .hub import hub, log_failure
@@ -108,9 +108,7 @@ def _replay_page(user_id: int, after: int, upto: int):
 
 @database_sync_to_async
 def _join(user, doctor_id: int) -> dict:
-    doctor = Doctor.objects.filter(pk=doctor_id).first()
-    if doctor is None:
-        raise NotFound("No such doctor.")
+    doctor = doctor_by_id(doctor_id)
     if not may_watch_queue(user, doctor):
         raise NotAllowed("You can follow a doctor's queue while you have an active appointment with them.")
     return queue_snapshot(queue_state(doctor_id=doctor.pk))
@@ -118,12 +116,7 @@ def _join(user, doctor_id: int) -> dict:
 
 @database_sync_to_async
 def _update(user, doctor_id: int, current_queue: int, estimated_wait) -> None:
-    doctor = Doctor.objects.filter(pk=doctor_id).first()
-    if doctor is None:
-        raise NotFound("No such doctor.")
-    if not can_run_queue(user, doctor):
-        raise NotAllowed("Only this doctor or staff may run this queue.")
-    queue_update(actor=user, doctor=doctor, current_queue=current_queue, estimated_wait=estimated_wait)
+    queue_update(actor=user, doctor=doctor_by_id(doctor_id), current_queue=current_queue, estimated_wait=estimated_wait)
 
 
 class EventConsumer(HubSocket):

@@ -1,21 +1,20 @@
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Doctor
-from core.errors import NotAllowed, NotFound
+from accounts.selectors import doctor_by_id
+from core.errors import NotFound
 
-from .selectors import board_by_token, can_run_queue, may_watch_queue, queue_state
+from .selectors import board_by_token, check_can_run_queue, may_watch_queue, queue_state
 from .serializers import BoardSerializer, QueueSerializer, QueueUpdateSerializer
 from .services import board_queues, queue_call_next, queue_snapshot, queue_update
 
 
 class QueueView(APIView):
     def _doctor(self, request, doctor_id):
-        doctor = get_object_or_404(Doctor, pk=doctor_id)
+        doctor = doctor_by_id(doctor_id)
         if not may_watch_queue(request.user, doctor):
             raise NotFound(gettext("No such queue."))
         return doctor
@@ -26,9 +25,8 @@ class QueueView(APIView):
 
     @extend_schema(request=QueueUpdateSerializer, responses=QueueSerializer)
     def post(self, request, doctor_id: int):
-        doctor = get_object_or_404(Doctor, pk=doctor_id)
-        if not can_run_queue(request.user, doctor):  # refused before its input is looked at
-            raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
+        doctor = doctor_by_id(doctor_id)
+        check_can_run_queue(request.user, doctor)  # refused before its input is looked at
         serializer = QueueUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = queue_update(actor=request.user, doctor=doctor, **serializer.validated_data)
@@ -38,7 +36,7 @@ class QueueView(APIView):
 class QueueNextView(APIView):
     @extend_schema(request=None, responses=QueueSerializer)
     def post(self, request, doctor_id: int):
-        row = queue_call_next(actor=request.user, doctor=get_object_or_404(Doctor, pk=doctor_id))
+        row = queue_call_next(actor=request.user, doctor=doctor_by_id(doctor_id))
         return Response(queue_snapshot(row))
 
 

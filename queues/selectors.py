@@ -2,9 +2,11 @@ import datetime
 import re
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Doctor, Role
 from appointments.selectors import has_active_appointment
+from core.errors import NotAllowed
 
 from .models import Board, QueueDay
 
@@ -15,6 +17,12 @@ BOARD_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def can_run_queue(user, doctor: Doctor) -> bool:
     """That doctor or staff."""
     return user.is_admin or (user.role == Role.DOCTOR and doctor.user_id == user.pk)
+
+
+def check_can_run_queue(user, doctor: Doctor) -> None:
+    """NotAllowed unless `user` may run the doctor's queue."""
+    if not can_run_queue(user, doctor):
+        raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
 
 
 def may_watch_queue(user, doctor: Doctor) -> bool:

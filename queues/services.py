@@ -10,11 +10,11 @@ from django.utils.translation import gettext
 
 from accounts.models import Doctor
 from appointments.models import ACTIVE_STATUSES, Appointment, Status
-from core.errors import InvalidInput, NotAllowed
+from core.errors import InvalidInput
 from notifications import stream
 
 from .models import Board, QueueDay, new_board_token
-from .selectors import board_doctors, can_run_queue
+from .selectors import board_doctors, check_can_run_queue
 
 UNSET = object()
 # The contract's bounds: numbers fit PostgreSQL's integer column; a doctor's minutes per patient at most 600.
@@ -75,8 +75,8 @@ def queue_snapshot(row: QueueDay) -> dict:
     non-cancelled ones, `waiting_numbers` lists the still-active ones (a day holds dozens).
     """
     after_current = list(
-        Appointment.objects.filter(doctor_id=row.doctor_id, date=row.date, queue_number__gt=row.current_queue)
-        .exclude(status=Status.CANCELLED)
+        Appointment.objects.holding_slots()
+        .filter(doctor_id=row.doctor_id, date=row.date, queue_number__gt=row.current_queue)
         .order_by("queue_number")
         .values_list("queue_number", "status")
     )
@@ -103,8 +103,7 @@ def queue_update(
 
     That doctor or staff only. Broadcasts `queue_updated` after commit.
     """
-    if not can_run_queue(actor, doctor):
-        raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
+    check_can_run_queue(actor, doctor)
     if current_queue < 0:
         raise InvalidInput(gettext("Must be 0 or more."), field="current_queue")
     if current_queue > MAX_QUEUE_NUMBER:
@@ -126,8 +125,7 @@ def queue_update(
 @transaction.atomic
 def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
     """Move today's queue to the next number whose appointment is still CONFIRMED."""
-    if not can_run_queue(actor, doctor):
-        raise NotAllowed(gettext("Only this doctor or staff may run this queue."))
+    check_can_run_queue(actor, doctor)
     row = queue_day(doctor=doctor, lock=True)
     following = (
         Appointment.objects.filter(

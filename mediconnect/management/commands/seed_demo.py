@@ -66,7 +66,7 @@ class Command(BaseCommand):
             date, time = today + datetime.timedelta(days=days), datetime.time.fromisoformat(at)
             if Appointment.objects.filter(patient=patient, doctor=doctor, date=date, time=time).exists():
                 continue
-            if Appointment.objects.filter(doctor=doctor, date=date, time=time).exclude(status="CANCELLED").exists():
+            if Appointment.objects.holding_slots().filter(doctor=doctor, date=date, time=time).exists():
                 continue  # someone else holds that slot now
             appointment_book(actor=admin, patient=patient, doctor=doctor, date=date, time=time)
             booked += 1
