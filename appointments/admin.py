@@ -126,12 +126,15 @@ class AppointmentAdmin(SimpleHistoryAdmin):
 
     def _move(self, request, queryset, to_status: str):
         done, refused = 0, []
-        for appointment in queryset:
-            try:
-                appointment_transition(actor=request.user, appointment=appointment, to_status=to_status)
-                done += 1
-            except DomainError as exc:
-                refused.append(f"#{appointment.pk}: {exc.message}")
+        # One transaction (each move a savepoint of it, so a refused one changes nothing): a doctor's
+        # queue is pushed to its watchers once for the action, not once per row.
+        with transaction.atomic():
+            for appointment in queryset:
+                try:
+                    appointment_transition(actor=request.user, appointment=appointment, to_status=to_status)
+                    done += 1
+                except DomainError as exc:
+                    refused.append(f"#{appointment.pk}: {exc.message}")
         if done:
             self.message_user(request, f"{done} appointment(s) moved to {to_status}.", messages.SUCCESS)
         if refused:

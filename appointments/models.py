@@ -71,17 +71,6 @@ class Appointment(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        # The day it was loaded with: a reschedule away from today still changes today's queue.
-        instance._loaded_date = instance.__dict__.get("date")
-        return instance
-
-    @property
-    def loaded_date(self):
-        return getattr(self, "_loaded_date", None)
-
 
 class IdempotencyRecord(models.Model):
     """The first response to a booking sent with an `Idempotency-Key`."""

@@ -106,8 +106,9 @@ def _notification(user, key: str, appointment: Appointment, kind: str) -> Notifi
         )
 
 
-def _publish(appointment: Appointment, notifications: list[Notification]) -> None:
-    """Store a change's notifications and tell its patient and doctor with `appointment_updated`.
+def _publish(appointment: Appointment, notifications: list[Notification], *, queue_days=()) -> None:
+    """Store a change's notifications and tell its patient and doctor with `appointment_updated`;
+    the doctor's queue on `queue_days` changed too (its watchers hear it after commit).
 
     One INSERT for the notifications, one upsert for the sequence numbers and one INSERT for
     all the events: each user hears their notification first, then the appointment's new state.
@@ -120,6 +121,7 @@ def _publish(appointment: Appointment, notifications: list[Notification]) -> Non
             for user_id in (appointment.patient_id, appointment.doctor.user_id)
         ],
     )
+    stream.queue_changed(appointment.doctor_id, *queue_days)
 
 
 def _lock_doctor(doctor_id: int) -> None:
@@ -225,6 +227,7 @@ def appointment_book(
             _notification(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED),
             _notification(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED),
         ],
+        queue_days=[date],
     )
     return appointment
 
@@ -275,7 +278,7 @@ def appointment_transition(*, actor, appointment: Appointment, to_status: str) -
         ]
     elif to_status == Status.COMPLETED:
         notifications.append(_notification(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST))
-    _publish(appointment, notifications)
+    _publish(appointment, notifications, queue_days=[appointment.date])
 
     if to_status not in ACTIVE_STATUSES and not has_active_appointment(
         patient=patient, doctor_id=appointment.doctor_id
@@ -308,6 +311,7 @@ def appointment_reschedule(
     if not check_reschedule(actor=actor, appointment=appointment, date=date, time=time):
         return appointment
     next_number = _claim_slot(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk)
+    moved_from = appointment.date
     if date != appointment.date:
         appointment.queue_number = next_number
     appointment.date, appointment.time = date, time
@@ -324,6 +328,7 @@ def appointment_reschedule(
             _notification(appointment.patient, "rescheduled_patient", appointment, kind),
             _notification(appointment.doctor.user, "rescheduled_doctor", appointment, kind),
         ],
+        queue_days=[moved_from, date],  # the day it left and the day it moved to
     )
     return appointment
 

@@ -207,10 +207,10 @@ class Outbox:
     def add_event(self, event: Event) -> None:
         self.events.setdefault(event.user_id, []).append([event.seq, event_frame(event)])
 
-    def set_queue(self, doctor_id: int, snapshot: dict) -> None:
+    def queue_changed(self, doctor_id: int) -> None:
         key = ("queue", doctor_id)
-        self.after.pop(key, None)  # the newest state goes last
-        self.after[key] = (queue_group(doctor_id), {"type": QUEUE_PUSH, "frame": frame("queue_updated", snapshot)})
+        self.after.pop(key, None)  # sent after what came before it
+        self.after[key] = (queue_group(doctor_id), None)  # the state is read at commit (flush)
 
     def revoke(self, user_id: int, doctor_id: int) -> None:
         self.after[("revoke", user_id, doctor_id)] = (
@@ -228,13 +228,23 @@ class Outbox:
         messages = [
             (user_group(user_id), {"type": EVENT_PUSH, "events": events}) for user_id, events in self.events.items()
         ]
-        messages.extend(self.after.values())
+        for key, (group, message) in self.after.items():
+            if message is None:
+                message = _queue_message(key[1])
+            if message is not None:
+                messages.append((group, message))
         # The group rides along: a process's hub receives every group's messages on one channel.
         _deliver([(group, {**message, "group": group}) for group, message in messages])
 
 
-def _queue_push(add: Callable[[Outbox], None]) -> None:
-    """Put a push in the current transaction's outbox; outside a transaction the change is committed: send now."""
+def _queue_push(add: Callable[[Outbox], None], *, harmless_if_extra: bool = False) -> None:
+    """Put a push in the current transaction's outbox; outside a transaction the change is committed: send now.
+
+    `harmless_if_extra`: a push that may go out even if the savepoint that asked for it rolls back (a
+    queue's state, read at commit) joins the transaction's first outbox, so that every such push of
+    the transaction meets the others there. Every outbox still in Django's list commits with the
+    transaction unless a savepoint enclosing this one rolls back, and that takes this change with it.
+    """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         outbox = Outbox()
@@ -244,8 +254,10 @@ def _queue_push(add: Callable[[Outbox], None]) -> None:
     # An outbox made inside savepoints that have since been released shares the fate of the
     # enclosing level, so it serves here too; one made in a savepoint still open below us does not.
     savepoints = set(connection.savepoint_ids)
-    for hook_savepoints, hook, _robust in reversed(connection.run_on_commit):
-        if savepoints <= hook_savepoints and isinstance(getattr(hook, "__self__", None), Outbox):
+    hooks = connection.run_on_commit if harmless_if_extra else reversed(connection.run_on_commit)
+    for hook_savepoints, hook, _robust in hooks:
+        same_fate = harmless_if_extra or savepoints <= hook_savepoints
+        if same_fate and isinstance(getattr(hook, "__self__", None), Outbox):
             add(hook.__self__)
             return
     outbox = Outbox()
@@ -306,9 +318,32 @@ def push_event(sender, instance: Event, created: bool, **kwargs) -> None:
         _queue_push(lambda outbox: outbox.add_event(instance))
 
 
-def queue_broadcast(doctor_id: int, snapshot: dict) -> None:
-    """Send a queue's state, as it stands when the transaction commits, to every socket that joined it."""
-    _queue_push(lambda outbox: outbox.set_queue(doctor_id, snapshot))
+# Today's queue object of a doctor, as the queues app reads it (queues.apps registers it): this
+# module knows groups and frames, not how a queue is counted.
+_read_queue: Callable[[int], dict] | None = None
+
+
+def read_queues_with(read: Callable[[int], dict]) -> None:
+    global _read_queue
+    _read_queue = read
+
+
+def queue_changed(doctor_id: int, *days: datetime.date) -> None:
+    """A change touched the doctor's queue on `days`. If one is today, every socket watching the queue
+    gets it as it stands once the transaction commits: once per transaction and doctor, however many
+    changes (a reschedule and a status move in one PATCH, an admin action over many rows)."""
+    if timezone.localdate() in days:
+        _queue_push(lambda outbox: outbox.queue_changed(doctor_id), harmless_if_extra=True)
+
+
+def _queue_message(doctor_id: int) -> dict | None:
+    try:
+        snapshot = _read_queue(doctor_id)
+    except Exception:  # committed already: a failed read costs the push only (a client refetches on resume)
+        PUSH_FAILURES.inc()
+        logger.warning("reading doctor %s's queue for its push failed", doctor_id, exc_info=True)
+        return None
+    return {"type": QUEUE_PUSH, "frame": frame("queue_updated", snapshot)}
 
 
 def queue_revoke(user_id: int, doctor_id: int) -> None:

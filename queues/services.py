@@ -91,10 +91,6 @@ def queue_snapshot(row: QueueDay) -> dict:
     }
 
 
-def _broadcast(row: QueueDay) -> None:
-    stream.queue_broadcast(row.doctor_id, queue_snapshot(row))
-
-
 @transaction.atomic
 def queue_update(
     *, actor, doctor: Doctor, current_queue: int, estimated_wait=UNSET, date: datetime.date | None = None
@@ -118,7 +114,7 @@ def queue_update(
     if estimated_wait is not UNSET:
         row.estimated_wait = estimated_wait
     row.save()
-    _broadcast(row)
+    stream.queue_changed(row.doctor_id, row.date)
     return row
 
 
@@ -141,17 +137,8 @@ def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
         )
     row.current_queue = following
     row.save()
-    _broadcast(row)
+    stream.queue_changed(row.doctor_id, row.date)
     return row
-
-
-def queue_broadcast_for(appointment: Appointment) -> None:
-    """After a booking, status change or reschedule touching today, everyone watching sees the new count."""
-    # A reschedule changes the day it left as well as the day it moved to.
-    if _today() not in {appointment.date, appointment.loaded_date}:
-        return
-    row = QueueDay.objects.filter(doctor_id=appointment.doctor_id, date=_today()).first()
-    _broadcast(row or QueueDay(doctor_id=appointment.doctor_id, date=_today()))
 
 
 # Display boards

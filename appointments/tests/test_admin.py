@@ -1,10 +1,12 @@
 """Clinic staff in the Django admin: actions and the add form go through the booking services."""
 
 import datetime
+from unittest import mock
 
 import pytest
 
 from appointments.models import Appointment, Status
+from notifications import stream
 from notifications.models import Event, Notification
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +187,16 @@ def test_a_refused_change_is_shown_next_to_its_field_and_changes_nothing(
     assert (appointment.time, appointment.status, appointment.reason) == (datetime.time(9), Status.COMPLETED, "x-ray")
     held.refresh_from_db()
     assert held.time == datetime.time(10)
+
+
+@pytest.mark.django_db(transaction=True)  # the action's own transaction commits, as in production
+def test_an_action_over_a_days_rows_pushes_the_doctors_queue_once(staff, book, patient, patient2, doctor, today):
+    todays = [book(patient=p, doctor=doctor, date=today, time=t) for p, t in ((patient, "09:00"), (patient2, "09:30"))]
+    with mock.patch("notifications.stream._deliver") as deliver:
+        run_action(staff, "cancel", todays)
+
+    queue_pushes = [
+        m for call in deliver.call_args_list for group, m in call.args[0] if group == stream.queue_group(doctor.pk)
+    ]
+    assert len(queue_pushes) == 1
+    assert '"waiting":0' in queue_pushes[0]["frame"]  # read after both cancellations

@@ -1,10 +1,12 @@
 """The push after commit: one message per user per transaction, and nothing for what rolled back."""
 
+import datetime
 import json
 from unittest import mock
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from notifications import stream
 from notifications.models import Event
@@ -50,10 +52,33 @@ def test_events_of_a_rolled_back_savepoint_are_never_pushed(patient):
     assert pushed == list(Event.objects.filter(user=patient).values_list("seq", flat=True)) == [1]
 
 
-def test_a_queue_changed_twice_in_one_transaction_is_pushed_once_with_its_last_state(doctor):
-    with mock.patch("notifications.stream._deliver") as deliver, transaction.atomic():
-        stream.queue_broadcast(doctor.pk, {"current_queue": 1})
-        stream.queue_broadcast(doctor.pk, {"current_queue": 2})
+def test_a_queue_changed_twice_in_one_transaction_is_pushed_once_as_it_stands_at_commit(doctor):
+    reads = []
+    with (
+        mock.patch("notifications.stream._deliver") as deliver,
+        mock.patch(
+            "notifications.stream._read_queue",
+            lambda doctor_id: reads.append(doctor_id) or {"current_queue": len(reads)},
+        ),
+    ):
+        with transaction.atomic():
+            stream.queue_changed(doctor.pk, timezone.localdate())
+            stream.queue_changed(doctor.pk, timezone.localdate() - datetime.timedelta(days=1), timezone.localdate())
+            stream.queue_changed(doctor.pk, timezone.localdate() + datetime.timedelta(days=1))  # not today's queue
+            assert reads == []  # nothing read before the commit
+        assert reads == [doctor.pk]
 
     queue_messages = [m for group, m in sent(deliver) if group == stream.queue_group(doctor.pk)]
-    assert [m["frame"] for m in queue_messages] == ['{"type":"queue_updated","data":{"current_queue":2}}']
+    assert [m["frame"] for m in queue_messages] == ['{"type":"queue_updated","data":{"current_queue":1}}']
+
+
+def test_a_queue_that_cannot_be_read_at_commit_costs_its_push_only(doctor):
+    def fail(doctor_id):
+        raise RuntimeError("the database went away after the commit")
+
+    with mock.patch("notifications.stream._deliver") as deliver, mock.patch("notifications.stream._read_queue", fail):
+        with transaction.atomic():
+            stream.record_many([(doctor.user_id, "all_notifications_read", {})])
+            stream.queue_changed(doctor.pk, timezone.localdate())
+
+    assert [group for group, _m in sent(deliver)] == [stream.user_group(doctor.user_id)]
