@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from client import HttpClient, SocketPool
-from servers import Server
+from servers import Cluster, Server
 
 CURRENT_QUEUE = re.compile(r'"current_queue":\s*(\d+)')
 
@@ -23,7 +23,7 @@ CURRENT_QUEUE = re.compile(r'"current_queue":\s*(\d+)')
 @dataclass
 class Target:
     name: str  # "app" or "floor"
-    server: Server
+    server: Server | Cluster
     ws_url: str
     http_port: int
 
@@ -268,6 +268,8 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         await asyncio.sleep(max(0.0, opts.hold - (time.perf_counter() - hold_start)))
         rss_end = server.rss_kib()
         figures = pool_figures(pool, n)
+        if hasattr(server, "sockets_per_node"):  # the app as nodes behind nginx: where the sockets are
+            figures["sockets_per_node"] = await asyncio.to_thread(server.sockets_per_node)
     finally:
         pool.abort_all()
     return {

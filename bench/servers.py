@@ -77,6 +77,15 @@ def cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / CLOCK_TICKS
 
 
+def children(pid: int) -> list[int]:
+    """The process's direct children (nginx's workers under its master)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -251,3 +260,59 @@ def exit_on_signals() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+class Cluster:
+    """`nodes` app servers behind nginx as `make run-cluster` runs them (deploy/cluster.py renders its
+    configuration); used by the scenarios like one `Server`: CPU and RSS are the sums over the nodes
+    and nginx (master and workers), and `sockets_per_node` reads each node's /metrics gauge."""
+
+    def __init__(self, nodes: list[Server], nginx_config: Path, *, nginx_cpu: int, env: dict):
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from deploy import cluster
+
+        self.nodes = nodes
+        self.http_port = free_port()
+        self.ws_url = f"ws://127.0.0.1:{self.http_port}/ws/"
+        config = cluster.write_nginx_config(
+            nginx_config,
+            node_ports=[node.http_port for node in nodes],
+            listen=f"127.0.0.1:{self.http_port}",
+            static_root=ROOT / "staticfiles",
+        )
+        command = cluster.nginx_command(cluster.find_nginx(), config)
+        self.nginx = Server("nginx", command, env, self.http_port, self.ws_url, cpu=nginx_cpu)
+        self.name = f"app x{len(nodes)} behind nginx"
+
+    @property
+    def processes(self) -> list[int]:
+        return [*(node.pid for node in self.nodes), self.nginx.pid, *children(self.nginx.pid)]
+
+    def cpu_ms(self) -> float:
+        return sum(cpu_ms(pid) for pid in self.processes)
+
+    def node_cpu_ms(self) -> list[float]:
+        return [node.cpu_ms() for node in self.nodes]
+
+    def rss_kib(self) -> int:
+        return sum(rss_kib(pid) for pid in self.processes)
+
+    def alive(self) -> bool:
+        return all(server.alive() for server in [*self.nodes, self.nginx])
+
+    def sockets_per_node(self) -> list[int]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        counts = []
+        for node in self.nodes:
+            with opener.open(f"http://127.0.0.1:{node.http_port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            counts.append(int(float(re.search(r"^mediconnect_ws_connections (\S+)$", text, re.MULTILINE).group(1))))
+        return counts
+
+    def log_summary(self) -> dict:
+        return {server.name: server.log_summary() for server in [*self.nodes, self.nginx]}
+
+    def stop(self) -> None:
+        for server in [self.nginx, *self.nodes]:
+            server.stop()
