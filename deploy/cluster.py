@@ -1,8 +1,9 @@
-"""`make run-cluster`: NODES daphne processes behind a user-level nginx, started and stopped together.
+r"""`make run-cluster`: NODES daphne processes behind a user-level nginx, started and stopped together.
 
     python deploy/cluster.py [--nodes 2] [--port 8000] [--base-port 8001]   # run (after migrate etc.)
     python deploy/cluster.py check                                          # DATABASE_URL, REDIS_URL set?
-    python deploy/cluster.py site --nodes 4 --listen 80 --server-name clinic.example   # a server's site file
+    python deploy/cluster.py site --nodes 4 --server-name clinic.example --tls-cert fullchain.pem \
+        --tls-key privkey.pem > /etc/nginx/sites-available/mediconnect   # a server's nginx site
 
 Every node is daphne as `make run` starts it (the Makefile hands over its flags), on 127.0.0.1 and
 its own port from --base-port on, sharing the PostgreSQL of DATABASE_URL and the Redis of
@@ -25,6 +26,7 @@ import pwd
 import shlex
 import shutil
 import signal
+import ssl
 import string
 import subprocess
 import sys
@@ -89,14 +91,49 @@ def _worker_user() -> str:
     return f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};"
 
 
-def site_config(*, node_ports: list[int], listen: str, static_root: Path, server_name: str = "_") -> str:
+# TLS ends at nginx (wss:// and https:// for the browser, plain HTTP over the loopback to the nodes,
+# which learn the scheme from X-Forwarded-Proto): Mozilla's "intermediate" choice of protocols.
+TLS = """    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:mediconnect_tls:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+"""
+# Plain HTTP only redirects to HTTPS (Django's HSTS header then keeps browsers on https://).
+REDIRECT = """server {{
+    listen 80;
+    listen [::]:80;
+    server_name {server_name};
+    server_tokens off;
+    return 301 https://$host$request_uri;
+}}
+"""
+
+
+def site_config(
+    *,
+    node_ports: list[int],
+    listen: str,
+    static_root: Path,
+    server_name: str = "_",
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    redirect_http: bool = False,
+) -> str:
+    """The site: the nodes' upstream and the server. With a certificate and key, it listens with TLS
+    on `listen` (e.g. `443 ssl`), and with `redirect_http` answers plain HTTP on port 80 with a redirect."""
     servers = "\n".join(f"    server 127.0.0.1:{port} max_fails=0;" for port in node_ports)
+    tls = TLS.format(cert=tls_cert, key=tls_key) if tls_cert and tls_key else ""
     return render(
         "mediconnect.conf.template",
         servers=servers,
         listen=listen,
         server_name=server_name,
         static_root=str(Path(static_root).resolve()),
+        tls=tls,
+        redirect=REDIRECT.format(server_name=server_name) if tls and redirect_http else "",
     )
 
 
@@ -108,8 +145,11 @@ def write_nginx_config(
     static_root: Path,
     workers: int = 1,
     access_log: bool = False,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
 ) -> Path:
-    """The user-level nginx's main file and its site under `runtime`; returns the main file."""
+    """The user-level nginx's main file and its site under `runtime` (with TLS when given a
+    certificate and key: `listen` then says `ssl`); returns the main file."""
     runtime = Path(runtime).resolve()
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (runtime / "tmp" / sub).mkdir(parents=True, exist_ok=True)
@@ -117,7 +157,7 @@ def write_nginx_config(
     if os.geteuid() == 0:  # the workers (nobody) must reach the static files and their temporary files
         runtime.chmod(0o755)
     (runtime / "mediconnect.conf").write_text(
-        site_config(node_ports=node_ports, listen=listen, static_root=static_root)
+        site_config(node_ports=node_ports, listen=listen, static_root=static_root, tls_cert=tls_cert, tls_key=tls_key)
     )
     main = runtime / "nginx.conf"
     main.write_text(
@@ -153,9 +193,13 @@ def daphne_command(port: int, daphne_args: list[str]) -> list[str]:
     return [daphne, *daphne_args, "-e", endpoint, "mediconnect.asgi:application"]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, *, timeout: float = 60) -> None:
-    """Until `url` answers 200 (polling the port as it opens), or fail when the process exits."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def wait_healthy(url: str, process: subprocess.Popen, *, timeout: float = 60, verify: bool = True) -> None:
+    """Until `url` answers 200 (polling the port as it opens), or fail when the process exits.
+    `verify=False` accepts any certificate (a test's own)."""
+    handlers: list = [urllib.request.ProxyHandler({})]
+    if not verify:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))  # noqa: S323
+    opener = urllib.request.build_opener(*handlers)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -316,8 +360,10 @@ def parse_args(argv=None):
     parser.add_argument("--runtime", type=Path, default=DEFAULT_RUNTIME, help="nginx's files (default .cluster/)")
     parser.add_argument("--static-root", type=Path, default=None, help="collected static files (STATIC_ROOT)")
     parser.add_argument("--daphne-args", default="", help="daphne's flags, as `make run` passes them")
-    parser.add_argument("--listen", default="80", help="site: nginx's listen directive")
+    parser.add_argument("--listen", default=None, help="site: nginx's listen (default 80, or `443 ssl` with TLS)")
     parser.add_argument("--server-name", default="_", help="site: nginx's server_name")
+    parser.add_argument("--tls-cert", default=None, help="site: the certificate chain (fullchain.pem)")
+    parser.add_argument("--tls-key", default=None, help="site: its private key (privkey.pem)")
     opts = parser.parse_args(argv)
     if opts.nodes < 1:
         parser.error("--nodes must be at least 1")
@@ -329,9 +375,18 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     opts = parse_args(argv)
     if opts.action == "site":
+        if bool(opts.tls_cert) != bool(opts.tls_key):
+            raise SystemExit("--tls-cert and --tls-key go together")
         ports = [opts.base_port + i for i in range(opts.nodes)]
+        listen = opts.listen or ("443 ssl" if opts.tls_cert else "80")
         site = site_config(
-            node_ports=ports, listen=opts.listen, static_root=opts.static_root, server_name=opts.server_name
+            node_ports=ports,
+            listen=listen,
+            static_root=opts.static_root,
+            server_name=opts.server_name,
+            tls_cert=opts.tls_cert,
+            tls_key=opts.tls_key,
+            redirect_http=True,
         )
         print(site)
         return 0

@@ -182,22 +182,30 @@ class Nginx(Endpoint):
     """nginx in front of daphne processes, configured as `make run-cluster` configures it
     (deploy/cluster.py renders deploy/nginx/ into a directory of its own); started on a free port."""
 
-    def __init__(self, node_ports: list[int], *, static_root: Path):
+    def __init__(self, node_ports: list[int], *, static_root: Path, tls: tuple[Path, Path] | None = None):
         from deploy import cluster
 
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws/"
         self.dir = Path(tempfile.mkdtemp(prefix="mc-nginx-"))
+        cert, key = (str(tls[0]), str(tls[1])) if tls else (None, None)
         config = cluster.write_nginx_config(
-            self.dir, node_ports=node_ports, listen=f"127.0.0.1:{self.port}", static_root=static_root
+            self.dir,
+            node_ports=node_ports,
+            listen=f"127.0.0.1:{self.port}" + (" ssl" if tls else ""),
+            static_root=static_root,
+            tls_cert=cert,
+            tls_key=key,
         )
         cluster.check_nginx_config(NGINX, config)
         self.process = subprocess.Popen(
             cluster.nginx_command(NGINX, config), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
         try:
-            cluster.wait_healthy(f"{self.url}/healthz", self.process, timeout=30)
+            # Through TLS, nginx's answer is a sign of the nodes' health too; the plain port is polled.
+            cluster.wait_healthy(f"{self.url}/healthz", self.process, timeout=30, verify=not tls)
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"nginx did not start: {exc}: {self.output()}") from exc

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ class Cluster:
     """Two nodes behind nginx. `start_node(port)` starts a node as the others (a restart on its port)."""
 
     env: dict
+    static_root: Path
     nodes: list[Daphne] = field(default_factory=list)
     nginx: Nginx | None = None
 
@@ -90,7 +92,8 @@ def cluster(django_db_setup, django_db_blocker):
             "CHANNEL_LAYER_PREFIX": f"cluster{uuid.uuid4().hex[:8]}",
             "STATICFILES_MANIFEST": "true",
             "STATIC_ROOT": str(static_root),
-        }
+        },
+        static_root=static_root,
     )
     try:
         instance.nodes = [instance.start_node(), instance.start_node()]
@@ -304,3 +307,34 @@ async def test_a_rolling_restart_under_200_sockets_and_a_stream_of_bookings_lose
     finally:
         rolling_done.set()
         await stop_clients(clients)
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+async def test_tls_ends_at_nginx_a_wss_socket_reaches_a_node_which_knows_the_page_was_https(cluster, certificate):
+    cert, _key = certificate
+    ports = [node.port for node in cluster.nodes]
+    tls = await asyncio.to_thread(Nginx, ports, static_root=cluster.static_root, tls=certificate)
+    try:
+        trust = ssl.create_default_context(cafile=str(cert))
+        people = await make_people(1)
+        url = f"{tls.ws_url}?token={people.patients[0][1]}"
+        async with websockets.connect(url, ssl=trust, origin=tls.url, open_timeout=10) as ws:
+            assert '"ready"' in await asyncio.wait_for(ws.recv(), timeout=10)
+        # X-Forwarded-Proto told the node the page was https: an http page of the same host is refused.
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            await websockets.connect(url, ssl=trust, origin=tls.url.replace("https:", "http:"), open_timeout=10)
+    finally:
+        tls.stop()
