@@ -28,6 +28,7 @@ from servers import (  # noqa: E402
     LOGS,
     ROOT,
     Cluster,
+    PrivateRedis,
     Scratch,
     Server,
     delete_redis_keys,
@@ -75,6 +76,7 @@ def parse_args(argv=None):
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--nodes", type=int, default=0, help="the app as N daphne nodes behind nginx (0: alone)")
     parser.add_argument("--node-cpus", type=numbers, default=None, help="the nodes' cores, in turn (default: server's)")
+    parser.add_argument("--private-redis", action="store_true", help="a redis-server of our own (on --load-cpu)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     parser.add_argument("--no-plots", action="store_true")
     return parser.parse_args(argv)
@@ -102,6 +104,7 @@ def start_server(target: str, database_url: str, base_env: dict, opts) -> tuple[
     if target == "app" and opts.nodes:
         prefix = new_redis_prefix(opts.redis_url)
         cluster = start_cluster({**base_env, "DATABASE_URL": database_url, "CHANNEL_LAYER_PREFIX": prefix}, opts)
+        cluster.redis, cluster.database_url = (opts.redis_url, prefix), database_url
         return Target("app", cluster, cluster.ws_url, cluster.http_port), prefix
     if target == "app":
         port = free_port()
@@ -173,6 +176,8 @@ def main(argv=None) -> None:
     exit_on_signals()
     os.sched_setaffinity(0, {opts.load_cpu})
     limit = raise_open_files()
+    if opts.private_redis:
+        opts.redis_url = PrivateRedis(cpu=opts.load_cpu).url
     if limit < max(opts.sockets) + 1000:
         print(f"warning: open-file limit {limit} is below {max(opts.sockets)} sockets", file=sys.stderr)
     scenarios = list(SCENARIOS) if opts.scenario == "all" else [opts.scenario]

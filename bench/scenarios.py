@@ -81,8 +81,10 @@ async def measure_latency(target: Target, seeded: dict, n: int, opts) -> dict:
     doctor_user, doctor_id, doctor_token = seeded["doctors"][0]
     delivered, responded = [], []
     lost = http_errors = 0
+    counters = getattr(target.server, "counters", None)  # nodes, nginx and Redis apart (a cluster)
     try:
         cpu0 = target.server.cpu_ms()
+        parts0 = counters() if counters else None
         for i in range(opts.bookings):
             candidates = pool.open_socks
             if not candidates:
@@ -114,6 +116,7 @@ async def measure_latency(target: Target, seeded: dict, n: int, opts) -> dict:
             else:
                 lost += 1
         cpu = target.server.cpu_ms() - cpu0
+        parts = {k: v - parts0[k] for k, v in counters().items()} if counters else {}
     finally:
         http.close()
         figures = pool_figures(pool, n)
@@ -128,6 +131,8 @@ async def measure_latency(target: Target, seeded: dict, n: int, opts) -> dict:
         "frames_lost": lost,
         "http_errors": http_errors,
         "cpu_ms_per_booking": cpu / done if done else None,
+        # A cluster's parts: nodes_cpu_ms_per_booking, nginx_cpu_ms_…, redis_cpu_ms_…, redis_commands_….
+        **{f"{k}_per_booking": v / done for k, v in (parts.items() if done else [])},
     }
 
 
@@ -270,6 +275,10 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         figures = pool_figures(pool, n)
         if hasattr(server, "sockets_per_node"):  # the app as nodes behind nginx: where the sockets are
             figures["sockets_per_node"] = await asyncio.to_thread(server.sockets_per_node)
+            figures["node_rss_kib"] = [node.rss_kib() for node in server.nodes]
+            usage = await asyncio.to_thread(server.redis_usage)  # groups, presence: what Redis holds
+            figures["redis_keys"] = usage["keys"]
+            figures["redis_kib_per_socket"] = usage["bytes"] / 1024 / open_then if open_then else None
     finally:
         pool.abort_all()
     return {
@@ -330,9 +339,12 @@ async def measure_throughput(target: Target, seeded: dict, n: int, opts) -> dict
                 finally:
                     http.close()
 
+            counters = getattr(target.server, "counters", None)
+            parts0 = counters() if counters else None
             cpu0, t0 = target.server.cpu_ms(), time.perf_counter()
             await asyncio.gather(*(worker(w) for w in range(concurrency)))
             elapsed, cpu = time.perf_counter() - t0, target.server.cpu_ms() - cpu0
+            parts = {k: v - parts0[k] for k, v in counters().items()} if counters else {}
             p99 = percentile(latencies, 0.99)
             steps.append(
                 {
@@ -343,6 +355,7 @@ async def measure_throughput(target: Target, seeded: dict, n: int, opts) -> dict
                     "p50_ms": percentile(latencies, 0.5),
                     "p99_ms": p99,
                     "cpu_ms_per_booking": cpu / len(latencies) if latencies else None,
+                    **{f"{k}_per_booking": v / len(latencies) for k, v in (parts.items() if latencies else [])},
                 }
             )
             if p99 is None or p99 > opts.p99_limit_ms or errors[0] > len(latencies):

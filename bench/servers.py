@@ -310,9 +310,102 @@ class Cluster:
             counts.append(int(float(re.search(r"^mediconnect_ws_connections (\S+)$", text, re.MULTILINE).group(1))))
         return counts
 
+    redis: tuple[str, str] | None = None  # (url, key prefix) of the nodes' layer and presence
+
+    def redis_usage(self) -> dict:
+        """The keys of the nodes' prefix in Redis and the bytes they take (MEMORY USAGE of each)."""
+        url, prefix = self.redis
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.memory_usage(key, samples=0)
+            return {"keys": len(keys), "bytes": sum(size or 0 for size in pipe.execute())}
+        finally:
+            client.close()
+
+    def counters(self) -> dict:
+        """CPU ms of the nodes and of nginx, and Redis's CPU ms and commands served (the whole Redis
+        server's: meaningful with --private-redis only)."""
+        url, _prefix = self.redis
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        try:
+            cpu, stats = client.info("cpu"), client.info("commandstats")
+        finally:
+            client.close()
+        return {
+            **self._database_counters(),
+            "nodes_cpu_ms": sum(self.node_cpu_ms()),
+            "nginx_cpu_ms": sum(cpu_ms(pid) for pid in [self.nginx.pid, *children(self.nginx.pid)]),
+            "redis_cpu_ms": (cpu["used_cpu_user"] + cpu["used_cpu_sys"]) * 1000,
+            "redis_commands": sum(v["calls"] for v in stats.values()),
+        }
+
+    database_url: str | None = None  # the scratch database the nodes use (theirs alone)
+
+    def _database_counters(self) -> dict:
+        """The nodes' database: transactions and rows written (pg_stat_database, which lags by up to
+        half a second: PostgreSQL flushes its statistics that often), and the CPU of the server
+        processes serving the nodes' connections (the pools' connections live through the measure)."""
+        if not self.database_url:
+            return {}
+        with psycopg.connect(self.database_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            xacts, rows = conn.execute(
+                "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted "
+                "FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+            pids = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        backend_ms = 0.0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                backend_ms += cpu_ms(pid)
+        return {"pg_transactions": xacts, "pg_rows_written": rows, "pg_backends_cpu_ms": backend_ms}
+
     def log_summary(self) -> dict:
         return {server.name: server.log_summary() for server in [*self.nodes, self.nginx]}
 
     def stop(self) -> None:
         for server in [self.nginx, *self.nodes]:
             server.stop()
+
+
+class PrivateRedis:
+    """A redis-server of the bench's own on a free port and core, without persistence: its CPU and
+    command counts are the app's alone (the machine's Redis is shared)."""
+
+    def __init__(self, *, cpu: int):
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        command = ["taskset", "-c", str(cpu), "redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--maxclients", "20000"]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_open_files,  # noqa: PLW1509
+        )
+        atexit.register(self.stop)
+        client = redis.Redis.from_url(self.url, socket_timeout=2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the private redis-server did not start") from None
+                time.sleep(0.1)  # polling for the port, bounded by the deadline
+        client.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

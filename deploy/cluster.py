@@ -343,7 +343,7 @@ def run(opts) -> int:
     except KeyboardInterrupt:
         print("stopping the cluster …", flush=True)
         return 0
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # a node that did not come up, a worker command not found
         print(f"the cluster did not start: {exc}", flush=True)
         return 1
     finally:
