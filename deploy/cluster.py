@@ -143,7 +143,7 @@ def write_nginx_config(
     node_ports: list[int],
     listen: str,
     static_root: Path,
-    workers: int = 1,
+    workers: int | str = 1,
     access_log: bool = False,
     tls_cert: str | None = None,
     tls_key: str | None = None,
@@ -292,7 +292,10 @@ def run(opts) -> int:
         raise SystemExit("nginx is not installed: `make run-cluster` installs Debian's package (apt-get install nginx)")
     node_ports = [opts.base_port + i for i in range(opts.nodes)]
     listen = f"{opts.host}:{opts.port}" if ":" not in opts.host else f"[{opts.host.strip('[]')}]:{opts.port}"
-    config = write_nginx_config(opts.runtime, node_ports=node_ports, listen=listen, static_root=opts.static_root)
+    # One nginx worker per core: each holds 8192 connections, two per socket (client and node).
+    config = write_nginx_config(
+        opts.runtime, node_ports=node_ports, listen=listen, static_root=opts.static_root, workers="auto"
+    )
     check_nginx_config(nginx, config)
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
