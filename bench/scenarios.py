@@ -270,9 +270,18 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         await asyncio.sleep(opts.settle)
         open_then = len(pool.open_socks)
         rss1 = server.rss_kib()
+        # What idle sockets cost a cluster while held (heartbeats, pings): nodes, nginx, PostgreSQL, Redis.
+        counters = getattr(server, "counters", None)
+        idle0, idle_t0 = (await asyncio.to_thread(counters) if counters else None), time.perf_counter()
         await asyncio.sleep(max(0.0, opts.hold - (time.perf_counter() - hold_start)))
+        if counters and open_then:
+            idle1, seconds = await asyncio.to_thread(counters), time.perf_counter() - idle_t0
+            scale = 1000 / open_then / seconds
+            idle = {f"idle_{k}_per_1000_sockets_per_s": (v - idle0[k]) * scale for k, v in idle1.items()}
+        else:
+            idle = {}
         rss_end = server.rss_kib()
-        figures = pool_figures(pool, n)
+        figures = {**pool_figures(pool, n), **idle}
         if hasattr(server, "sockets_per_node"):  # the app as nodes behind nginx: where the sockets are
             figures["sockets_per_node"] = await asyncio.to_thread(server.sockets_per_node)
             figures["node_rss_kib"] = [node.rss_kib() for node in server.nodes]
@@ -387,8 +396,16 @@ SCENARIOS = {
 }
 
 # The figures each scenario plots and compares (app / floor).
+# With --nodes, a booking's CPU split among the nodes, nginx, PostgreSQL's backends and Redis.
+CLUSTER_PARTS = [
+    "nodes_cpu_ms_per_booking",
+    "nginx_cpu_ms_per_booking",
+    "pg_backends_cpu_ms_per_booking",
+    "redis_cpu_ms_per_booking",
+    "redis_commands_per_booking",
+]
 FIGURES = {
-    "latency": ["p50_ms", "p99_ms", "cpu_ms_per_booking", "frames_lost", "response_p50_ms"],
+    "latency": ["p50_ms", "p99_ms", "cpu_ms_per_booking", "frames_lost", "response_p50_ms", *CLUSTER_PARTS],
     "fanout": ["p50_ms", "p99_ms", "cpu_ms_per_update", "frames_lost", "incomplete_updates"],
     "sockets": [
         "held",
@@ -397,6 +414,10 @@ FIGURES = {
         "time_to_open_s",
         "kib_per_socket",
         "cpu_ms_per_connect",
+        "redis_kib_per_socket",
+        "idle_nodes_cpu_ms_per_1000_sockets_per_s",
+        "idle_redis_cpu_ms_per_1000_sockets_per_s",
+        "idle_redis_commands_per_1000_sockets_per_s",
     ],
     "throughput": ["best_rate_per_s", "best_p99_ms", "cpu_ms_per_booking", "peak_rate_per_s", "peak_p99_ms"],
 }
