@@ -258,11 +258,17 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
     server = target.server
     await asyncio.sleep(opts.settle)
     rss0, cpu0 = server.rss_kib(), server.cpu_ms()
+    counters = getattr(server, "counters", None)  # a cluster: nodes, nginx, PostgreSQL, Redis apart
+    connect0 = await asyncio.to_thread(counters) if counters else None
     pool = SocketPool(target.ws_url)
     try:
         await pool.open_all(seeded["patients"], rate=opts.open_rate, ready_within=opts.open_timeout)
         cpu_open = server.cpu_ms() - cpu0
         opened = sum(1 for s in pool.socks if s.reader is not None)
+        connect = {}
+        if counters and opened:
+            connect1 = await asyncio.to_thread(counters)
+            connect = {f"connect_{k}_per_socket": (v - connect0[k]) / opened for k, v in connect1.items()}
         # Until every attempt had its answer (ready or refused); and until the last one was ready.
         time_to_open = pool.last_settled - pool.first_attempt
         time_to_last_ready = (pool.last_ready - pool.first_attempt) if pool.last_ready else None
@@ -271,7 +277,6 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         open_then = len(pool.open_socks)
         rss1 = server.rss_kib()
         # What idle sockets cost a cluster while held (heartbeats, pings): nodes, nginx, PostgreSQL, Redis.
-        counters = getattr(server, "counters", None)
         idle0, idle_t0 = (await asyncio.to_thread(counters) if counters else None), time.perf_counter()
         await asyncio.sleep(max(0.0, opts.hold - (time.perf_counter() - hold_start)))
         if counters and open_then:
@@ -281,7 +286,7 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         else:
             idle = {}
         rss_end = server.rss_kib()
-        figures = {**pool_figures(pool, n), **idle}
+        figures = {**pool_figures(pool, n), **connect, **idle}
         if hasattr(server, "sockets_per_node"):  # the app as nodes behind nginx: where the sockets are
             figures["sockets_per_node"] = await asyncio.to_thread(server.sockets_per_node)
             figures["node_rss_kib"] = [node.rss_kib() for node in server.nodes]
