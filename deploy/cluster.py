@@ -23,6 +23,7 @@ import contextlib
 import grp
 import os
 import pwd
+import resource
 import shlex
 import shutil
 import signal
@@ -80,6 +81,13 @@ def _mime_types() -> str:
     }
     lines = "\n".join(f"        {kind} {exts};" for kind, exts in types.items())
     return f"    types {{\n{lines}\n    }}"
+
+
+def _open_files() -> int:
+    """The connections (and open files) of each nginx worker: as many as this process may open, at
+    most 65,536 (32,768 sockets a worker). Raise `ulimit -n` (the hard limit) for more."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 65536 if hard == resource.RLIM_INFINITY else max(1024, min(hard, 65536))
 
 
 def _worker_user() -> str:
@@ -165,6 +173,7 @@ def write_nginx_config(
             "nginx.conf.template",
             user=_worker_user(),
             workers=str(workers),
+            open_files=str(_open_files()),
             runtime=str(runtime),
             error_log=str(runtime / "error.log"),
             log_level="warn",
@@ -292,7 +301,7 @@ def run(opts) -> int:
         raise SystemExit("nginx is not installed: `make run-cluster` installs Debian's package (apt-get install nginx)")
     node_ports = [opts.base_port + i for i in range(opts.nodes)]
     listen = f"{opts.host}:{opts.port}" if ":" not in opts.host else f"[{opts.host.strip('[]')}]:{opts.port}"
-    # One nginx worker per core: each holds 8192 connections, two per socket (client and node).
+    # One nginx worker per core, each holding up to 65,536 connections, two per socket (client and node).
     config = write_nginx_config(
         opts.runtime, node_ports=node_ports, listen=listen, static_root=opts.static_root, workers="auto"
     )
