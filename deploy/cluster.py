@@ -291,8 +291,20 @@ class Process:
 
 
 def worker_commands() -> list[list[str]]:
-    listed = [shlex.split(c) for c in os.environ.get("WORKERS", "").split(";") if c.strip()]
-    return [*WORKERS, *listed]
+    """WORKERS below, then the WORKERS variable: shell words, `;` between commands (quoted, a `;`
+    belongs to its word)."""
+    lexer = shlex.shlex(os.environ.get("WORKERS", ""), posix=True, punctuation_chars=";")
+    lexer.whitespace_split = True
+    listed: list[list[str]] = [[]]
+    try:
+        for word in lexer:
+            if word == ";":
+                listed.append([])
+            else:
+                listed[-1].append(word)
+    except ValueError as exc:
+        raise SystemExit(f"WORKERS: {exc}") from exc
+    return [*WORKERS, *(command for command in listed if command)]
 
 
 def run(opts) -> int:
@@ -311,6 +323,7 @@ def run(opts) -> int:
     # nginx on this machine forwards every request: its X-Forwarded-For names the client.
     env.setdefault("TRUSTED_PROXIES", "127.0.0.1,::1")
     daphne_args = shlex.split(opts.daphne_args)
+    workers = worker_commands()  # a mistake in WORKERS stops us before anything starts
     processes: list[Process] = []
 
     def stop_all() -> None:
@@ -338,7 +351,7 @@ def run(opts) -> int:
         for i, (port, node) in enumerate(zip(node_ports, processes, strict=True), start=1):
             wait_healthy(f"http://127.0.0.1:{port}/healthz", node.popen)
             print(f"node{i}: http://127.0.0.1:{port} (metrics: http://127.0.0.1:{port}/metrics)", flush=True)
-        for i, command in enumerate(worker_commands(), start=1):
+        for i, command in enumerate(workers, start=1):
             processes.append(Process(f"worker{i}", command, env))
         processes.append(Process("nginx", nginx_command(nginx, config), env))
         shown = f"[{opts.host.strip('[]')}]" if ":" in opts.host else opts.host
