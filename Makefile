@@ -24,7 +24,16 @@ BACKLOG  ?= 1024
 WS_CONNECT_TIMEOUT ?= 30
 ENDPOINT  = tcp:port=$(PORT):interface=$(subst :,\:,$(subst [,,$(subst ],,$(HOST)))):backlog=$(BACKLOG)
 
-.PHONY: run test setup migrate lint bench
+# The flags every daphne process of ours runs with (`make run`, each node of `make run-cluster`).
+DAPHNE_FLAGS = --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
+	--websocket_connect_timeout $(WS_CONNECT_TIMEOUT)
+# `make run-cluster`: NODES daphne processes on ports BASE_PORT, BASE_PORT+1, … behind nginx on
+# HOST:PORT (deploy/cluster.py; README "Past one machine").
+NODES     ?= 2
+BASE_PORT ?= 8001
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: run run-cluster cluster-check nginx test setup migrate lint bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,14 +53,29 @@ setup: $(VENV)/.runtime
 $(KEY_FILE): | $(PY)
 	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp && mv $@.tmp $@
 
+# collectstatic: deployed (DEBUG off) the pages name static files by a hash of their content.
 migrate: setup $(KEY_FILE)
 	$(LOCAL) $(PY) manage.py migrate --noinput
+	$(LOCAL) $(PY) manage.py collectstatic --noinput -v 0
 	$(LOCAL) $(PY) manage.py seed_demo
 
 run: migrate
-	$(LOCAL) $(VENV)/bin/daphne --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
-		--websocket_connect_timeout $(WS_CONNECT_TIMEOUT) \
+	$(LOCAL) $(VENV)/bin/daphne $(DAPHNE_FLAGS) \
 		-e '$(ENDPOINT)' mediconnect.asgi:application
+
+# Debian's nginx, installed when missing (the cluster runs it as a user-level process of its own).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+		echo "nginx is missing: installing Debian's package"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
+# PostgreSQL and Redis are named before anything is migrated: a cluster on SQLite would not share.
+cluster-check: setup
+	$(PY) deploy/cluster.py check
+
+run-cluster: cluster-check nginx migrate
+	$(LOCAL) NODES=$(NODES) BASE_PORT=$(BASE_PORT) HOST=$(HOST) PORT=$(PORT) \
+		$(PY) deploy/cluster.py --daphne-args '$(DAPHNE_FLAGS)'
 
 test: $(VENV)/.dev
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null

@@ -58,7 +58,9 @@ def summarize(scenario: str, runs: dict) -> dict:
     return {"medians": medians, "ratio_app_over_floor": ratios}
 
 
-def write(out: Path, scenario: str, layer: str, params: dict, runs: dict, started: str, machine_start: dict) -> Path:
+def write(
+    out: Path, scenario: str, layer: str, params: dict, runs: dict, started: str, machine_start: dict, suffix: str = ""
+) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     document = {
         "scenario": scenario,
@@ -72,7 +74,7 @@ def write(out: Path, scenario: str, layer: str, params: dict, runs: dict, starte
         **summarize(scenario, runs),
         "runs": {target: {str(n): results for n, results in by_count.items()} for target, by_count in runs.items()},
     }
-    path = out / f"{scenario}-{layer}.json"
+    path = out / f"{scenario}-{layer}{suffix}.json"
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path
 

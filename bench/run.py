@@ -25,7 +25,10 @@ import report  # noqa: E402
 import seed  # noqa: E402
 from scenarios import FIGURES, SCENARIOS, Target  # noqa: E402
 from servers import (  # noqa: E402
+    LOGS,
     ROOT,
+    Cluster,
+    PrivateRedis,
     Scratch,
     Server,
     delete_redis_keys,
@@ -71,12 +74,38 @@ def parse_args(argv=None):
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
+    parser.add_argument("--nodes", type=int, default=0, help="the app as N daphne nodes behind nginx (0: alone)")
+    parser.add_argument("--node-cpus", type=numbers, default=None, help="the nodes' cores, in turn (default: server's)")
+    parser.add_argument("--private-redis", action="store_true", help="a redis-server of our own (on --load-cpu)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     parser.add_argument("--no-plots", action="store_true")
     return parser.parse_args(argv)
 
 
+def start_cluster(env: dict, opts) -> Cluster:
+    """--nodes daphne processes as `make run-cluster` starts them, behind nginx on the server's core."""
+    nodes = []
+    cpus = opts.node_cpus or [opts.server_cpu]
+    env = {**env, "TRUSTED_PROXIES": "127.0.0.1"}  # nginx forwards every request
+    try:
+        for i in range(opts.nodes):
+            port, cpu = free_port(), cpus[i % len(cpus)]
+            url = f"ws://127.0.0.1:{port}/ws/"
+            nodes.append(Server(f"app-node{i + 1}", makefile_daphne_command(port), env, port, url, cpu=cpu))
+        runtime = LOGS.parent / f"nginx-{os.getpid()}-{secrets.token_hex(3)}"
+        return Cluster(nodes, runtime, nginx_cpu=opts.server_cpu, env=env)
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
 def start_server(target: str, database_url: str, base_env: dict, opts) -> tuple[Target, str | None]:
+    if target == "app" and opts.nodes:
+        prefix = new_redis_prefix(opts.redis_url)
+        cluster = start_cluster({**base_env, "DATABASE_URL": database_url, "CHANNEL_LAYER_PREFIX": prefix}, opts)
+        cluster.redis, cluster.database_url = (opts.redis_url, prefix), database_url
+        return Target("app", cluster, cluster.ws_url, cluster.http_port), prefix
     if target == "app":
         port = free_port()
         prefix = new_redis_prefix(opts.redis_url)
@@ -147,6 +176,8 @@ def main(argv=None) -> None:
     exit_on_signals()
     os.sched_setaffinity(0, {opts.load_cpu})
     limit = raise_open_files()
+    if opts.private_redis:
+        opts.redis_url = PrivateRedis(cpu=opts.load_cpu).url
     if limit < max(opts.sockets) + 1000:
         print(f"warning: open-file limit {limit} is below {max(opts.sockets)} sockets", file=sys.stderr)
     scenarios = list(SCENARIOS) if opts.scenario == "all" else [opts.scenario]
@@ -185,7 +216,8 @@ def main(argv=None) -> None:
                     print(
                         f"{scenario} run {run + 1} {target:5s} N={n}: {brief(figures, FIGURES[scenario])}", flush=True
                     )
-                    path = report.write(opts.out, scenario, opts.layer, params, runs, started, machine)
+                    suffix = f"-nodes{opts.nodes}" if opts.nodes else ""
+                    path = report.write(opts.out, scenario, opts.layer, params, runs, started, machine, suffix=suffix)
         print(json.dumps(report.summarize(scenario, runs), indent=1, default=str), flush=True)
         print(f"wrote {path}", flush=True)
         if not opts.no_plots:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from client import HttpClient, SocketPool
-from servers import Server
+from servers import Cluster, Server
 
 CURRENT_QUEUE = re.compile(r'"current_queue":\s*(\d+)')
 
@@ -23,7 +23,7 @@ CURRENT_QUEUE = re.compile(r'"current_queue":\s*(\d+)')
 @dataclass
 class Target:
     name: str  # "app" or "floor"
-    server: Server
+    server: Server | Cluster
     ws_url: str
     http_port: int
 
@@ -81,8 +81,10 @@ async def measure_latency(target: Target, seeded: dict, n: int, opts) -> dict:
     doctor_user, doctor_id, doctor_token = seeded["doctors"][0]
     delivered, responded = [], []
     lost = http_errors = 0
+    counters = getattr(target.server, "counters", None)  # nodes, nginx and Redis apart (a cluster)
     try:
         cpu0 = target.server.cpu_ms()
+        parts0 = counters() if counters else None
         for i in range(opts.bookings):
             candidates = pool.open_socks
             if not candidates:
@@ -114,6 +116,7 @@ async def measure_latency(target: Target, seeded: dict, n: int, opts) -> dict:
             else:
                 lost += 1
         cpu = target.server.cpu_ms() - cpu0
+        parts = {k: v - parts0[k] for k, v in counters().items()} if counters else {}
     finally:
         http.close()
         figures = pool_figures(pool, n)
@@ -128,6 +131,8 @@ async def measure_latency(target: Target, seeded: dict, n: int, opts) -> dict:
         "frames_lost": lost,
         "http_errors": http_errors,
         "cpu_ms_per_booking": cpu / done if done else None,
+        # A cluster's parts: nodes_cpu_ms_per_booking, nginx_cpu_ms_…, redis_cpu_ms_…, redis_commands_….
+        **{f"{k}_per_booking": v / done for k, v in (parts.items() if done else [])},
     }
 
 
@@ -253,11 +258,17 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
     server = target.server
     await asyncio.sleep(opts.settle)
     rss0, cpu0 = server.rss_kib(), server.cpu_ms()
+    counters = getattr(server, "counters", None)  # a cluster: nodes, nginx, PostgreSQL, Redis apart
+    connect0 = await asyncio.to_thread(counters) if counters else None
     pool = SocketPool(target.ws_url)
     try:
         await pool.open_all(seeded["patients"], rate=opts.open_rate, ready_within=opts.open_timeout)
         cpu_open = server.cpu_ms() - cpu0
         opened = sum(1 for s in pool.socks if s.reader is not None)
+        connect = {}
+        if counters and opened:
+            connect1 = await asyncio.to_thread(counters)
+            connect = {f"connect_{k}_per_socket": (v - connect0[k]) / opened for k, v in connect1.items()}
         # Until every attempt had its answer (ready or refused); and until the last one was ready.
         time_to_open = pool.last_settled - pool.first_attempt
         time_to_last_ready = (pool.last_ready - pool.first_attempt) if pool.last_ready else None
@@ -265,9 +276,23 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         await asyncio.sleep(opts.settle)
         open_then = len(pool.open_socks)
         rss1 = server.rss_kib()
+        # What idle sockets cost a cluster while held (heartbeats, pings): nodes, nginx, PostgreSQL, Redis.
+        idle0, idle_t0 = (await asyncio.to_thread(counters) if counters else None), time.perf_counter()
         await asyncio.sleep(max(0.0, opts.hold - (time.perf_counter() - hold_start)))
+        if counters and open_then:
+            idle1, seconds = await asyncio.to_thread(counters), time.perf_counter() - idle_t0
+            scale = 1000 / open_then / seconds
+            idle = {f"idle_{k}_per_1000_sockets_per_s": (v - idle0[k]) * scale for k, v in idle1.items()}
+        else:
+            idle = {}
         rss_end = server.rss_kib()
-        figures = pool_figures(pool, n)
+        figures = {**pool_figures(pool, n), **connect, **idle}
+        if hasattr(server, "sockets_per_node"):  # the app as nodes behind nginx: where the sockets are
+            figures["sockets_per_node"] = await asyncio.to_thread(server.sockets_per_node)
+            figures["node_rss_kib"] = [node.rss_kib() for node in server.nodes]
+            usage = await asyncio.to_thread(server.redis_usage)  # groups, presence: what Redis holds
+            figures["redis_keys"] = usage["keys"]
+            figures["redis_kib_per_socket"] = usage["bytes"] / 1024 / open_then if open_then else None
     finally:
         pool.abort_all()
     return {
@@ -328,9 +353,12 @@ async def measure_throughput(target: Target, seeded: dict, n: int, opts) -> dict
                 finally:
                     http.close()
 
+            counters = getattr(target.server, "counters", None)
+            parts0 = counters() if counters else None
             cpu0, t0 = target.server.cpu_ms(), time.perf_counter()
             await asyncio.gather(*(worker(w) for w in range(concurrency)))
             elapsed, cpu = time.perf_counter() - t0, target.server.cpu_ms() - cpu0
+            parts = {k: v - parts0[k] for k, v in counters().items()} if counters else {}
             p99 = percentile(latencies, 0.99)
             steps.append(
                 {
@@ -341,6 +369,7 @@ async def measure_throughput(target: Target, seeded: dict, n: int, opts) -> dict
                     "p50_ms": percentile(latencies, 0.5),
                     "p99_ms": p99,
                     "cpu_ms_per_booking": cpu / len(latencies) if latencies else None,
+                    **{f"{k}_per_booking": v / len(latencies) for k, v in (parts.items() if latencies else [])},
                 }
             )
             if p99 is None or p99 > opts.p99_limit_ms or errors[0] > len(latencies):
@@ -372,8 +401,16 @@ SCENARIOS = {
 }
 
 # The figures each scenario plots and compares (app / floor).
+# With --nodes, a booking's CPU split among the nodes, nginx, PostgreSQL's backends and Redis.
+CLUSTER_PARTS = [
+    "nodes_cpu_ms_per_booking",
+    "nginx_cpu_ms_per_booking",
+    "pg_backends_cpu_ms_per_booking",
+    "redis_cpu_ms_per_booking",
+    "redis_commands_per_booking",
+]
 FIGURES = {
-    "latency": ["p50_ms", "p99_ms", "cpu_ms_per_booking", "frames_lost", "response_p50_ms"],
+    "latency": ["p50_ms", "p99_ms", "cpu_ms_per_booking", "frames_lost", "response_p50_ms", *CLUSTER_PARTS],
     "fanout": ["p50_ms", "p99_ms", "cpu_ms_per_update", "frames_lost", "incomplete_updates"],
     "sockets": [
         "held",
@@ -382,6 +419,10 @@ FIGURES = {
         "time_to_open_s",
         "kib_per_socket",
         "cpu_ms_per_connect",
+        "redis_kib_per_socket",
+        "idle_nodes_cpu_ms_per_1000_sockets_per_s",
+        "idle_redis_cpu_ms_per_1000_sockets_per_s",
+        "idle_redis_commands_per_1000_sockets_per_s",
     ],
     "throughput": ["best_rate_per_s", "best_p99_ms", "cpu_ms_per_booking", "peak_rate_per_s", "peak_p99_ms"],
 }

@@ -77,6 +77,15 @@ def cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / CLOCK_TICKS
 
 
+def children(pid: int) -> list[int]:
+    """The process's direct children (nginx's workers under its master)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -251,3 +260,152 @@ def exit_on_signals() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+class Cluster:
+    """`nodes` app servers behind nginx as `make run-cluster` runs them (deploy/cluster.py renders its
+    configuration); used by the scenarios like one `Server`: CPU and RSS are the sums over the nodes
+    and nginx (master and workers), and `sockets_per_node` reads each node's /metrics gauge."""
+
+    def __init__(self, nodes: list[Server], nginx_config: Path, *, nginx_cpu: int, env: dict):
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from deploy import cluster
+
+        self.nodes = nodes
+        self.http_port = free_port()
+        self.ws_url = f"ws://127.0.0.1:{self.http_port}/ws/"
+        config = cluster.write_nginx_config(
+            nginx_config,
+            node_ports=[node.http_port for node in nodes],
+            listen=f"127.0.0.1:{self.http_port}",
+            static_root=ROOT / "staticfiles",
+        )
+        command = cluster.nginx_command(cluster.find_nginx(), config)
+        self.nginx = Server("nginx", command, env, self.http_port, self.ws_url, cpu=nginx_cpu)
+        self.name = f"app x{len(nodes)} behind nginx"
+
+    @property
+    def processes(self) -> list[int]:
+        return [*(node.pid for node in self.nodes), self.nginx.pid, *children(self.nginx.pid)]
+
+    def cpu_ms(self) -> float:
+        return sum(cpu_ms(pid) for pid in self.processes)
+
+    def node_cpu_ms(self) -> list[float]:
+        return [node.cpu_ms() for node in self.nodes]
+
+    def rss_kib(self) -> int:
+        return sum(rss_kib(pid) for pid in self.processes)
+
+    def alive(self) -> bool:
+        return all(server.alive() for server in [*self.nodes, self.nginx])
+
+    def sockets_per_node(self) -> list[int]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        counts = []
+        for node in self.nodes:
+            with opener.open(f"http://127.0.0.1:{node.http_port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            counts.append(int(float(re.search(r"^mediconnect_ws_connections (\S+)$", text, re.MULTILINE).group(1))))
+        return counts
+
+    redis: tuple[str, str] | None = None  # (url, key prefix) of the nodes' layer and presence
+
+    def redis_usage(self) -> dict:
+        """The keys of the nodes' prefix in Redis and the bytes they take (MEMORY USAGE of each)."""
+        url, prefix = self.redis
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.memory_usage(key, samples=0)
+            return {"keys": len(keys), "bytes": sum(size or 0 for size in pipe.execute())}
+        finally:
+            client.close()
+
+    def counters(self) -> dict:
+        """CPU ms of the nodes and of nginx, and Redis's CPU ms and commands served (the whole Redis
+        server's: meaningful with --private-redis only)."""
+        url, _prefix = self.redis
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        try:
+            cpu, stats = client.info("cpu"), client.info("commandstats")
+        finally:
+            client.close()
+        return {
+            **self._database_counters(),
+            "nodes_cpu_ms": sum(self.node_cpu_ms()),
+            "nginx_cpu_ms": sum(cpu_ms(pid) for pid in [self.nginx.pid, *children(self.nginx.pid)]),
+            "redis_cpu_ms": (cpu["used_cpu_user"] + cpu["used_cpu_sys"]) * 1000,
+            "redis_commands": sum(v["calls"] for v in stats.values()),
+        }
+
+    database_url: str | None = None  # the scratch database the nodes use (theirs alone)
+
+    def _database_counters(self) -> dict:
+        """The nodes' database: transactions and rows written (pg_stat_database, which lags by up to
+        half a second: PostgreSQL flushes its statistics that often), and the CPU of the server
+        processes serving the nodes' connections (the pools' connections live through the measure)."""
+        if not self.database_url:
+            return {}
+        with psycopg.connect(self.database_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            xacts, rows = conn.execute(
+                "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted "
+                "FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+            pids = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        backend_ms = 0.0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                backend_ms += cpu_ms(pid)
+        return {"pg_transactions": xacts, "pg_rows_written": rows, "pg_backends_cpu_ms": backend_ms}
+
+    def log_summary(self) -> dict:
+        return {server.name: server.log_summary() for server in [*self.nodes, self.nginx]}
+
+    def stop(self) -> None:
+        for server in [self.nginx, *self.nodes]:
+            server.stop()
+
+
+class PrivateRedis:
+    """A redis-server of the bench's own on a free port and core, without persistence: its CPU and
+    command counts are the app's alone (the machine's Redis is shared)."""
+
+    def __init__(self, *, cpu: int):
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        command = ["taskset", "-c", str(cpu), "redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--maxclients", "20000"]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_open_files,  # noqa: PLW1509
+        )
+        atexit.register(self.stop)
+        client = redis.Redis.from_url(self.url, socket_timeout=2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the private redis-server did not start") from None
+                time.sleep(0.1)  # polling for the port, bounded by the deadline
+        client.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

@@ -14,6 +14,8 @@ def rows(path: Path):
     for n in sorted(medians.get("app", {}), key=int):
         app, floor = medians["app"][n], medians.get("floor", {}).get(n, {})
         for figure, value in app.items():
+            if value is None and figure not in floor:
+                continue  # a figure of clusters only (--nodes), in a run without one
             ratio = ratios.get(n, {}).get(figure)
             yield result["scenario"], result["layer"], n, figure, value, floor.get(figure), ratio
 

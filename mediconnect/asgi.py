@@ -10,7 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
 django_http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from .board_socket import with_boards  # noqa: E402
@@ -18,6 +17,7 @@ from .consumers import EventConsumer  # noqa: E402
 from .daphne_tuning import bounded_backlog, fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
 from .graceful import graceful_shutdown  # noqa: E402
 from .outage import WebsocketOutageGuard  # noqa: E402
+from .static_files import StaticFilesHandler  # noqa: E402
 from .ws_auth import JWTAuthMiddleware  # noqa: E402
 
 fail_with_close_frames()
@@ -28,8 +28,9 @@ graceful_shutdown()  # SIGTERM: stop accepting, close every socket with 1012, ex
 
 application = ProtocolTypeRouter(
     {
-        # Static files are few and small; daphne serves them straight from the apps.
-        "http": ASGIStaticFilesHandler(django_http),
+        # Static files are few and small: daphne serves them itself, before Django's middleware
+        # (collected, with hashed names, when deployed; nginx serves them in a cluster).
+        "http": StaticFilesHandler(django_http),
         # An outage closes a socket with 4503 "service unavailable, reconnect later" (mediconnect/outage.py).
         "websocket": WebsocketOutageGuard(
             JWTAuthMiddleware(URLRouter([path("ws/", with_boards(EventConsumer.as_asgi()))]))

@@ -6,7 +6,8 @@ every connection without a close frame. The clients see 1006 and back off as aft
 that trigger first stops the listening ports (new connections are refused, so a load balancer
 sends them to another node), sends every open socket a close frame with 1012 "service restart"
 (the portals reconnect at once and resume from their last event id), and waits until the clients
-have answered and the consumers have finished, for GRACE_SECONDS at most. (A consumer hands its
+have answered and the consumers have finished, and until the HTTP requests under way have been
+answered, for GRACE_SECONDS at most. (A consumer hands its
 presence and socket count back in the background; one not done by the exit expires with the TTL.)
 A socket that opens meanwhile (its handshake was under way) is closed the same way.
 
@@ -60,6 +61,20 @@ def _websockets(server) -> list:
     return [p for p in list(server.connections) if isinstance(p, WebSocketProtocol)]
 
 
+def _requests_answered(server) -> bool:
+    """No HTTP request is still being answered (a booking under way finishes before the exit; a
+    load balancer would otherwise see its connection cut and answer 502)."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    for protocol, details in list(server.connections.items()):
+        if isinstance(protocol, WebSocketProtocol):
+            continue
+        instance = details.get("application_instance")
+        if instance is not None and not instance.done():
+            return False
+    return True
+
+
 def _settled(server, protocol) -> bool:
     """The socket is closed and its consumer has finished."""
     details = server.connections.get(protocol)
@@ -83,7 +98,7 @@ async def drain(server) -> None:
             if protocol.state == protocol.STATE_OPEN and protocol not in closed:
                 closed.add(protocol)
                 protocol.sendCloseFrame(code=CLOSE_SERVICE_RESTART, reasonUtf8=b"service restart")
-        settled = all(_settled(server, p) for p in sockets)
+        settled = all(_settled(server, p) for p in sockets) and _requests_answered(server)
         if settled or loop.time() - started >= GRACE_SECONDS:
             logger.info(
                 "shutting down: %d socket(s) closed in %.2f s%s",

@@ -190,7 +190,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `collectstatic` gathers every app's files here; nginx serves them in a cluster (deploy/).
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Deployed (DEBUG off), static files carry a hash of their content in their names
+# (`js/socket.3f2a….js`, the `{% static %}` tag writes them, ES module imports included), so a
+# proxy may cache them for a year and a new release is fetched at once. That needs `collectstatic`
+# first (`make run` does it); the test run and DEBUG serve the files from the apps, unhashed.
+STATICFILES_MANIFEST = env.bool("STATICFILES_MANIFEST", default=not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "mediconnect.static_files.HashedStaticFilesStorage"
+        if STATICFILES_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # Channel layer: in-memory by default; REDIS_URL switches to Redis so that
 # several server processes share groups. Each process receives on one channel (its hub's, see

@@ -14,5 +14,7 @@ import secrets
 os.environ.setdefault("ENV_FILE", "")
 os.environ.setdefault("SECRET_KEY", f"test-run-{secrets.token_urlsafe(48)}")
 os.environ.setdefault("LOCAL_HTTP", "true")
+# Static files from the apps, unhashed: no `collectstatic` before a test run (nor in the live servers).
+os.environ.setdefault("STATICFILES_MANIFEST", "false")
 
 from .settings import *  # noqa: E402, F403

@@ -31,6 +31,7 @@ import websockets
 from tests.live import ROOT, free_port
 
 PASSWORD = "Fault-pass-123"
+CLOSE_SERVICE_RESTART = 1012  # a node's graceful stop (mediconnect/graceful.py)
 DATABASE = "mediconnect"
 
 
@@ -277,7 +278,8 @@ def stored_events(cluster: PostgresCluster, user_id: int, after: int = 0) -> lis
 
 class Client:
     """A socket client that behaves as the portals do: one socket, and after any close or failed
-    connect it reconnects with `?last_event_id=` of the last event it got. `frames` holds every frame
+    connect it reconnects with `?last_event_id=` of the last event it got (at once after 1012, a
+    node's restart; after a short pause otherwise). `frames` holds every frame
     it received, across connections, in order; `ids` the ids of its per-user events."""
 
     def __init__(self, server, token: str, *, after: int | None = None):
@@ -326,11 +328,14 @@ class Client:
                             self.last_id = frame["id"]
                         self._changed.set()
                 self.closes.append(ws.close_code)
+            except websockets.exceptions.ConnectionClosed as exc:  # a close other than 1000/1001
+                self.closes.append(exc.rcvd.code if exc.rcvd else type(exc).__name__)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 self.closes.append(type(exc).__name__)
             self.socket = None
             self._changed.set()
-            await asyncio.sleep(0.2)  # a client's pause before it reconnects
+            if self.closes[-1] != CLOSE_SERVICE_RESTART:  # after 1012 the portals reconnect at once
+                await asyncio.sleep(0.2)  # a client's pause before it reconnects
 
     async def send(self, message: dict) -> None:
         await self.socket.send(json.dumps(message))

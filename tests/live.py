@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ ROOT = Path(settings.BASE_DIR)
 # The Makefile's BACKLOG: daphne's listen queue, instead of Twisted's 50.
 LISTEN_BACKLOG = 1024
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
+# Debian's nginx (the cluster tests put it in front of several daphne processes).
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 
 # Debian's Chromium, as the browser tests and the screenshot script launch it: headless, and quiet
 # on a machine whose only network is the loopback.
@@ -66,12 +69,48 @@ class Answer:
     status: int
     content_type: str
     text: str
+    headers: dict = dataclasses.field(default_factory=dict)
 
     def json(self):
         return json.loads(self.text)
 
 
-class Daphne:
+class Endpoint:
+    """JSON requests to a server at `url` (a daphne process, or nginx in front of several)."""
+
+    url: str
+
+    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None):
+        """A JSON request; returns (status, parsed body)."""
+        return self.request_with_timeout(method, path, body, token, timeout=10)
+
+    def request_with_timeout(self, method: str, path: str, body=None, token=None, *, timeout: float, headers=None):
+        answer = self.fetch(method, path, body, token, timeout=timeout, headers=headers)
+        return answer.status, json.loads(answer.text or "null")
+
+    def fetch(self, method: str, path: str, body=None, token=None, *, timeout: float = 10, headers=None) -> "Answer":
+        """A request whose answer may not be JSON (an error page): status, content type, text, headers."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
+                text = r.read().decode(errors="replace")
+                return Answer(r.status, r.headers.get("Content-Type", ""), text, dict(r.headers))
+        except urllib.error.HTTPError as e:
+            return Answer(e.code, e.headers.get("Content-Type", ""), e.read().decode(errors="replace"), dict(e.headers))
+
+    def token(self, email: str, password: str) -> str:
+        status, body = self.request("POST", "/api/auth/token/", {"email": email, "password": password})
+        assert status == 200, body
+        return body["access"]
+
+
+class Daphne(Endpoint):
     """One daphne process serving the project; `url`/`ws_url` point at it; output goes to `log_path`."""
 
     def __init__(self, *, port: int | None = None, **extra_env):
@@ -138,28 +177,49 @@ class Daphne:
                 self.kill()
         self.log.close()
 
-    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None):
-        """A JSON request; returns (status, parsed body)."""
-        return self.request_with_timeout(method, path, body, token, timeout=10)
 
-    def request_with_timeout(self, method: str, path: str, body=None, token=None, *, timeout: float):
-        answer = self.fetch(method, path, body, token, timeout=timeout)
-        return answer.status, json.loads(answer.text or "null")
+class Nginx(Endpoint):
+    """nginx in front of daphne processes, configured as `make run-cluster` configures it
+    (deploy/cluster.py renders deploy/nginx/ into a directory of its own); started on a free port."""
 
-    def fetch(self, method: str, path: str, body=None, token=None, *, timeout: float = 10) -> "Answer":
-        """A request whose answer may not be JSON (an error page): status, content type and text."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
-        req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
+    def __init__(self, node_ports: list[int], *, static_root: Path, tls: tuple[Path, Path] | None = None):
+        from deploy import cluster
+
+        self.port = free_port()
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws/"
+        self.dir = Path(tempfile.mkdtemp(prefix="mc-nginx-"))
+        cert, key = (str(tls[0]), str(tls[1])) if tls else (None, None)
+        config = cluster.write_nginx_config(
+            self.dir,
+            node_ports=node_ports,
+            listen=f"127.0.0.1:{self.port}" + (" ssl" if tls else ""),
+            static_root=static_root,
+            tls_cert=cert,
+            tls_key=key,
+        )
+        cluster.check_nginx_config(NGINX, config)
+        self.process = subprocess.Popen(
+            cluster.nginx_command(NGINX, config), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
-                return Answer(r.status, r.headers.get("Content-Type", ""), r.read().decode(errors="replace"))
-        except urllib.error.HTTPError as e:
-            return Answer(e.code, e.headers.get("Content-Type", ""), e.read().decode(errors="replace"))
+            # Through TLS, nginx's answer is a sign of the nodes' health too; the plain port is polled.
+            cluster.wait_healthy(f"{self.url}/healthz", self.process, timeout=30, verify=not tls)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"nginx did not start: {exc}: {self.output()}") from exc
 
-    def token(self, email: str, password: str) -> str:
-        status, body = self.request("POST", "/api/auth/token/", {"email": email, "password": password})
-        assert status == 200, body
-        return body["access"]
+    def output(self) -> str:
+        log = self.dir / "error.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)

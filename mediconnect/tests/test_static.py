@@ -57,3 +57,33 @@ async def test_swagger_ui_loads_its_own_bundle_and_styles():
 async def test_a_missing_static_file_is_a_404():
     status, _, _ = await get("/static/js/no-such-file.js")
     assert status == 404
+
+
+@pytest.fixture
+def hashed_static(settings, tmp_path):
+    """Deployed static files: collected into STATIC_ROOT under names with their content's hash."""
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    settings.STATICFILES_MANIFEST = True
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "mediconnect.static_files.HashedStaticFilesStorage"},
+    }
+    call_command("collectstatic", interactive=False, verbosity=0)
+    return tmp_path
+
+
+async def test_deployed_pages_name_hashed_static_files_and_daphne_serves_them(hashed_static):
+    from django.templatetags.static import static
+
+    portal = static("js/portal.js")
+    assert re.fullmatch(r"/static/js/portal\.[0-9a-f]{12}\.js", portal)
+    status, content_type, body = await get(portal)
+    assert status == 200
+    assert content_type.split(";")[0] in JAVASCRIPT
+    # Its import of the socket module names the socket module's hashed file, which is served too.
+    imported = re.search(rb'from "\./(socket\.[0-9a-f]{12}\.js)"', body)
+    assert imported, body[:300]
+    assert (await get(f"/static/js/{imported.group(1).decode()}"))[0] == 200
+    assert (await get("/static/js/no-such-file.js"))[0] == 404

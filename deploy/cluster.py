@@ -1,0 +1,429 @@
+r"""`make run-cluster`: NODES daphne processes behind a user-level nginx, started and stopped together.
+
+    python deploy/cluster.py [--nodes 2] [--port 8000] [--base-port 8001]   # run (after migrate etc.)
+    python deploy/cluster.py check                                          # DATABASE_URL, REDIS_URL set?
+    python deploy/cluster.py site --nodes 4 --server-name clinic.example --tls-cert fullchain.pem \
+        --tls-key privkey.pem > /etc/nginx/sites-available/mediconnect   # a server's nginx site
+
+Every node is daphne as `make run` starts it (the Makefile hands over its flags), on 127.0.0.1 and
+its own port from --base-port on, sharing the PostgreSQL of DATABASE_URL and the Redis of
+REDIS_URL. nginx listens on --host:--port, balances over the nodes round robin and serves the
+collected static files (deploy/nginx/). Its configuration, pid, temporary files and log live in
+the runtime directory (--runtime, `.cluster/`), so no system file is read or written but Debian's
+mime.types. Extra commands (the task worker, …) listed in WORKERS below or in the WORKERS
+environment variable (`;` between commands) run beside the nodes.
+
+Ctrl-C (or SIGTERM) stops everything: the nodes first (they close their sockets with 1012 so the
+clients would move on), then nginx and the workers. When any process exits by itself, the others
+are stopped too and the launcher exits with an error: the cluster runs whole or not at all.
+"""
+
+import argparse
+import contextlib
+import grp
+import os
+import pwd
+import resource
+import shlex
+import shutil
+import signal
+import ssl
+import string
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "deploy" / "nginx"
+DEFAULT_RUNTIME = ROOT / ".cluster"
+LISTEN_BACKLOG = 1024
+
+# Long-running commands started beside the nodes, with their environment, from the project's
+# directory, and stopped with them (SIGTERM). E.g. [sys.executable, "manage.py", "<worker command>"].
+WORKERS: list[list[str]] = []
+
+
+class Template(string.Template):
+    """`@{name}` fields, so that nginx's own `$variables` pass through untouched."""
+
+    delimiter = "@"
+
+
+def render(name: str, **values) -> str:
+    return Template((TEMPLATES / name).read_text()).substitute(**values)
+
+
+def find_nginx() -> str | None:
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def _mime_types() -> str:
+    debian = Path("/etc/nginx/mime.types")
+    if debian.exists():
+        return f"    include {debian};"
+    # nginx from elsewhere: the types this site serves.
+    types = {
+        "text/html": "html",
+        "text/css": "css",
+        "text/javascript": "js mjs",
+        "application/json": "json map",
+        "image/svg+xml": "svg",
+        "image/png": "png",
+        "image/x-icon": "ico",
+        "font/woff2": "woff2",
+        "text/plain": "txt",
+    }
+    lines = "\n".join(f"        {kind} {exts};" for kind, exts in types.items())
+    return f"    types {{\n{lines}\n    }}"
+
+
+def _open_files() -> int:
+    """The connections (and open files) of each nginx worker: as many as this process may open, at
+    most 65,536 (32,768 sockets a worker). Raise `ulimit -n` (the hard limit) for more."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 65536 if hard == resource.RLIM_INFINITY else max(1024, min(hard, 65536))
+
+
+def _worker_user() -> str:
+    """Run as root, nginx hands its workers to another account: `nobody`, with its own group (nginx's
+    default group name `nobody` does not exist on Debian). Run as a user, this does not apply."""
+    if os.geteuid() != 0:
+        return ""
+    nobody = pwd.getpwnam("nobody")
+    return f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};"
+
+
+# TLS ends at nginx (wss:// and https:// for the browser, plain HTTP over the loopback to the nodes,
+# which learn the scheme from X-Forwarded-Proto): Mozilla's "intermediate" choice of protocols.
+TLS = """    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:mediconnect_tls:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+"""
+# Plain HTTP only redirects to HTTPS (Django's HSTS header then keeps browsers on https://).
+REDIRECT = """server {{
+    listen 80;
+    listen [::]:80;
+    server_name {server_name};
+    server_tokens off;
+    return 301 https://$host$request_uri;
+}}
+"""
+
+
+def site_config(
+    *,
+    node_ports: list[int],
+    listen: str,
+    static_root: Path,
+    server_name: str = "_",
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    redirect_http: bool = False,
+) -> str:
+    """The site: the nodes' upstream and the server. With a certificate and key, it listens with TLS
+    on `listen` (e.g. `443 ssl`), and with `redirect_http` answers plain HTTP on port 80 with a redirect."""
+    servers = "\n".join(f"    server 127.0.0.1:{port} max_fails=0;" for port in node_ports)
+    tls = TLS.format(cert=tls_cert, key=tls_key) if tls_cert and tls_key else ""
+    return render(
+        "mediconnect.conf.template",
+        servers=servers,
+        listen=listen,
+        server_name=server_name,
+        static_root=str(Path(static_root).resolve()),
+        tls=tls,
+        redirect=REDIRECT.format(server_name=server_name) if tls and redirect_http else "",
+    )
+
+
+def write_nginx_config(
+    runtime: Path,
+    *,
+    node_ports: list[int],
+    listen: str,
+    static_root: Path,
+    workers: int | str = 1,
+    access_log: bool = False,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> Path:
+    """The user-level nginx's main file and its site under `runtime` (with TLS when given a
+    certificate and key: `listen` then says `ssl`); returns the main file."""
+    runtime = Path(runtime).resolve()
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (runtime / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    (runtime / "logs").mkdir(exist_ok=True)  # nginx opens its compiled-in log path under -p before the config's
+    if os.geteuid() == 0:  # the workers (nobody) must reach the static files and their temporary files
+        runtime.chmod(0o755)
+    (runtime / "mediconnect.conf").write_text(
+        site_config(node_ports=node_ports, listen=listen, static_root=static_root, tls_cert=tls_cert, tls_key=tls_key)
+    )
+    main = runtime / "nginx.conf"
+    main.write_text(
+        render(
+            "nginx.conf.template",
+            user=_worker_user(),
+            workers=str(workers),
+            open_files=str(_open_files()),
+            runtime=str(runtime),
+            error_log=str(runtime / "error.log"),
+            log_level="warn",
+            mime_types=_mime_types(),
+            access_log=str(runtime / "access.log") if access_log else "off",
+        )
+    )
+    return main
+
+
+def nginx_command(nginx: str, config: Path) -> list[str]:
+    """nginx in the foreground with `config`, its prefix the config's directory."""
+    prefix = config.parent
+    return [nginx, "-p", f"{prefix}/", "-c", str(config), "-e", str(prefix / "error.log"), "-g", "daemon off;"]
+
+
+def check_nginx_config(nginx: str, config: Path) -> None:
+    result = subprocess.run([*nginx_command(nginx, config)[:-2], "-t", "-q"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"nginx refuses the generated configuration {config}:\n{result.stderr}")
+
+
+def daphne_command(port: int, daphne_args: list[str]) -> list[str]:
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}"
+    return [daphne, *daphne_args, "-e", endpoint, "mediconnect.asgi:application"]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, *, timeout: float = 60, verify: bool = True) -> None:
+    """Until `url` answers 200 (polling the port as it opens), or fail when the process exits.
+    `verify=False` accepts any certificate (a test's own)."""
+    handlers: list = [urllib.request.ProxyHandler({})]
+    if not verify:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))  # noqa: S323
+    opener = urllib.request.build_opener(*handlers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with status {process.returncode} before {url} answered")
+        with contextlib.suppress(OSError), opener.open(url, timeout=2) as answer:
+            if answer.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+# --- the settings the cluster needs ----------------------------------------------------------------
+
+
+def read_env_file() -> None:
+    """The `.env` the settings read (ENV_FILE, empty for none): the environment still wins."""
+    import environ
+
+    env_file = os.environ.get("ENV_FILE", str(ROOT / ".env"))
+    if env_file and Path(env_file).exists():
+        environ.Env.read_env(env_file, overwrite=False)
+
+
+def missing_services() -> list[str]:
+    """What keeps the nodes from sharing one database and one channel layer, in words."""
+    problems = []
+    database = os.environ.get("DATABASE_URL", "")
+    if not database:
+        problems.append(
+            "DATABASE_URL is not set: the nodes must share one PostgreSQL, "
+            "e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/mediconnect"
+        )
+    elif not database.startswith(("postgres://", "postgresql://", "pgsql://")):
+        problems.append(f"DATABASE_URL must name a PostgreSQL database for a cluster, not {database.split(':')[0]}:")
+    if not os.environ.get("REDIS_URL"):
+        problems.append(
+            "REDIS_URL is not set: the nodes share groups and presence through Redis, "
+            "e.g. REDIS_URL=redis://127.0.0.1:6379/0"
+        )
+    return problems
+
+
+# --- running it ----------------------------------------------------------------------------------
+
+
+class Process:
+    """A child in a session of its own (Ctrl-C reaches the launcher, which stops it in order); its
+    output is copied to ours, each line prefixed with its name."""
+
+    def __init__(self, name: str, command: list[str], env: dict):
+        self.name = name
+        self.popen = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._copier = threading.Thread(target=self._copy, daemon=True)
+        self._copier.start()
+
+    def _copy(self) -> None:
+        for line in self.popen.stdout:
+            sys.stdout.write(f"[{self.name}] {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+    def signal(self, signum: int) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> None:
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{self.name} did not stop within {timeout:.0f} s: killed", flush=True)
+            self.popen.kill()
+            self.popen.wait()
+
+
+def worker_commands() -> list[list[str]]:
+    """WORKERS below, then the WORKERS variable: shell words, `;` between commands (quoted, a `;`
+    belongs to its word)."""
+    lexer = shlex.shlex(os.environ.get("WORKERS", ""), posix=True, punctuation_chars=";")
+    lexer.whitespace_split = True
+    listed: list[list[str]] = [[]]
+    try:
+        for word in lexer:
+            if word == ";":
+                listed.append([])
+            else:
+                listed[-1].append(word)
+    except ValueError as exc:
+        raise SystemExit(f"WORKERS: {exc}") from exc
+    return [*WORKERS, *(command for command in listed if command)]
+
+
+def run(opts) -> int:
+    nginx = find_nginx()
+    if nginx is None:
+        raise SystemExit("nginx is not installed: `make run-cluster` installs Debian's package (apt-get install nginx)")
+    node_ports = [opts.base_port + i for i in range(opts.nodes)]
+    listen = f"{opts.host}:{opts.port}" if ":" not in opts.host else f"[{opts.host.strip('[]')}]:{opts.port}"
+    # One nginx worker per core, each holding up to 65,536 connections, two per socket (client and node).
+    config = write_nginx_config(
+        opts.runtime, node_ports=node_ports, listen=listen, static_root=opts.static_root, workers="auto"
+    )
+    check_nginx_config(nginx, config)
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # nginx on this machine forwards every request: its X-Forwarded-For names the client.
+    env.setdefault("TRUSTED_PROXIES", "127.0.0.1,::1")
+    daphne_args = shlex.split(opts.daphne_args)
+    workers = worker_commands()  # a mistake in WORKERS stops us before anything starts
+    processes: list[Process] = []
+
+    def stop_all() -> None:
+        nodes = [p for p in processes if p.name.startswith("node")]
+        others = [p for p in processes if p not in nodes]
+        for process in nodes:  # graceful: 1012 to every socket, then exit (mediconnect/graceful.py)
+            process.signal(signal.SIGTERM)
+        for process in nodes:
+            process.wait(timeout=15)
+        for process in others:
+            process.signal(signal.SIGTERM)  # nginx: fast shutdown; workers: their own clean stop
+        for process in others:
+            process.wait(timeout=15)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    # Ctrl-C too, explicitly: started from a script in the background, SIGINT comes in ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    try:
+        for i, port in enumerate(node_ports, start=1):
+            node = Process(f"node{i}", daphne_command(port, daphne_args), env)
+            processes.append(node)
+        for i, (port, node) in enumerate(zip(node_ports, processes, strict=True), start=1):
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", node.popen)
+            print(f"node{i}: http://127.0.0.1:{port} (metrics: http://127.0.0.1:{port}/metrics)", flush=True)
+        for i, command in enumerate(workers, start=1):
+            processes.append(Process(f"worker{i}", command, env))
+        processes.append(Process("nginx", nginx_command(nginx, config), env))
+        shown = f"[{opts.host.strip('[]')}]" if ":" in opts.host else opts.host
+        print(
+            f"MediConnect on http://{shown}:{opts.port}/ : nginx over {opts.nodes} node(s); Ctrl-C stops them all",
+            flush=True,
+        )
+        while True:
+            for process in processes:
+                if process.popen.poll() is not None:
+                    print(f"{process.name} exited with status {process.popen.returncode}: stopping the cluster")
+                    return 1
+            time.sleep(0.5)  # a supervisor's look at its children
+    except KeyboardInterrupt:
+        print("stopping the cluster …", flush=True)
+        return 0
+    except (RuntimeError, OSError) as exc:  # a node that did not come up, a worker command not found
+        print(f"the cluster did not start: {exc}", flush=True)
+        return 1
+    finally:
+        stop_all()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", nargs="?", default="run", choices=["run", "check", "site"])
+    parser.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "2")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="nginx listens here")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="nginx's port")
+    parser.add_argument("--base-port", type=int, default=int(os.environ.get("BASE_PORT", "8001")), help="node 1's")
+    parser.add_argument("--runtime", type=Path, default=DEFAULT_RUNTIME, help="nginx's files (default .cluster/)")
+    parser.add_argument("--static-root", type=Path, default=None, help="collected static files (STATIC_ROOT)")
+    parser.add_argument("--daphne-args", default="", help="daphne's flags, as `make run` passes them")
+    parser.add_argument("--listen", default=None, help="site: nginx's listen (default 80, or `443 ssl` with TLS)")
+    parser.add_argument("--server-name", default="_", help="site: nginx's server_name")
+    parser.add_argument("--tls-cert", default=None, help="site: the certificate chain (fullchain.pem)")
+    parser.add_argument("--tls-key", default=None, help="site: its private key (privkey.pem)")
+    opts = parser.parse_args(argv)
+    if opts.nodes < 1:
+        parser.error("--nodes must be at least 1")
+    if opts.static_root is None:
+        opts.static_root = Path(os.environ.get("STATIC_ROOT", ROOT / "staticfiles"))
+    return opts
+
+
+def main(argv=None) -> int:
+    opts = parse_args(argv)
+    if opts.action == "site":
+        if bool(opts.tls_cert) != bool(opts.tls_key):
+            raise SystemExit("--tls-cert and --tls-key go together")
+        ports = [opts.base_port + i for i in range(opts.nodes)]
+        listen = opts.listen or ("443 ssl" if opts.tls_cert else "80")
+        site = site_config(
+            node_ports=ports,
+            listen=listen,
+            static_root=opts.static_root,
+            server_name=opts.server_name,
+            tls_cert=opts.tls_cert,
+            tls_key=opts.tls_key,
+            redirect_http=True,
+        )
+        print(site)
+        return 0
+    read_env_file()
+    problems = missing_services()
+    if problems:
+        print("make run-cluster needs PostgreSQL and Redis:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    if opts.action == "check":
+        return 0
+    return run(opts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

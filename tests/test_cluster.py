@@ -1,0 +1,340 @@
+"""A cluster as `make run-cluster` runs it: two daphne nodes behind nginx (deploy/), one PostgreSQL, one Redis.
+
+The nodes are real daphne processes on free ports (tests/live.py), nginx is configured from
+deploy/nginx/ by deploy/cluster.py, and the socket clients behave as the portals do
+(tests/faults.py `Client`: reconnect after every close, at once after 1012, and resume with
+`last_event_id`). What each client received is compared with the stored event stream of its user.
+"""
+
+import asyncio
+import itertools
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import websockets
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from tests.faults import CLOSE_SERVICE_RESTART, Client, next_slot
+from tests.live import NGINX, ROOT, Daphne, Nginx
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.live,
+    pytest.mark.skipif(NGINX is None, reason="needs nginx (apt-get install nginx)"),
+    pytest.mark.skipif(not settings.REDIS_URL, reason="the nodes share groups and presence through Redis (REDIS_URL)"),
+]
+
+GAUGE = re.compile(r"^mediconnect_ws_connections (\S+)$", re.MULTILINE)
+
+
+@dataclass
+class Cluster:
+    """Two nodes behind nginx. `start_node(port)` starts a node as the others (a restart on its port)."""
+
+    env: dict
+    static_root: Path
+    nodes: list[Daphne] = field(default_factory=list)
+    nginx: Nginx | None = None
+
+    def start_node(self, port: int | None = None) -> Daphne:
+        return Daphne(port=port, **self.env)
+
+    def sockets_per_node(self) -> list[int]:
+        """Each node's open sockets, from its own /metrics (scraped on its port, not through nginx)."""
+        counts = []
+        for node in self.nodes:
+            answer = node.fetch("GET", "/metrics")
+            assert answer.status == 200, answer.text[:200]
+            counts.append(int(float(GAUGE.search(answer.text).group(1))))
+        return counts
+
+
+def collect_static(root: Path) -> None:
+    """`collectstatic` as `make run-cluster` runs it: hashed names, into `root` (nginx serves it)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "STATICFILES_MANIFEST": "true",
+        "STATIC_ROOT": str(root),
+        "SECRET_KEY": settings.SECRET_KEY,
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(django_db_setup, django_db_blocker):
+    static_root = Path(tempfile.mkdtemp(prefix="mc-static-"))
+    static_root.chmod(0o755)  # nginx's workers run as nobody when the tests run as root
+    collect_static(static_root)
+    instance = Cluster(
+        env={
+            # nginx on the loopback forwards every request; its X-Forwarded-For names the client.
+            "TRUSTED_PROXIES": "127.0.0.1",
+            # This module's own presence and groups on the shared Redis.
+            "CHANNEL_LAYER_PREFIX": f"cluster{uuid.uuid4().hex[:8]}",
+            "STATICFILES_MANIFEST": "true",
+            "STATIC_ROOT": str(static_root),
+        },
+        static_root=static_root,
+    )
+    try:
+        instance.nodes = [instance.start_node(), instance.start_node()]
+        instance.nginx = Nginx([node.port for node in instance.nodes], static_root=static_root)
+        yield instance
+    finally:
+        if instance.nginx is not None:
+            instance.nginx.stop()
+        for node in instance.nodes:
+            node.stop()
+        shutil.rmtree(static_root, ignore_errors=True)
+
+
+# --- people, bookings and what was stored ----------------------------------------------------------
+
+_emails = itertools.count()
+
+
+@dataclass(frozen=True)
+class People:
+    doctor_id: int
+    doctor_token: str
+    admin_token: str
+    patients: list[tuple[int, str]]  # (user id, access token)
+
+
+@database_sync_to_async
+def make_people(patients: int) -> People:
+    """A doctor, an admin and `patients` patients, with access tokens signed with the nodes' key
+    (no password hashing: the nodes are asked nothing but the token)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import Doctor, Role, User
+
+    def user(role, **extra):
+        u = User(email=f"cluster{next(_emails)}-{uuid.uuid4().hex[:6]}@test.com", name="Cluster", role=role, **extra)
+        u.set_unusable_password()
+        return u
+
+    doctor, admin = user(Role.DOCTOR), user(Role.ADMIN, is_staff=True)
+    users = User.objects.bulk_create([doctor, admin, *[user(Role.PATIENT) for _ in range(patients)]])
+    profile = Doctor.objects.create(user=users[0], specialty="General")
+    token = lambda u: str(AccessToken.for_user(u))  # noqa: E731
+    return People(profile.pk, token(users[0]), token(users[1]), [(u.pk, token(u)) for u in users[2:]])
+
+
+@database_sync_to_async
+def stored_ids(user_ids) -> dict[int, list[int]]:
+    from notifications.models import Event
+
+    stored: dict[int, list[int]] = {uid: [] for uid in user_ids}
+    for uid, seq in Event.objects.filter(user_id__in=user_ids).order_by("user_id", "seq").values_list("user", "seq"):
+        stored[uid].append(seq)
+    return stored
+
+
+RETRIES: list = []  # what made `book` try again (reported, not asserted)
+
+
+def book(endpoint, people: People, patient_id: int) -> int:
+    """The doctor books for the patient through nginx, as a careful client does: a request that met
+    a node going away (502, 503, a reset) is sent again with the same Idempotency-Key, so it books once."""
+    day, at = next_slot()
+    key = uuid.uuid4().hex
+    body = {"doctor": people.doctor_id, "patient": patient_id, "date": day, "time": at}
+    for _attempt in range(50):
+        try:
+            answer = endpoint.fetch(
+                "POST", "/api/appointments/", body, people.doctor_token, timeout=10, headers={"Idempotency-Key": key}
+            )
+        except OSError:
+            answer = None
+        if answer is not None and answer.status == 201:
+            return answer.json()["id"]
+        assert answer is None or answer.status in (502, 503, 504), (answer.status, answer.text[:300])
+        RETRIES.append(answer.status if answer else "reset")
+        time.sleep(0.1)  # a client's pause before it tries again
+    raise AssertionError(f"booking for {patient_id} never went through")
+
+
+async def open_clients(endpoint, people: People, per_patient: int) -> list[tuple[int, Client]]:
+    clients = [(uid, Client(endpoint, token)) for uid, token in people.patients for _ in range(per_patient)]
+    for start in range(0, len(clients), 50):  # as a busy clinic's morning, not all in one instant
+        await asyncio.gather(*(client.start() for _, client in clients[start : start + 50]))
+    return clients
+
+
+async def everything_delivered(clients: list[tuple[int, Client]], *, within: float = 20) -> None:
+    """Every client ends with exactly its user's stored events after where it started: each once, in order."""
+    stored = await stored_ids({uid for uid, _ in clients})
+    for uid, client in clients:
+        expected = [seq for seq in stored[uid] if seq > client.start_id]
+        count = len(expected)
+        await client.wait_for(lambda c, n=count: len(c.ids) >= n, within=within, what=f"user {uid}'s events")
+        assert client.ids == expected, (uid, client.ids, expected, client.closes)
+
+
+async def until(condition, *, within: float, what: str) -> None:
+    """Poll `condition` (a blocking check, run in a thread) until it holds, bounded by `within`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await asyncio.to_thread(condition):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def stop_clients(clients) -> None:
+    await asyncio.gather(*(client.stop() for _, client in clients))
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+async def test_sockets_through_nginx_land_on_both_nodes_every_one_gets_its_bookings_and_presence_counts_all(
+    cluster,
+):
+    people = await make_people(10)
+    clients = await open_clients(cluster.nginx, people, per_patient=2)
+    try:
+        # Round robin with no stickiness: both nodes hold some of the 20 sockets.
+        await until(lambda: sum(cluster.sockets_per_node()) == 20, within=10, what="20 sockets counted")
+        per_node = await asyncio.to_thread(cluster.sockets_per_node)
+        assert all(count > 0 for count in per_node), per_node
+
+        for uid, _token in people.patients:
+            await asyncio.to_thread(book, cluster.nginx, people, uid)
+        await everything_delivered(clients)
+        assert all(client.of_type("appointment_updated") for _, client in clients)
+
+        status, body = await asyncio.to_thread(cluster.nginx.request, "GET", "/api/presence/", None, people.admin_token)
+        assert (status, body) == (200, {"connected_users": 10})
+    finally:
+        await stop_clients(clients)
+
+
+async def test_nginx_serves_the_hashed_static_files_compressed_and_cached_and_keeps_metrics_per_node(cluster):
+    page = await asyncio.to_thread(cluster.nginx.fetch, "GET", "/login/")
+    assert page.status == 200
+    stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page.text).group(1)
+    answer = await asyncio.to_thread(cluster.nginx.fetch, "GET", stylesheet, headers={"Accept-Encoding": "gzip"})
+    assert answer.status == 200
+    assert answer.headers.get("Content-Encoding") == "gzip"
+    assert "immutable" in answer.headers.get("Cache-Control", "")
+    assert not any(stylesheet in node.output() for node in cluster.nodes)  # nginx served it, not a node
+    # The page's socket, from the page's own origin through nginx: Host and scheme reach the node.
+    people = await make_people(1)
+    url = f"{cluster.nginx.ws_url}?token={people.patients[0][1]}"
+    async with websockets.connect(url, origin=cluster.nginx.url, open_timeout=10) as ws:
+        assert '"ready"' in await asyncio.wait_for(ws.recv(), timeout=10)
+    with pytest.raises(websockets.exceptions.InvalidStatus):  # an https page may not use this http site
+        await websockets.connect(url, origin=cluster.nginx.url.replace("http:", "https:"), open_timeout=10)
+    assert (await asyncio.to_thread(cluster.nginx.fetch, "GET", "/metrics")).status == 404
+
+
+async def test_a_node_killed_outright_its_clients_resume_through_nginx_on_the_other_and_miss_nothing(cluster):
+    people = await make_people(10)
+    clients = await open_clients(cluster.nginx, people, per_patient=2)
+    try:
+        await until(lambda: sum(cluster.sockets_per_node()) == 20, within=10, what="20 sockets counted")
+        victim = cluster.nodes[0]
+        on_victim = (await asyncio.to_thread(cluster.sockets_per_node))[0]
+        assert on_victim > 0
+        await asyncio.to_thread(victim.kill)
+        victim.stop()  # its log is closed; the process is gone
+
+        # Booked while the victim's clients find their way to the other node.
+        for uid, _token in people.patients:
+            await asyncio.to_thread(book, cluster.nginx, people, uid)
+        await everything_delivered(clients)
+        moved = [client for _, client in clients if client.connections >= 2]
+        assert len(moved) == on_victim
+        assert all(client.socket is not None for _, client in clients)
+        assert (await asyncio.to_thread(cluster.nodes[1].fetch, "GET", "/metrics")).status == 200
+    finally:
+        await stop_clients(clients)
+        cluster.nodes[0] = await asyncio.to_thread(cluster.start_node, cluster.nodes[0].port)
+
+
+async def test_a_rolling_restart_under_200_sockets_and_a_stream_of_bookings_loses_nothing(cluster):
+    people = await make_people(50)
+    clients = await open_clients(cluster.nginx, people, per_patient=4)
+    booked: list[int] = []
+    rolling_done = asyncio.Event()
+
+    async def stream_of_bookings():
+        for n in itertools.count():
+            if rolling_done.is_set() and n >= 10:
+                return
+            uid = people.patients[n % len(people.patients)][0]
+            booked.append(await asyncio.to_thread(book, cluster.nginx, people, uid))
+
+    try:
+        await until(lambda: sum(cluster.sockets_per_node()) == 200, within=20, what="200 sockets counted")
+        bookings = asyncio.ensure_future(stream_of_bookings())
+        for i, node in enumerate(list(cluster.nodes)):
+            node.process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(node.process.wait, 15) == 0
+            node.stop()
+            cluster.nodes[i] = await asyncio.to_thread(cluster.start_node, node.port)
+        rolling_done.set()
+        await asyncio.wait_for(bookings, timeout=30)
+        print(f"{len(booked)} bookings; tried again after: {RETRIES}")
+
+        await everything_delivered(clients, within=30)
+        assert len(set(booked)) == len(booked) >= 10
+        # Every client was moved by a restart (1012) at least once and is connected now.
+        assert all(CLOSE_SERVICE_RESTART in client.closes for _, client in clients)
+        assert all(client.socket is not None for _, client in clients)
+        await until(lambda: sum(cluster.sockets_per_node()) == 200, within=20, what="200 sockets counted")
+    finally:
+        rolling_done.set()
+        await stop_clients(clients)
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+async def test_tls_ends_at_nginx_a_wss_socket_reaches_a_node_which_knows_the_page_was_https(cluster, certificate):
+    cert, _key = certificate
+    ports = [node.port for node in cluster.nodes]
+    tls = await asyncio.to_thread(Nginx, ports, static_root=cluster.static_root, tls=certificate)
+    try:
+        trust = ssl.create_default_context(cafile=str(cert))
+        people = await make_people(1)
+        url = f"{tls.ws_url}?token={people.patients[0][1]}"
+        async with websockets.connect(url, ssl=trust, origin=tls.url, open_timeout=10) as ws:
+            assert '"ready"' in await asyncio.wait_for(ws.recv(), timeout=10)
+        # X-Forwarded-Proto told the node the page was https: an http page of the same host is refused.
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            await websockets.connect(url, ssl=trust, origin=tls.url.replace("https:", "http:"), open_timeout=10)
+    finally:
+        tls.stop()
