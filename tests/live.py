@@ -104,6 +104,13 @@ class Endpoint:
         except urllib.error.HTTPError as e:
             return Answer(e.code, e.headers.get("Content-Type", ""), e.read().decode(errors="replace"), dict(e.headers))
 
+    def book(self, token: str, doctor_id: int, at: str, *, patient_id: int | None = None, **extra):
+        """POST /api/appointments/ for today at `at` (HH:MM); (status, body). A doctor's token names the patient."""
+        body = {"doctor": doctor_id, "date": time.strftime("%Y-%m-%d"), "time": at, **extra}
+        if patient_id is not None:
+            body["patient"] = patient_id
+        return self.request("POST", "/api/appointments/", body, token=token)
+
     def token(self, email: str, password: str) -> str:
         status, body = self.request("POST", "/api/auth/token/", {"email": email, "password": password})
         assert status == 200, body

@@ -3,7 +3,6 @@
 import asyncio
 import signal
 import socket
-import time
 
 import pytest
 import websockets
@@ -60,13 +59,7 @@ async def test_sigterm_closes_every_socket_with_1012_and_a_resume_elsewhere_gets
         sockets = [await websockets.connect(f"{first.ws_url}?token={access}", open_timeout=10) for _ in range(4)]
         for ws in sockets:
             assert (await receive(ws))["type"] == "ready"
-        status, _ = await asyncio.to_thread(
-            first.request,
-            "POST",
-            "/api/appointments/",
-            {"doctor": doctor.pk, "date": time.strftime("%Y-%m-%d"), "time": "07:00"},
-            token=access,
-        )
+        status, _ = await asyncio.to_thread(first.book, access, doctor.pk, "07:00")
         assert status == 201
         last_seen = [[f for f in [await receive(ws) for _ in range(2)]][-1]["id"] for ws in sockets]
         assert len(set(last_seen)) == 1

@@ -1,7 +1,6 @@
 """GET /metrics scraped from a real daphne process: its own sockets, pushes and requests."""
 
 import asyncio
-import time
 import urllib.request
 
 import pytest
@@ -35,13 +34,7 @@ async def test_the_servers_metrics_count_its_sockets_pushes_and_requests(server,
         during = await asyncio.to_thread(scrape, server)
         assert during[("mediconnect_ws_connections", ())] == before[("mediconnect_ws_connections", ())] + 3
 
-        status, _ = await asyncio.to_thread(
-            server.request,
-            "POST",
-            "/api/appointments/",
-            {"doctor": doctor.pk, "date": time.strftime("%Y-%m-%d"), "time": "13:45"},
-            token=access,
-        )
+        status, _ = await asyncio.to_thread(server.book, access, doctor.pk, "13:45")
         assert status == 201
     finally:
         for ws in sockets:

@@ -90,13 +90,7 @@ async def test_after_a_server_restart_resume_delivers_what_was_missed_exactly_on
         patient_token = await token(first, patient)
         async with websockets.connect(f"{first.ws_url}?token={patient_token}", open_timeout=10) as ws:
             await receive(ws)
-            status, _ = await call(
-                first,
-                "POST",
-                "/api/appointments/",
-                {"doctor": doctor.pk, "date": time.strftime("%Y-%m-%d"), "time": "08:00"},
-                token=patient_token,
-            )
+            status, _ = await asyncio.to_thread(first.book, patient_token, doctor.pk, "08:00")
             assert status == 201
             last_id = (await receive_until(ws, "appointment_updated"))[-1]["id"]
             first.kill()  # the server dies under the open socket
@@ -110,13 +104,7 @@ async def test_after_a_server_restart_resume_delivers_what_was_missed_exactly_on
         patient_token = await token(second, patient)
         booked = []
         for slot in ("08:15", "08:30", "08:45"):
-            status, body = await call(
-                second,
-                "POST",
-                "/api/appointments/",
-                {"doctor": doctor.pk, "date": time.strftime("%Y-%m-%d"), "time": slot},
-                token=patient_token,
-            )
+            status, body = await asyncio.to_thread(second.book, patient_token, doctor.pk, slot)
             assert status == 201
             booked.append(body["id"])
         url = f"{second.ws_url}?token={patient_token}&last_event_id={last_id}"
@@ -154,13 +142,7 @@ async def test_two_processes_share_events_and_presence(patient, doctor, admin_us
                 {"user_id": patient.pk, "online": True},
             )
 
-            status, body = await call(
-                a,
-                "POST",
-                "/api/appointments/",
-                {"doctor": doctor.pk, "patient": patient.pk, "date": time.strftime("%Y-%m-%d"), "time": "11:00"},
-                token=doctor_token,
-            )
+            status, body = await asyncio.to_thread(a.book, doctor_token, doctor.pk, "11:00", patient_id=patient.pk)
             assert status == 201
             frames = await receive_until(patient_ws, "appointment_updated")  # booked on A, heard on B
             assert frames[-1]["data"]["id"] == body["id"]
@@ -222,13 +204,7 @@ async def test_an_idle_socket_stays_open_past_every_layer_timeout_and_still_hear
         assert (await receive(ws))["type"] == "ready"
         with pytest.raises(TimeoutError):  # 16 s of silence: no frame, and no close
             await asyncio.wait_for(ws.recv(), timeout=16)
-        status, body = await call(
-            server,
-            "POST",
-            "/api/appointments/",
-            {"doctor": doctor.pk, "patient": patient.pk, "date": time.strftime("%Y-%m-%d"), "time": "12:15"},
-            token=doctor_token,
-        )
+        status, body = await asyncio.to_thread(server.book, doctor_token, doctor.pk, "12:15", patient_id=patient.pk)
         assert status == 201, body
         frames = await receive_until(ws, "appointment_updated")
         assert frames[-1]["data"]["id"] == body["id"]
