@@ -13,18 +13,29 @@ came with that, and were a fifth of a booking's server CPU (py-spy):
   served at once and keeps at most IDLE_THREADS of them idle.
 - **A hop to that thread around every middleware.** In async mode Django's own middleware
   (`MiddlewareMixin`: sessions, CSRF, locale, auth, messages …) runs `process_request` and
-  `process_response` each through `sync_to_async`, and the view through one more: some twenty hops
-  per request. Here the middleware chain is built in sync mode, the WSGI way, and a request goes
-  through all of it and its view in one hop. An async view (`/healthz`, `/metrics`) runs in that
-  thread through `async_to_sync`, back on the event loop.
+  `process_response` each through `sync_to_async`, the view through one more, and the
+  `request_started` and `request_finished` signals through one each: some twenty hops per request.
+  Here the middleware chain is built in sync mode, the WSGI way, and a request goes through
+  `request_started`, all of the chain, its view and (for a response whose content is in memory, as
+  every API answer is) `request_finished` in one hop. An async view (`/healthz`, `/metrics`) runs in
+  that thread through `async_to_sync`, back on the event loop.
+
+What Django's `handle` does besides is kept, but for one thing: it races the view against the
+client's disconnect and cancels the view's task when the client leaves first. A sync view runs on
+to its end either way (a thread cannot be cancelled), and the project's async views answer at once;
+here the answer to a client that left is dropped by daphne.
 """
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers import base
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 IDLE_THREADS = 16
 
@@ -68,7 +79,40 @@ class OneHopASGIHandler(ASGIHandler):
         finally:
             self.threads.give(executor)
 
+    async def handle(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:  # its content is read while it is sent: closed after
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope, body_file):
+        """The request's sync part, on its thread: from `request_started` to the response."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self.get_response(request)
+            response._handler_class = self.__class__
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            # Its content is in memory, so `request_finished` (which hands the database connection
+            # back to the pool) need not wait until the client has taken it.
+            response.close()
+        return response
+
     async def get_response_async(self, request):
+        # Not on this handler's path (handle calls get_response in the request's thread); kept
+        # for callers of Django's API.
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 

@@ -10,6 +10,8 @@ import threading
 
 import pytest
 from asgiref.sync import markcoroutinefunction
+from django.http import StreamingHttpResponse
+from django.urls import path
 
 from mediconnect.http_handler import OneHopASGIHandler
 from mediconnect.tests.asgiutil import asgi_get
@@ -89,3 +91,36 @@ async def test_a_request_runs_on_one_thread_and_the_next_request_reuses_it(setti
     # which is not the event loop's, and the second request got the first one's thread back.
     assert len(threads) == 1
     assert threads != {threading.get_ident()}
+
+
+def streaming_view(request):
+    async def parts():
+        seen.append(("streamed", threading.get_ident()))
+        yield b"one "
+        yield b"two"
+
+    return StreamingHttpResponse(parts())
+
+
+urlpatterns = [path("stream/", streaming_view)]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_streamed_response_is_closed_after_it_is_sent(settings):
+    from django.core.signals import request_finished
+
+    settings.ROOT_URLCONF = __name__
+    app = OneHopASGIHandler()
+
+    def finished(**kwargs):
+        seen.append(("finished", threading.get_ident()))
+
+    request_finished.connect(finished)
+    seen.clear()
+    try:
+        status, _headers, body = await asgi_get("/stream/", app=app)
+    finally:
+        request_finished.disconnect(finished)
+
+    assert (status, body) == (200, b"one two")
+    assert [what for what, _ in seen] == ["streamed", "finished"]
