@@ -126,16 +126,15 @@ def _lock_bookable_doctor(doctor_id: int) -> Doctor:
     """The doctor with their user, the doctor's row locked: serialises bookings of one doctor, so the
     slot check and the next queue number are read safely. One query; an unknown or deactivated
     doctor is a 400 on `doctor`. FOR UPDATE OF the doctor only: the user's row stays unlocked."""
-    doctor = (
-        Doctor.objects.select_related("user")
-        .select_for_update(of=("self",))
-        .filter(pk=doctor_id, user__is_active=True)
-        .order_by()
-        .first()
-    )
-    if doctor is None:
-        raise InvalidInput(gettext("No such doctor."), field="doctor")
-    return doctor
+    try:
+        # get(), not first(): no ORDER BY to compile (Doctor's default ordering joins the user's name).
+        return (
+            Doctor.objects.select_related("user")
+            .select_for_update(of=("self",))
+            .get(pk=doctor_id, user__is_active=True)
+        )
+    except Doctor.DoesNotExist:
+        raise InvalidInput(gettext("No such doctor."), field="doctor") from None
 
 
 def _lock_doctor(doctor_id: int) -> None:
