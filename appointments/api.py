@@ -18,7 +18,7 @@ from accounts.selectors import doctor_by_id
 from .models import Appointment, IdempotencyRecord, Status
 from .payloads import appointment_history_payload
 from .selectors import appointment_history, appointments_visible_to, free_slots
-from .serializers import AppointmentChangeSerializer, AppointmentSerializer
+from .serializers import AppointmentBookSerializer, AppointmentChangeSerializer, AppointmentSerializer
 from .services import appointment_book, appointment_cancel, appointment_change
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -67,7 +67,9 @@ class AppointmentFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    create=extend_schema(parameters=[IDEMPOTENCY_HEADER]),
+    create=extend_schema(
+        parameters=[IDEMPOTENCY_HEADER], request=AppointmentBookSerializer, responses={201: AppointmentSerializer}
+    ),
     partial_update=extend_schema(request=AppointmentChangeSerializer, responses=AppointmentSerializer),
     update=extend_schema(request=AppointmentChangeSerializer, responses=AppointmentSerializer),
     destroy=extend_schema(responses={200: AppointmentSerializer}, description="Cancels; the row stays."),
@@ -120,7 +122,7 @@ class AppointmentViewSet(
         return body
 
     def _book(self, request):
-        serializer = self.get_serializer(data=request.data)
+        serializer = AppointmentBookSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         appointment = appointment_book(

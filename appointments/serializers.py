@@ -26,15 +26,16 @@ def _clean_date(value: datetime.date) -> datetime.date:
 
 
 class AppointmentSerializer(serializers.ModelSerializer):
-    """The appointment object of the contract: REST responses and `appointment_updated` events."""
+    """The appointment object of the contract: REST responses and `appointment_updated` events.
+
+    Output (and the schema) only: a booking's input is AppointmentBookSerializer.
+    """
 
     patient = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(role=Role.PATIENT, is_active=True), required=False
     )
     patient_name = serializers.CharField(source="patient.name", read_only=True)
-    doctor = serializers.PrimaryKeyRelatedField(
-        queryset=Doctor.objects.select_related("user").filter(user__is_active=True)
-    )
+    doctor = serializers.PrimaryKeyRelatedField(queryset=Doctor.objects.all())
     doctor_name = serializers.CharField(source="doctor.user.name", read_only=True)
     time = serializers.TimeField(format="%H:%M", input_formats=TIME_FORMATS)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
@@ -59,6 +60,28 @@ class AppointmentSerializer(serializers.ModelSerializer):
         # The slot's uniqueness is checked by the booking service under a lock (409), not here.
         validators = []
 
+    def to_representation(self, instance):
+        # The same function builds the events' payload; DRF's per-field output was a fifth of a
+        # booking's CPU (py-spy).
+        return appointment_payload(instance)
+
+
+class AppointmentBookSerializer(serializers.Serializer):
+    """A booking's input: `POST /api/appointments/`.
+
+    A plain Serializer: a ModelSerializer builds its fields from the model on every request. The
+    doctor is an id here; the booking service reads the doctor once, under its row's lock, and
+    answers an unknown or deactivated one with a 400 on `doctor`.
+    """
+
+    doctor = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    patient = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(role=Role.PATIENT, is_active=True), required=False
+    )
+    date = serializers.DateField()
+    time = serializers.TimeField(input_formats=TIME_FORMATS)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
     def to_internal_value(self, data):
         # A patient books for themselves whatever `patient` says (the service sees to it), so a
         # stale or foreign id there is no reason to refuse the booking.
@@ -67,11 +90,6 @@ class AppointmentSerializer(serializers.ModelSerializer):
         if is_object and user is not None and user.role == Role.PATIENT and not user.is_admin and "patient" in data:
             data = {key: value for key, value in data.items() if key != "patient"}
         return super().to_internal_value(data)
-
-    def to_representation(self, instance):
-        # The same function builds the events' payload; DRF's per-field output was a fifth of a
-        # booking's CPU (py-spy).
-        return appointment_payload(instance)
 
     def validate_date(self, value):
         return _clean_date(value)

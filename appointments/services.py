@@ -124,6 +124,21 @@ def _publish(appointment: Appointment, notifications: list[Notification], *, que
     stream.queue_changed(appointment.doctor_id, *queue_days)
 
 
+def _lock_bookable_doctor(doctor_id: int) -> Doctor:
+    """The doctor with their user, the doctor's row locked: serialises bookings of one doctor, so the
+    slot check and the next queue number are read safely. One query; an unknown or deactivated
+    doctor is a 400 on `doctor`. FOR UPDATE OF the doctor only: the user's row stays unlocked."""
+    try:
+        # get(), not first(): no ORDER BY to compile (Doctor's default ordering joins the user's name).
+        return (
+            Doctor.objects.select_related("user")
+            .select_for_update(of=("self",))
+            .get(pk=doctor_id, user__is_active=True)
+        )
+    except Doctor.DoesNotExist:
+        raise InvalidInput(gettext("No such doctor."), field="doctor") from None
+
+
 def _lock_doctor(doctor_id: int) -> None:
     # Serialises bookings of one doctor, so the slot check and the next queue number are read safely.
     # Only the lock: the callers already hold the doctor they need.
@@ -158,7 +173,7 @@ def _check_bookable_date(date: datetime.date) -> None:
 
 
 def check_booking(*, actor, doctor: Doctor, date: datetime.date, patient=None):
-    """Who may book what, before any lock: returns the patient the booking is for, or raises."""
+    """Who may book what: returns the patient the booking is for, or raises."""
     if actor.role == Role.PATIENT and not actor.is_admin:
         patient = actor
     elif patient is None:
@@ -193,16 +208,16 @@ def check_slot_free(*, doctor_id: int, date: datetime.date, time: datetime.time,
 
 @transaction.atomic
 def appointment_book(
-    *, actor, doctor: Doctor, date: datetime.date, time: datetime.time, reason: str = "", patient=None
+    *, actor, doctor: Doctor | int, date: datetime.date, time: datetime.time, reason: str = "", patient=None
 ) -> Appointment:
     """Book a slot: CONFIRMED with the next queue number of the doctor's day.
 
     A patient always books for themselves; a doctor (in their own schedule) or staff name the patient.
-    Locks the doctor's row, so concurrent bookings get 1, 2, 3 ... and one holder per slot.
+    `doctor` is a doctor or its id: the doctor is read afresh under the lock of its row, so concurrent
+    bookings get 1, 2, 3 ... and one holder per slot; a deactivated doctor cannot be booked.
     """
+    doctor = _lock_bookable_doctor(doctor if isinstance(doctor, int) else doctor.pk)
     patient = check_booking(actor=actor, doctor=doctor, date=date, patient=patient)
-
-    _lock_doctor(doctor.pk)
     queue_number = _claim_slot(doctor_id=doctor.pk, date=date, time=time)
     try:
         # No savepoint of its own: a failure here fails the whole booking (the Conflict below

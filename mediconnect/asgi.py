@@ -2,12 +2,13 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+from .http_handler import get_http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
 
-# Django must be set up before anything imports models.
-django_http = get_asgi_application()
+# Django must be set up before anything imports models. Django's ASGI handler, one thread hop a
+# request (mediconnect/http_handler.py).
+django_http = get_http_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402

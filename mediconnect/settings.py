@@ -123,9 +123,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": str(Path(tempfile.gettempdir()) / f"mediconnect-test-{os.getpid()}.sqlite3")
     }
 else:
-    # psycopg's pool (Django's own support, psycopg_pool): daphne runs each request's sync code in
-    # a thread of its own, so persistent connections (CONN_MAX_AGE > 0) would stay with threads
-    # that are gone; the pool lends a connection per request instead and takes it back at its end,
+    # psycopg's pool (Django's own support, psycopg_pool): each request's sync code runs on a thread
+    # lent to it alone (mediconnect/http_handler.py), and socket handlers on channels' one sync
+    # thread; the pool lends a connection per request instead and takes it back at its end,
     # never holding more than DB_POOL_MAX_SIZE per process. A request waits DB_POOL_TIMEOUT seconds
     # for a free one, then fails with a database error. The pool drops a connection that comes back
     # broken; DB_HEALTH_CHECKS also checks each one before lending it (one more round trip for

@@ -116,9 +116,8 @@ def test_doctor_list(api, patient):
 
 BOOKING = [
     "the JWT's user",
-    "the doctor (serializer)",
     "SAVEPOINT (appointment_book)",
-    "lock the doctor's row",
+    "the doctor with its user, the doctor's row locked (read once: the serializer takes the id only)",
     "the slot's holder and the day's last queue number, in one aggregate",
     "INSERT the appointment",
     "INSERT its audit-trail row (django-simple-history's post_save)",
@@ -130,7 +129,7 @@ BOOKING = [
 ]
 
 
-def test_a_booking_costs_twelve_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
+def test_a_booking_costs_eleven_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
     client = api(patient)
     body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
 
@@ -153,6 +152,18 @@ def test_a_second_booking_costs_the_same(api, patient, doctor, tomorrow, django_
 
     assert response.status_code == 201
     assert list(Event.objects.filter(user=patient).values_list("seq", flat=True)) == [1, 2, 3, 4]
+
+
+def test_a_doctor_booking_for_a_patient_costs_one_more(api, patient, doctor, tomorrow, django_assert_num_queries):
+    """The named patient (the serializer's look-up: an active patient, else a 400 on `patient`)."""
+    client = api(doctor)
+    body = {"doctor": doctor.pk, "patient": patient.pk, "date": tomorrow.isoformat(), "time": "09:00"}
+
+    with django_assert_num_queries(len(BOOKING) + 1):
+        response = client.post("/api/appointments/", body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["patient"] == patient.pk
 
 
 def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, django_assert_num_queries):

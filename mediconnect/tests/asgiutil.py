@@ -5,7 +5,7 @@ from asgiref.testing import ApplicationCommunicator
 from mediconnect.asgi import application
 
 
-async def asgi_get(path: str, headers=()) -> tuple[int, dict, bytes]:
+async def asgi_get(path: str, headers=(), app=application) -> tuple[int, dict, bytes]:
     """(status, headers, body) of a GET through the real ASGI application, streamed bodies included
     (channels' HttpCommunicator expects a `body` in every message; a file response ends without one)."""
     scope = {
@@ -15,7 +15,7 @@ async def asgi_get(path: str, headers=()) -> tuple[int, dict, bytes]:
         "query_string": b"",
         "headers": [(b"host", b"127.0.0.1"), *headers],
     }
-    communicator = ApplicationCommunicator(application, scope)
+    communicator = ApplicationCommunicator(app, scope)
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(timeout=10)
     body = b""
