@@ -203,3 +203,8 @@ def backend():
     if url not in _redis:
         _redis[url] = RedisPresence(url)
     return _redis[url]
+
+
+def is_online(user_id: int) -> bool:
+    """Whether the user has a socket open on any server process (settings.PRESENCE_CHECK names this)."""
+    return backend().is_online(user_id)
