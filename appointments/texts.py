@@ -42,11 +42,11 @@ TEXTS = {
 # The SMS forms: one segment each, also in Bangla (70 UTF-16 units); `{name}` (the other person) is
 # shortened to fit when it is long. No reason, no queue number.
 SMS_TEXTS = {
-    "cancelled_patient": _("Cancelled: {date} {time} with {name}. MediConnect"),
-    "cancelled_doctor": _("Cancelled: {date} {time}, {name}. MediConnect"),
-    "rescheduled_patient": _("Moved: now {date} {time} with {name}. MediConnect"),
-    "rescheduled_doctor": _("Moved: {name}, now {date} {time}. MediConnect"),
-    "reminder_patient": _("Reminder: {date} {time} with {name}. MediConnect"),
+    "cancelled_patient": _("Cancelled: your appointment with {name} on {date} at {time}. MediConnect"),
+    "cancelled_doctor": _("Cancelled: {name}'s appointment on {date} at {time}. MediConnect"),
+    "rescheduled_patient": _("Rescheduled: your appointment with {name} is now {date} at {time}. MediConnect"),
+    "rescheduled_doctor": _("Rescheduled: {name}'s appointment is now {date} at {time}. MediConnect"),
+    "reminder_patient": _("Reminder: your appointment with {name} on {date} at {time}. MediConnect"),
 }
 
 
