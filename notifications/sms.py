@@ -81,10 +81,14 @@ def fits_one_segment(text: str) -> bool:
 
 
 def fit_one_segment(template: str, *, name: str, **params) -> str:
-    """`template` filled in, its `{name}` shortened (ending in "…") so the text fits one SMS segment."""
+    """`template` filled in, its `{name}` shortened (ending in an ellipsis) so the text fits one SMS segment.
+
+    The ellipsis is "…" in a text that is UCS-2 anyway (Bangla), "..." otherwise: "…" is not in GSM-7
+    and would bring an English text down from 160 characters to 70."""
     text = template.format(name=name, **params)
+    mark = "…" if segment_limit(template.format(name="", **params)) == UCS2_LIMIT else "..."
     cut = len(name)
     while not fits_one_segment(text) and cut > 0:
         cut -= 1
-        text = template.format(name=name[:cut].rstrip() + "…", **params)
+        text = template.format(name=name[:cut].rstrip() + mark, **params)
     return text
