@@ -1,13 +1,14 @@
 """How late reminders are: a real task worker against reminders due over a short window (run by hand).
 
-    .venv/bin/python bench/reminder_lateness.py [--reminders 60] [--window 60] [--workers 1]
+    .venv/bin/python bench/reminder_lateness.py [--reminders 60] [--window 60] [--workers 1] [--kill-after S]
 
 Builds a scratch database (PostgreSQL when BENCH_DATABASE_URL is set, else a temporary SQLite
 file), books appointments whose reminders fall due one after another over `--window` seconds,
 starting a little after the worker starts, then runs `manage.py run_worker` (`--workers` of them)
-until every reminder is sent. Lateness is each reminder's notification `created_at` (stored, and
-pushed right after its commit) minus its due time. Writes the figures as JSON under
-docs/bench/reminders/ and prints them.
+until every reminder is sent (`--kill-after S`: the first worker is SIGKILLed S seconds in, and
+what it had claimed waits for its lease, TASK_LEASE_SECONDS). Lateness is each reminder's
+notification `created_at` (stored, and pushed right after its commit) minus its due time.
+Writes the figures as JSON under docs/bench/reminders/ and prints them.
 """
 
 import argparse
@@ -46,7 +47,7 @@ def prepare() -> str:
     return url
 
 
-def plan(reminders: int, window: float) -> tuple[list[int], datetime.datetime]:
+def plan(reminders: int, window: float) -> tuple[list[int], datetime.datetime, int]:
     """Book appointments whose reminders fall due evenly over `window` seconds from LEAD_SECONDS on."""
     from django.test import override_settings
     from django.utils import timezone
@@ -77,14 +78,15 @@ def plan(reminders: int, window: float) -> tuple[list[int], datetime.datetime]:
                 actor=patient, doctor=doctor, date=start.date(), time=start.time(), patient=patient
             )
         ids += list(Reminder.objects.filter(appointment=appointment).values_list("pk", flat=True))
-    return ids, first_due
+    return ids, first_due, patient.pk
 
 
-def run(reminders: int, window: float, workers: int) -> dict:
+def run(reminders: int, window: float, workers: int, kill_after: float | None) -> dict:
     url = prepare()
     from appointments.models import Reminder
+    from notifications.models import Notification
 
-    ids, first_due = plan(reminders, window)
+    ids, first_due, patient_id = plan(reminders, window)
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
     procs = [
         subprocess.Popen(
@@ -95,12 +97,17 @@ def run(reminders: int, window: float, workers: int) -> dict:
         )
         for _ in range(workers)
     ]
+    started = time.monotonic()
+    killed = None
     try:
-        deadline = time.monotonic() + LEAD_SECONDS + window + 120
+        deadline = started + LEAD_SECONDS + window + 120
         while time.monotonic() < deadline:
+            if kill_after is not None and killed is None and time.monotonic() - started >= kill_after:
+                procs[0].kill()  # SIGKILL: whatever it had claimed waits for its lease to end
+                killed = round(time.monotonic() - started, 1)
             if not Reminder.objects.filter(pk__in=ids, state="PLANNED").exists():
                 break
-            time.sleep(1)
+            time.sleep(0.2)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -111,12 +118,15 @@ def run(reminders: int, window: float, workers: int) -> dict:
     early = [x for x in late if x < 0]
     return {
         "what": "reminder lateness: notification stored (and pushed after its commit) minus due time, seconds",
-        "command": f"bench/reminder_lateness.py --reminders {reminders} --window {window:g} --workers {workers}",
+        "command": f"bench/reminder_lateness.py --reminders {reminders} --window {window:g} --workers {workers}"
+        + (f" --kill-after {kill_after:g}" if kill_after is not None else ""),
         "database": url.split(":", 1)[0],
         "workers": workers,
         "worker_poll_interval_s": 1,
         "reminders": len(rows),
         "sent": len(late),
+        "notifications_stored": Notification.objects.filter(user_id=patient_id, type="APPOINTMENT_REMINDER").count(),
+        "worker_killed_at_s": killed,
         "not_sent": sum(r.state != "SENT" for r in rows),
         "sent_before_due": len(early),
         "median_s": round(statistics.median(late), 3) if late else None,
@@ -133,10 +143,11 @@ def main() -> None:
     parser.add_argument("--reminders", type=int, default=60)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--kill-after", type=float, help="SIGKILL the first worker this many seconds after start")
     args = parser.parse_args()
-    result = run(args.reminders, args.window, args.workers)
+    result = run(args.reminders, args.window, args.workers, args.kill_after)
     OUT.mkdir(parents=True, exist_ok=True)
-    name = f"lateness-{result['database']}-{args.workers}w.json"
+    name = f"lateness-{result['database']}-{args.workers}w{'-killed' if args.kill_after else ''}.json"
     (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -304,7 +304,7 @@ SMS_HTTP_SENDER = env("SMS_HTTP_SENDER", default="MediConnect")
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 DELIVERY_RETRY_SECONDS = env.int("DELIVERY_RETRY_SECONDS", default=30)
 # Who has a socket open: asked by the notification layer, answered by the sockets' presence store.
-PRESENCE_CHECK = "mediconnect.presence.is_online"
+PRESENCE_CHECK = "mediconnect.presence.online_among"
 
 # The task queue: django-tasks' database backend. Tasks are rows in this database, taken by
 # `manage.py run_worker` processes (any number, on any machine sharing the database) with

@@ -26,15 +26,15 @@ from .models import OFFLINE_TYPES, Delivery, Notification
 logger = logging.getLogger(__name__)
 
 
-def _is_online(user_id: int) -> bool:
+def _online_among(user_ids: set[int]) -> set[int]:
     # Presence lives with the sockets (mediconnect.presence, above this package); the setting names
-    # it, so no import runs back up. Unknown (Redis away) counts as offline: a message too many
-    # beats a cancellation nobody hears of.
+    # it, so no import runs back up. Unknown (Redis away or hung) counts as offline: a message too
+    # many beats a cancellation nobody hears of.
     try:
-        return import_string(settings.PRESENCE_CHECK)(user_id)
-    except Exception:
-        logger.warning("presence unknown; delivering by email/SMS", exc_info=True)
-        return False
+        return import_string(settings.PRESENCE_CHECK)(user_ids)
+    except Exception as exc:
+        logger.warning("presence unknown (%s); delivering by email/SMS", type(exc).__name__)
+        return set()
 
 
 def _email_body(notification: Notification, language: str) -> str:
@@ -48,19 +48,19 @@ def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
 
     Runs in the caller's transaction (notifications_create); the worker is woken in it too.
     """
-    wanted = [n for n in notifications if n.type in OFFLINE_TYPES]
+    wanted = [
+        n
+        for n in notifications
+        if n.type in OFFLINE_TYPES and (n.user.notify_email or (n.user.notify_sms and n.user.phone))
+    ]
     if not wanted:
         return []
-    online: dict[int, bool] = {}
+    online = _online_among({n.user_id for n in wanted})
     now = timezone.now()
     deliveries = []
     for notification in wanted:
         user = notification.user
-        if not (user.notify_email or (user.notify_sms and user.phone)):
-            continue
-        if notification.user_id not in online:
-            online[notification.user_id] = _is_online(notification.user_id)
-        if online[notification.user_id]:
+        if notification.user_id in online:
             continue
         if user.notify_email and user.email:
             deliveries.append(

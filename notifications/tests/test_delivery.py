@@ -187,3 +187,14 @@ def test_every_sms_fits_one_segment_even_with_a_long_name(key, language, book, p
     if language == "bn":
         short = sms.fit_one_segment(template, name="Dr. Rahman", date="2030-03-03", time="09:00")
         assert "Dr. Rahman" in short  # a usual name is not cut
+
+
+def test_a_presence_store_that_does_not_answer_counts_as_offline(appointment, patient, doctor, mailoutbox, settings):
+    settings.PRESENCE_CHECK = "notifications.tests.test_delivery.presence_down"
+    appointment_cancel(actor=patient, appointment=appointment)
+    run_worker()
+    assert {m.to[0] for m in mailoutbox} == {patient.email, doctor.user.email}
+
+
+def presence_down(user_ids):
+    raise TimeoutError("Redis did not answer")
