@@ -127,3 +127,20 @@ class Reminder(models.Model):
 
     def __str__(self):
         return f"{self.appointment_id} -{self.offset_seconds}s {self.state}"
+
+
+class DoctorDigest(models.Model):
+    """A doctor's morning digest of one day (DOCTOR_DIGEST_AT): one row per doctor and day, so it goes once."""
+
+    doctor = models.ForeignKey(Doctor, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    notification = models.ForeignKey(
+        "notifications.Notification", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["doctor", "date"], name="digest_one_per_doctor_day")]
+
+    def __str__(self):
+        return f"{self.doctor_id} {self.date}"

@@ -291,6 +291,14 @@ def _offsets(value: str) -> list[int]:
 
 
 REMINDER_OFFSETS = _offsets(env("REMINDER_OFFSETS", default="24h,2h"))
+# Optional morning digest for doctors: at this clinic time (HH:MM) each doctor with appointments that
+# day gets one notification listing how many and the first time. Empty (the default): off.
+DOCTOR_DIGEST_AT = env("DOCTOR_DIGEST_AT", default="").strip()
+if DOCTOR_DIGEST_AT:
+    try:
+        DOCTOR_DIGEST_AT = datetime.datetime.strptime(DOCTOR_DIGEST_AT, "%H:%M").strftime("%H:%M")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DOCTOR_DIGEST_AT must be a time such as 07:30, not {DOCTOR_DIGEST_AT!r}.") from exc
 # A worker that claimed a reminder or a delivery and died holds it this long; then another takes it.
 TASK_LEASE_SECONDS = env.int("TASK_LEASE_SECONDS", default=30)
 # Offline delivery (contract v1.1): a user with no open socket gets cancellations, reschedules and

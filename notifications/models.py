@@ -9,6 +9,7 @@ class NotificationType(models.TextChoices):
     APPOINTMENT_RESCHEDULED = "APPOINTMENT_RESCHEDULED", "Appointment rescheduled"
     REVIEW_REQUEST = "REVIEW_REQUEST", "Review request"
     APPOINTMENT_REMINDER = "APPOINTMENT_REMINDER", "Appointment reminder"
+    DOCTOR_DIGEST = "DOCTOR_DIGEST", "Doctor's day digest"
 
 
 # The notifications a user with no open socket also gets by email and SMS (contract v1.1).

@@ -105,3 +105,20 @@ def test_a_bad_reminder_offset_stops_the_server_with_a_clear_error(bad):
     assert out.returncode != 0
     assert "ImproperlyConfigured: REMINDER_OFFSETS must be durations" in out.stderr
     assert repr(bad) in out.stderr
+
+
+def test_the_doctors_digest_is_off_by_default_and_a_bad_time_is_refused():
+    assert settings_under({"SECRET_KEY": "k"}, ["DOCTOR_DIGEST_AT"]) == {"DOCTOR_DIGEST_AT": ""}
+    assert settings_under({"SECRET_KEY": "k", "DOCTOR_DIGEST_AT": "7:30"}, ["DOCTOR_DIGEST_AT"]) == {
+        "DOCTOR_DIGEST_AT": "07:30"
+    }
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "ENV_FILE": ""}
+    env.update(SECRET_KEY="k", DOCTOR_DIGEST_AT="25:00")
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "DOCTOR_DIGEST_AT must be a time such as 07:30, not '25:00'" in out.stderr
