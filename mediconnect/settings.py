@@ -165,6 +165,9 @@ PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", defau
 # (EMAIL_BACKEND, EMAIL_HOST, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, …)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MediConnect <no-reply@localhost>")
+# Seconds an SMTP connection may block (Django's default is forever): a worker's claim on an email
+# lasts TASK_LEASE_SECONDS, and a hung mail server must fail the attempt well within it.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Content-Security-Policy on every page (django-csp): scripts, styles and connections from this

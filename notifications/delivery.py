@@ -104,8 +104,17 @@ def retry_delay(attempts: int) -> datetime.timedelta:
 
 
 def _send_one(delivery_id: int, token: str) -> bool:
-    """Send one claimed delivery, if the claim is still ours; record the outcome. True when sent."""
-    delivery = Delivery.objects.filter(pk=delivery_id, claim=token, state=Delivery.State.PENDING).first()
+    """Send one claimed delivery, if the claim is still ours; record the outcome. True when sent.
+
+    The lease is renewed just before the send (if the claim is still ours), so a send that waits on
+    its provider (EMAIL_TIMEOUT, the SMS backend's timeout: both under TASK_LEASE_SECONDS) is not
+    taken by another worker meanwhile, however long the batch before it took.
+    """
+    lease_end = timezone.now() + datetime.timedelta(seconds=settings.TASK_LEASE_SECONDS)
+    mine = Delivery.objects.filter(pk=delivery_id, claim=token, state=Delivery.State.PENDING)
+    if not mine.update(claimed_until=lease_end):
+        return False
+    delivery = mine.first()
     if delivery is None:
         return False
     try:

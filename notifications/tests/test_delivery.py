@@ -13,13 +13,15 @@ import pytest
 import time_machine
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
+from django.utils import timezone
 
 from appointments.services import appointment_cancel, appointment_reschedule
 from appointments.tests.support import hhmm
 from appointments.texts import SMS_TEXTS
+from core.leases import claim_due
 from mediconnect import presence
 from notifications import sms
-from notifications.delivery import retry_delay
+from notifications.delivery import _send_one, retry_delay
 from notifications.models import Delivery, Notification
 
 DHAKA = zoneinfo.ZoneInfo("Asia/Dhaka")
@@ -198,3 +200,14 @@ def test_a_presence_store_that_does_not_answer_counts_as_offline(appointment, pa
 
 def presence_down(user_ids):
     raise TimeoutError("Redis did not answer")
+
+
+def test_a_worker_whose_lease_ran_out_does_not_send_what_another_took(appointment, patient, clock, mailoutbox):
+    appointment_cancel(actor=patient, appointment=appointment)
+    pending = Delivery.objects.filter(state="PENDING", due_at__lte=NOW)
+    slow, [first, *_] = claim_due(pending, now=NOW)
+    clock.shift(31)  # the slow worker's lease is over; another worker claims the same rows
+    fast, _ = claim_due(pending, now=timezone.now())
+    assert _send_one(first, slow) is False
+    assert _send_one(first, fast) is True
+    assert [m.to for m in mailoutbox] == [[Delivery.objects.get(pk=first).address]]
