@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 from appointments.reminders import appointment_start
 from appointments.services import appointment_book
 from notifications.models import Delivery, Notification
-from tests.live import CHROMIUM, ROOT, test_database_url
+from tests import live
+from tests.live import CHROMIUM, ROOT
 from tests.test_portals_browser import browser, portal  # noqa: F401 (fixtures)
 
 pytestmark = [
@@ -33,7 +34,7 @@ def worker():
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
         "SECRET_KEY": settings.SECRET_KEY,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": live.test_database_url(),
         "PYTHONUNBUFFERED": "1",
     }
     if settings.REDIS_URL:
