@@ -1,20 +1,21 @@
 """The doctors' optional morning digest (DOCTOR_DIGEST_AT), with the clock under control."""
 
 import datetime
-import zoneinfo
 from unittest import mock
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from appointments.digest import digest_schedule, send_doctor_digests
 from appointments.services import appointment_cancel
 from notifications.models import Notification
 
-DHAKA = zoneinfo.ZoneInfo("Asia/Dhaka")
-EVENING = datetime.datetime(2030, 3, 1, 20, 0, tzinfo=DHAKA)
+# The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
+CLINIC_TZ = timezone.get_default_timezone()
+EVENING = datetime.datetime(2030, 3, 1, 20, 0, tzinfo=CLINIC_TZ)
 DAY = datetime.date(2030, 3, 2)
 
 
@@ -29,7 +30,6 @@ def digests(user):
 
 @pytest.fixture(autouse=True)
 def _settings(settings):
-    settings.TIME_ZONE = "Asia/Dhaka"
     settings.REMINDER_OFFSETS = []
     settings.DOCTOR_DIGEST_AT = "07:30"
 
@@ -61,19 +61,19 @@ def test_each_doctor_with_appointments_gets_one_digest_at_its_time(clock, book, 
     appointment_cancel(actor=patient2, appointment=cancelled)
     digest_schedule()
     digest_schedule()  # a second worker starting: still one run queued
-    assert queued_digest_runs() == [datetime.datetime(2030, 3, 2, 7, 30, tzinfo=DHAKA)]
+    assert queued_digest_runs() == [datetime.datetime(2030, 3, 2, 7, 30, tzinfo=CLINIC_TZ)]
 
-    clock.move_to(datetime.datetime(2030, 3, 2, 7, 29, tzinfo=DHAKA))
+    clock.move_to(datetime.datetime(2030, 3, 2, 7, 29, tzinfo=CLINIC_TZ))
     run_worker()
     assert digests(doctor.user) == []
 
-    clock.move_to(datetime.datetime(2030, 3, 2, 7, 30, tzinfo=DHAKA))
+    clock.move_to(datetime.datetime(2030, 3, 2, 7, 30, tzinfo=CLINIC_TZ))
     run_worker()
     [digest] = digests(doctor.user)
     assert digest.title == "Today's appointments"
     assert digest.message == "You have 2 appointment(s) today, the first at 09:15."
     assert digests(doctor2.user) == []  # nothing booked with them that day
-    assert queued_digest_runs() == [datetime.datetime(2030, 3, 3, 7, 30, tzinfo=DHAKA)]
+    assert queued_digest_runs() == [datetime.datetime(2030, 3, 3, 7, 30, tzinfo=CLINIC_TZ)]
 
     send_doctor_digests.call(DAY.isoformat())  # run again (a second worker, a retry): no second digest
     assert len(digests(doctor.user)) == 1
@@ -82,6 +82,6 @@ def test_each_doctor_with_appointments_gets_one_digest_at_its_time(clock, book, 
 def test_a_digest_the_worker_reaches_a_day_late_is_skipped(clock, book, patient, doctor):
     book(patient=patient, doctor=doctor, date=DAY, time="11:00")
     digest_schedule()
-    clock.move_to(datetime.datetime(2030, 3, 3, 8, 0, tzinfo=DHAKA))
+    clock.move_to(datetime.datetime(2030, 3, 3, 8, 0, tzinfo=CLINIC_TZ))
     run_worker()
     assert digests(doctor.user) == []

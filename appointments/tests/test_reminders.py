@@ -6,13 +6,13 @@ has come, then exits), so each test also shows that a wake-up was queued for the
 
 import datetime
 import threading
-import zoneinfo
 from unittest import mock
 
 import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connection, connections
+from django.utils import timezone
 
 from appointments.models import Appointment, Reminder
 from appointments.reminders import reminders_send_due
@@ -22,15 +22,15 @@ from notifications.models import Event, Notification
 
 from .support import hhmm
 
-DHAKA = zoneinfo.ZoneInfo("Asia/Dhaka")
-NOW = datetime.datetime(2030, 3, 1, 10, 0, tzinfo=DHAKA)
+# The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
+CLINIC_TZ = timezone.get_default_timezone()
+NOW = datetime.datetime(2030, 3, 1, 10, 0, tzinfo=CLINIC_TZ)
 DAY = datetime.date(2030, 3, 3)  # the appointment, at 09:00 Dhaka time
 
 
 @pytest.fixture(autouse=True)
 def _offsets(settings):
     settings.REMINDER_OFFSETS = [24 * 3600, 2 * 3600]
-    settings.TIME_ZONE = "Asia/Dhaka"
     settings.TASK_LEASE_SECONDS = 30
 
 
@@ -65,8 +65,8 @@ def appointment(clock, book, patient, doctor):
 def test_booking_plans_one_reminder_per_offset_in_the_clinic_time_zone(appointment):
     rows = {r.offset_seconds: r for r in appointment.reminders.all()}
     assert set(rows) == {86400, 7200}
-    assert rows[86400].due_at == datetime.datetime(2030, 3, 2, 9, 0, tzinfo=DHAKA)
-    assert rows[7200].due_at == datetime.datetime(2030, 3, 3, 7, 0, tzinfo=DHAKA)
+    assert rows[86400].due_at == datetime.datetime(2030, 3, 2, 9, 0, tzinfo=CLINIC_TZ)
+    assert rows[7200].due_at == datetime.datetime(2030, 3, 3, 7, 0, tzinfo=CLINIC_TZ)
     assert {r.state for r in rows.values()} == {"PLANNED"}
 
 
@@ -74,17 +74,17 @@ def test_an_offset_already_past_at_booking_is_skipped(clock, book, patient, doct
     appointment = book(patient=patient, doctor=doctor, date=NOW.date(), time="14:00")
     states = dict(appointment.reminders.values_list("offset_seconds", "state"))
     assert states == {86400: "SKIPPED", 7200: "PLANNED"}
-    at(clock, datetime.datetime(2030, 3, 1, 12, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 1, 12, 0, tzinfo=CLINIC_TZ))
     run_worker()
     assert len(reminders_of(patient)) == 1
 
 
 def test_not_before_its_time_then_once_with_its_notification_pushed(clock, appointment, patient):
-    at(clock, datetime.datetime(2030, 3, 2, 8, 59, 59, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 2, 8, 59, 59, tzinfo=CLINIC_TZ))
     run_worker()
     assert reminders_of(patient) == []
 
-    at(clock, datetime.datetime(2030, 3, 2, 9, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 2, 9, 0, tzinfo=CLINIC_TZ))
     run_worker()
     run_worker()
     [reminder] = reminders_of(patient)
@@ -96,7 +96,7 @@ def test_not_before_its_time_then_once_with_its_notification_pushed(clock, appoi
     event = Event.objects.filter(user=patient, type="new_notification").order_by("seq").last()
     assert event.data["id"] == reminder.pk and event.data["type"] == "APPOINTMENT_REMINDER"
 
-    at(clock, datetime.datetime(2030, 3, 3, 7, 0, 30, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 3, 7, 0, 30, tzinfo=CLINIC_TZ))
     run_worker()
     assert len(reminders_of(patient)) == 2
     assert set(appointment.reminders.values_list("state", flat=True)) == {"SENT"}
@@ -106,7 +106,7 @@ def test_the_text_is_in_the_patients_language(clock, book, patient, doctor):
     patient.language = "bn"
     patient.save()
     book(patient=patient, doctor=doctor, date=DAY, time="09:00")
-    at(clock, datetime.datetime(2030, 3, 2, 9, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 2, 9, 0, tzinfo=CLINIC_TZ))
     run_worker()
     [reminder] = reminders_of(patient)
     assert reminder.title == "অ্যাপয়েন্টমেন্ট অনুস্মারক"
@@ -114,18 +114,18 @@ def test_the_text_is_in_the_patients_language(clock, book, patient, doctor):
 
 
 def test_a_reschedule_replans_and_a_sent_reminder_is_not_sent_again(clock, appointment, patient):
-    at(clock, datetime.datetime(2030, 3, 2, 9, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 2, 9, 0, tzinfo=CLINIC_TZ))
     run_worker()
     assert len(reminders_of(patient)) == 1  # the 24 h one
 
     appointment_reschedule(actor=patient, appointment=appointment, date=datetime.date(2030, 3, 5), time=hhmm("16:00"))
     rows = dict(appointment.reminders.values_list("offset_seconds", "due_at"))
-    assert rows[7200] == datetime.datetime(2030, 3, 5, 14, 0, tzinfo=DHAKA)
+    assert rows[7200] == datetime.datetime(2030, 3, 5, 14, 0, tzinfo=CLINIC_TZ)
 
-    at(clock, datetime.datetime(2030, 3, 3, 7, 0, tzinfo=DHAKA))  # the old 2 h time: nothing
+    at(clock, datetime.datetime(2030, 3, 3, 7, 0, tzinfo=CLINIC_TZ))  # the old 2 h time: nothing
     run_worker()
     assert len(reminders_of(patient)) == 1
-    at(clock, datetime.datetime(2030, 3, 5, 14, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 5, 14, 0, tzinfo=CLINIC_TZ))
     run_worker()
     assert len(reminders_of(patient)) == 2  # the 2 h one, at the new time; the 24 h one went once
 
@@ -141,20 +141,20 @@ def test_an_appointment_no_longer_active_drops_its_reminders(clock, appointment,
     actor = patient if status == "CANCELLED" else doctor.user
     appointment_transition(actor=actor, appointment=appointment, to_status=status)
     assert set(appointment.reminders.values_list("state", flat=True)) == {"DROPPED"}
-    at(clock, datetime.datetime(2030, 3, 3, 7, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 3, 7, 0, tzinfo=CLINIC_TZ))
     run_worker()
     assert reminders_of(patient) == []
 
 
 def test_a_worker_down_past_the_start_skips_instead_of_sending_late(clock, appointment, patient):
-    at(clock, datetime.datetime(2030, 3, 3, 9, 0, tzinfo=DHAKA))
+    at(clock, datetime.datetime(2030, 3, 3, 9, 0, tzinfo=CLINIC_TZ))
     run_worker()
     assert reminders_of(patient) == []
     assert set(appointment.reminders.values_list("state", flat=True)) == {"SKIPPED"}
 
 
 def test_a_worker_killed_after_its_claim_leaves_the_reminder_to_another_after_the_lease(clock, appointment, patient):
-    due = datetime.datetime(2030, 3, 2, 9, 0, tzinfo=DHAKA)
+    due = datetime.datetime(2030, 3, 2, 9, 0, tzinfo=CLINIC_TZ)
     at(clock, due)
     # A worker claims the due reminder, then dies before sending it (its claim is all it did).
     dead_token, [claimed] = claim_due(
