@@ -59,7 +59,12 @@ migrate: setup $(KEY_FILE)
 	$(LOCAL) $(PY) manage.py collectstatic --noinput -v 0
 	$(LOCAL) $(PY) manage.py seed_demo
 
+# The task worker (reminders, offline email/SMS) runs beside daphne: `manage.py run_worker`, in the
+# background of the same shell, stopped with daphne (Ctrl-C reaches both; the trap covers the rest).
+WORKER_ARGS ?=
 run: migrate
+	$(LOCAL) $(PY) manage.py run_worker $(WORKER_ARGS) & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(LOCAL) $(VENV)/bin/daphne $(DAPHNE_FLAGS) \
 		-e '$(ENDPOINT)' mediconnect.asgi:application
 

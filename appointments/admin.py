@@ -7,7 +7,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.errors import DomainError
 
-from .models import Appointment, IdempotencyRecord, Status
+from .models import Appointment, IdempotencyRecord, Reminder, Status
 from .services import (
     appointment_book,
     appointment_change,
@@ -170,4 +170,23 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "key", "fingerprint", "response_status", "response_body", "created_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    """Read-only: the appointment's changes plan, move and drop reminders; the task worker sends them."""
+
+    list_display = ["due_at", "appointment", "offset_seconds", "state", "sent_at"]
+    list_filter = ["state"]
+    list_select_related = ["appointment"]
+    date_hierarchy = "due_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -87,3 +87,59 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
+
+
+class Reminder(models.Model):
+    """One planned reminder: an appointment and an offset before its start (REMINDER_OFFSETS).
+
+    One row per appointment and offset (the database keeps it so), sent at most once: a worker
+    claims a due row with a lease (`claimed_until`, `claim`), then stores the notification and
+    marks the row SENT in one transaction that checks its claim is still its own. A worker that
+    dies holding a claim loses it when the lease runs out, and another takes the row.
+    """
+
+    class State(models.TextChoices):
+        PLANNED = "PLANNED", "Planned"
+        SENT = "SENT", "Sent"
+        SKIPPED = "SKIPPED", "Skipped"  # its time had passed (at booking, or the worker was down past the start)
+        DROPPED = "DROPPED", "Dropped"  # the appointment is no longer active
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="reminders")
+    offset_seconds = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PLANNED)
+    claim = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    notification = models.ForeignKey(
+        "notifications.Notification", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "offset_seconds"], name="reminder_one_per_offset"),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(state="PLANNED"), name="reminder_planned_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.appointment_id} -{self.offset_seconds}s {self.state}"
+
+
+class DoctorDigest(models.Model):
+    """A doctor's morning digest of one day (DOCTOR_DIGEST_AT): one row per doctor and day, so it goes once."""
+
+    doctor = models.ForeignKey(Doctor, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    notification = models.ForeignKey(
+        "notifications.Notification", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["doctor", "date"], name="digest_one_per_doctor_day")]
+
+    def __str__(self):
+        return f"{self.doctor_id} {self.date}"

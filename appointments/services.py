@@ -5,9 +5,8 @@ from contextlib import nullcontext
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Doctor, Role
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -17,7 +16,9 @@ from notifications.services import notifications_create
 
 from .models import ACTIVE_STATUSES, HOLDS_SLOT, Appointment, IdempotencyRecord, Status
 from .payloads import appointment_payload
+from .reminders import reminders_drop, reminders_plan
 from .selectors import has_active_appointment
+from .texts import notification_about as _notification
 
 PATIENT, DOCTOR, ADMIN = "patient", "doctor", "admin"
 
@@ -28,31 +29,6 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (Status.CONFIRMED, Status.CANCELLED): frozenset({PATIENT, DOCTOR, ADMIN}),
     (Status.CONFIRMED, Status.COMPLETED): frozenset({DOCTOR, ADMIN}),
     (Status.CONFIRMED, Status.NO_SHOW): frozenset({DOCTOR, ADMIN}),
-}
-
-# Notification texts, rendered in each recipient's language when stored.
-# The appointment's reason is never part of them.
-TEXTS = {
-    "booked_patient": (_("Appointment Confirmed"), _("Your appointment with {doctor} scheduled for {date} at {time}")),
-    "booked_doctor": (
-        _("New Appointment"),
-        _("{patient} booked an appointment for {date} at {time} (queue #{number})"),
-    ),
-    "confirmed_patient": (
-        _("Appointment Confirmed"),
-        _("Your appointment with {doctor} scheduled for {date} at {time}"),
-    ),
-    "cancelled_patient": (
-        _("Appointment Cancelled"),
-        _("Your appointment with {doctor} on {date} at {time} was cancelled"),
-    ),
-    "cancelled_doctor": (_("Appointment Cancelled"), _("{patient}'s appointment on {date} at {time} was cancelled")),
-    "completed_patient": (_("How was your appointment?"), _("Please rate your visit with {doctor} on {date}.")),
-    "rescheduled_patient": (
-        _("Appointment Rescheduled"),
-        _("Your appointment with {doctor} is now on {date} at {time}"),
-    ),
-    "rescheduled_doctor": (_("Appointment Rescheduled"), _("{patient}'s appointment is now on {date} at {time}")),
 }
 
 
@@ -82,27 +58,6 @@ def check_transition(*, appointment: Appointment, actor, to_status: str) -> None
     if role not in allowed:
         raise NotAllowed(
             gettext("A %(role)s may not move an appointment to %(new)s.") % {"role": role, "new": to_status}
-        )
-
-
-def _notification(user, key: str, appointment: Appointment, kind: str) -> Notification:
-    """An unsaved notification about `appointment`, in `user`'s language."""
-    title, message = TEXTS[key]
-    with translation.override(user.language or "en"):
-        params = {
-            "doctor": appointment.doctor.user.name,
-            "patient": appointment.patient.name,
-            "date": appointment.date.isoformat(),
-            "time": appointment.time.strftime("%H:%M"),
-            "number": appointment.queue_number,
-        }
-        return Notification(
-            user=user,
-            type=kind,
-            title=str(title),
-            message=str(message).format(**params),
-            related_id=appointment.pk,
-            related_type="Appointment",
         )
 
 
@@ -236,6 +191,7 @@ def appointment_book(
     except IntegrityError as exc:  # the database's constraint is the last word on the slot
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
+    reminders_plan(appointment=appointment)
     _publish(
         appointment,
         [
@@ -294,6 +250,8 @@ def appointment_transition(*, actor, appointment: Appointment, to_status: str) -
     elif to_status == Status.COMPLETED:
         notifications.append(_notification(patient, "completed_patient", appointment, NotificationType.REVIEW_REQUEST))
     _publish(appointment, notifications, queue_days=[appointment.date])
+    if to_status not in ACTIVE_STATUSES:
+        reminders_drop(appointment=appointment)
 
     if to_status not in ACTIVE_STATUSES and not has_active_appointment(
         patient=patient, doctor_id=appointment.doctor_id
@@ -336,6 +294,7 @@ def appointment_reschedule(
     except IntegrityError as exc:
         raise Conflict(gettext("That time is already booked with this doctor."), field="time") from exc
 
+    reminders_plan(appointment=appointment, replan=True)
     kind = NotificationType.APPOINTMENT_RESCHEDULED
     _publish(
         appointment,

@@ -42,8 +42,9 @@ DEFAULT_RUNTIME = ROOT / ".cluster"
 LISTEN_BACKLOG = 1024
 
 # Long-running commands started beside the nodes, with their environment, from the project's
-# directory, and stopped with them (SIGTERM). E.g. [sys.executable, "manage.py", "<worker command>"].
-WORKERS: list[list[str]] = []
+# directory, and stopped with them (SIGTERM): the task worker (reminders, offline email and SMS).
+# Workers claim their rows in the database, so any number may run (WORKERS adds more).
+WORKERS: list[list[str]] = [[sys.executable, "manage.py", "run_worker"]]
 
 
 class Template(string.Template):

@@ -180,6 +180,9 @@ class Hub:
             await asyncio.sleep(LAYER_PROBE_SECONDS)
             if not self.groups or self._layer_down:
                 continue
+            if not getattr(settings, "REDIS_URL", ""):
+                await self._poll_streams()
+                continue
             try:
                 now = await asyncio.wait_for(presence.backend().epoch(), LAYER_PROBE_SECONDS)
             except Exception:
@@ -191,6 +194,24 @@ class Hub:
                 logger.warning("hub: Redis restarted; sockets catch up on what was lost")
                 self._layer_lost()
             epoch = now
+
+    async def _poll_streams(self) -> None:
+        """Without Redis (one server process, an in-memory layer) the task worker, another process,
+        cannot push to this one: what it stores (a reminder) reaches the sockets from the stream,
+        read for every local user at each probe. One query per probe for the whole process."""
+        users = {}
+        for group in list(self.groups):
+            kind, target = stream.group_target(group)
+            if kind == "user":
+                users[group] = target
+        try:
+            heads = await database_sync_to_async(stream.stream_heads)(set(users.values()))
+        except Exception:
+            logger.warning("hub: reading the users' streams failed; trying again at the next probe")
+            return
+        for group, user_id in users.items():
+            if user_id in heads:
+                await self.dispatch({"type": stream.STREAM_HEAD, "group": group, "seq": heads[user_id]})
 
     async def _recover(self) -> None:
         """After the layer was away, hand every local socket what it may have missed: its user's

@@ -27,6 +27,8 @@ HEARTBEAT_SECONDS = getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 20)
 # Redis connections of a process's presence store, and how long a command waits for a free one.
 ASYNC_CONNECTIONS = 50
 ASYNC_WAIT_SECONDS = 20
+# How long a change (a cancellation deciding who gets an email) waits for Redis to say who is online.
+CHECK_TIMEOUT_SECONDS = 0.5
 
 
 def _prefix() -> str:
@@ -76,6 +78,9 @@ class MemoryPresence:
     def is_online(self, user_id: int) -> bool:
         return any(user_id in users for users in self._nodes.values())
 
+    def online_among(self, user_ids) -> set[int]:
+        return self._online() & set(user_ids)
+
     # Sockets per user (one process: nothing can crash without taking this dict with it)
 
     async def register_socket(self, user_id: int, name: str, limit: int) -> list[str]:
@@ -124,6 +129,11 @@ class RedisPresence:
     def __init__(self, url: str):
         self.url = url
         self._sync_client = redis.Redis.from_url(url)  # thread-safe, pooled: for the API views
+        # For the question a change asks inside its transaction (who is offline?): a hung Redis may
+        # not hold the change's locks for longer than this.
+        self._check_client = redis.Redis.from_url(
+            url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+        )
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _async(self):
@@ -190,6 +200,13 @@ class RedisPresence:
     def is_online(self, user_id: int) -> bool:
         return user_id in _users(self._live_members())
 
+    def online_among(self, user_ids) -> set[int]:
+        """Which of these users have a socket open: one look at the store, within CHECK_TIMEOUT_SECONDS."""
+        pipe = self._check_client.pipeline(transaction=False)
+        pipe.zremrangebyscore(_key(), "-inf", time.time())
+        pipe.zrange(_key(), 0, -1)
+        return _users(pipe.execute()[1]) & set(user_ids)
+
 
 _memory = MemoryPresence()
 _redis: dict[str, RedisPresence] = {}
@@ -203,3 +220,8 @@ def backend():
     if url not in _redis:
         _redis[url] = RedisPresence(url)
     return _redis[url]
+
+
+def online_among(user_ids) -> set[int]:
+    """Which of these users have a socket open on any server process (settings.PRESENCE_CHECK names this)."""
+    return backend().online_among(user_ids)

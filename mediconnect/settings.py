@@ -61,6 +61,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    # Background and scheduled work (reminders, offline email/SMS): django-tasks, the backport of
+    # Django 6's tasks framework, on its database backend; `manage.py run_worker` runs it.
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "notifications",
     "appointments",
@@ -161,6 +165,9 @@ PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", defau
 # (EMAIL_BACKEND, EMAIL_HOST, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, …)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MediConnect <no-reply@localhost>")
+# Seconds an SMTP connection may block (Django's default is forever): a worker's claim on an email
+# lasts TASK_LEASE_SECONDS, and a hung mail server must fail the attempt well within it.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Content-Security-Policy on every page (django-csp): scripts, styles and connections from this
@@ -282,6 +289,52 @@ def _seconds(value: str, name: str) -> int:
         raise ImproperlyConfigured(f"{name} must be a positive duration such as 900 or 15m, not {value!r}.")
     return int(number) * unit
 
+
+# Reminders (contract v1.1): before each active appointment, one APPOINTMENT_REMINDER per offset,
+# e.g. `24h,2h` (units s, m, h, d), measured back from the appointment's start in TIME_ZONE. Empty:
+# no reminders. They are planned as rows when an appointment is booked and sent by the task worker.
+def _offsets(value: str) -> list[int]:
+    offsets = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        if not re.fullmatch(r"\s*\d+\s*[smhd]\s*", part, flags=re.IGNORECASE):
+            raise ImproperlyConfigured(
+                f"REMINDER_OFFSETS must be durations with a unit (s, m, h, d) separated by commas, "
+                f"such as 24h,2h; {part.strip()!r} is not one."
+            )
+        offsets.append(_seconds(part, "REMINDER_OFFSETS"))
+    return sorted(set(offsets), reverse=True)
+
+
+REMINDER_OFFSETS = _offsets(env("REMINDER_OFFSETS", default="24h,2h"))
+# Optional morning digest for doctors: at this clinic time (HH:MM) each doctor with appointments that
+# day gets one notification listing how many and the first time. Empty (the default): off.
+DOCTOR_DIGEST_AT = env("DOCTOR_DIGEST_AT", default="").strip()
+if DOCTOR_DIGEST_AT:
+    try:
+        DOCTOR_DIGEST_AT = datetime.datetime.strptime(DOCTOR_DIGEST_AT, "%H:%M").strftime("%H:%M")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DOCTOR_DIGEST_AT must be a time such as 07:30, not {DOCTOR_DIGEST_AT!r}.") from exc
+# A worker that claimed a reminder or a delivery and died holds it this long; then another takes it.
+TASK_LEASE_SECONDS = env.int("TASK_LEASE_SECONDS", default=30)
+# Offline delivery (contract v1.1): a user with no open socket gets cancellations, reschedules and
+# reminders by email (EMAIL_URL, when notify_email) and SMS (SMS_BACKEND, when notify_sms and a
+# phone). A failed send is retried with backoff (DELIVERY_RETRY_SECONDS doubling, up to
+# DELIVERY_MAX_ATTEMPTS); the stored notification stays whatever happens.
+SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.ConsoleSMSBackend")
+SMS_HTTP_URL = env("SMS_HTTP_URL", default="")
+SMS_HTTP_TOKEN = env("SMS_HTTP_TOKEN", default="")
+SMS_HTTP_SENDER = env("SMS_HTTP_SENDER", default="MediConnect")
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
+DELIVERY_RETRY_SECONDS = env.int("DELIVERY_RETRY_SECONDS", default=30)
+# Who has a socket open: asked by the notification layer, answered by the sockets' presence store.
+PRESENCE_CHECK = "mediconnect.presence.online_among"
+
+# The task queue: django-tasks' database backend. Tasks are rows in this database, taken by
+# `manage.py run_worker` processes (any number, on any machine sharing the database) with
+# SELECT ... FOR UPDATE SKIP LOCKED.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # Login throttling: after LOGIN_FAILURES_PER_EMAIL failed sign-ins for one email, or
 # LOGIN_FAILURES_PER_ADDRESS from one client address, within LOGIN_FAILURE_WINDOW (from the first

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import Event, Notification
+from .models import Delivery, Event, Notification
 from .services import notifications_mark_read
 
 
@@ -36,6 +36,25 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["user__email"]
     list_select_related = ["user"]
     readonly_fields = ["user", "seq", "type", "data", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Read-only: emails and SMS to users who were offline, with their attempts (the worker sends them)."""
+
+    list_display = ["due_at", "channel", "address", "state", "attempts", "last_error", "sent_at"]
+    list_filter = ["channel", "state"]
+    search_fields = ["address"]
+    date_hierarchy = "due_at"
 
     def has_add_permission(self, request):
         return False

@@ -8,6 +8,18 @@ class NotificationType(models.TextChoices):
     APPOINTMENT_CANCELLED = "APPOINTMENT_CANCELLED", "Appointment cancelled"
     APPOINTMENT_RESCHEDULED = "APPOINTMENT_RESCHEDULED", "Appointment rescheduled"
     REVIEW_REQUEST = "REVIEW_REQUEST", "Review request"
+    APPOINTMENT_REMINDER = "APPOINTMENT_REMINDER", "Appointment reminder"
+    DOCTOR_DIGEST = "DOCTOR_DIGEST", "Doctor's day digest"
+
+
+# The notifications a user with no open socket also gets by email and SMS (contract v1.1).
+OFFLINE_TYPES = frozenset(
+    {
+        NotificationType.APPOINTMENT_CANCELLED,
+        NotificationType.APPOINTMENT_RESCHEDULED,
+        NotificationType.APPOINTMENT_REMINDER,
+    }
+)
 
 
 class Notification(models.Model):
@@ -20,6 +32,10 @@ class Notification(models.Model):
     related_type = models.CharField(max_length=50, blank=True)
     is_read = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Not stored: the message in one SMS segment (no longer than 70 characters in Bangla), set by
+    # whoever makes a notification that may go out by SMS to a user who is offline.
+    sms_text = ""
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -74,3 +90,46 @@ class EventSequence(models.Model):
 
     def __str__(self):
         return f"{self.user_id}#{self.last_seq}"
+
+
+class Delivery(models.Model):
+    """A notification to send by email or SMS to a user who had no socket open when it was made.
+
+    Made in the transaction that stores the notification, sent by the task worker after commit.
+    A worker claims a due row with a lease, as reminders are claimed; a failed send is tried again
+    later (`due_at` moves out, doubling) up to DELIVERY_MAX_ATTEMPTS, and the notification itself
+    is never touched. The text is fixed when the row is made, in the user's language, with no
+    appointment reason.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "EMAIL", "Email"
+        SMS = "SMS", "SMS"
+
+    class State(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        SENT = "SENT", "Sent"
+        FAILED = "FAILED", "Failed"  # gave up after DELIVERY_MAX_ATTEMPTS
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    address = models.CharField(max_length=254)  # the email address or phone number, as it was then
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    state = models.CharField(max_length=7, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField()
+    claim = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "channel"], name="delivery_one_per_channel"),
+        ]
+        indexes = [models.Index(fields=["due_at"], condition=models.Q(state="PENDING"), name="delivery_pending_due")]
+
+    def __str__(self):
+        return f"{self.channel} {self.notification_id} {self.state}"

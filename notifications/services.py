@@ -7,6 +7,7 @@ from django.utils.translation import gettext
 from core.errors import NotFound
 
 from . import stream
+from .delivery import deliveries_plan
 from .models import Event, EventType, Notification
 from .payloads import all_notifications_read_data, new_notification_data, notification_read_data
 from .selectors import unread_counts
@@ -27,10 +28,13 @@ def notifications_create(
     `notifications` are unsaved `Notification`s. `events` are the change's other events
     (`(user_id, type, data)`), recorded after the notifications' in the same two statements of
     `stream.record_many`, so a change costs the same few queries however many users it tells
-    (plus one that counts the unread notifications of the users it notifies).
+    (plus one that counts the unread notifications of the users it notifies). A cancellation,
+    reschedule or reminder for a user with no socket open also stores its email/SMS deliveries.
     """
     created = Notification.objects.bulk_create(notifications) if notifications else []
     stream.record_many([*_new_notification_events(created), *events])
+    # Users with no socket open also get the important ones by email and SMS, sent by the worker.
+    deliveries_plan(created)
     return created
 
 
@@ -52,12 +56,20 @@ def _new_notification_events(created: list[Notification]) -> list[tuple[int, str
 
 
 def notification_create(
-    *, user, type: str, title: str, message: str, related_id: int | None = None, related_type: str = ""
+    *,
+    user,
+    type: str,
+    title: str,
+    message: str,
+    related_id: int | None = None,
+    related_type: str = "",
+    sms_text: str = "",
 ) -> Notification:
     """Store one notification and its `new_notification` event in the caller's transaction."""
     notification = Notification(
         user=user, type=type, title=title, message=message, related_id=related_id, related_type=related_type
     )
+    notification.sms_text = sms_text
     return notifications_create(notifications=[notification])[0]
 
 

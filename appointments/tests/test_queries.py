@@ -114,6 +114,13 @@ def test_doctor_list(api, patient):
 # BEGIN + COMMIT instead. SQLite and PostgreSQL run the same statements (SQLite ignores FOR UPDATE
 # but still runs the query), so one number holds for both.
 
+
+@pytest.fixture(autouse=True)
+def _one_reminder(settings):
+    """One reminder offset, an hour before: every booking here plans it (never already past)."""
+    settings.REMINDER_OFFSETS = [3600]
+
+
 BOOKING = [
     "the JWT's user",
     "SAVEPOINT (appointment_book)",
@@ -125,6 +132,8 @@ BOOKING = [
     "count both users' unread notifications, for `unread_count` in their new_notification events (one GROUP BY)",
     "reserve the patient's and the doctor's event numbers (one upsert)",
     "INSERT the four events",
+    "INSERT its reminder (one row per offset, one statement)",
+    "queue the worker's wake-up for the reminder's time (django-tasks-db: one INSERT per due time)",
     "RELEASE SAVEPOINT",
 ]
 
@@ -188,10 +197,11 @@ def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, djang
         # the user, the appointment (get_object), SAVEPOINT, the appointment again under its lock,
         # UPDATE, INSERT its audit-trail row, INSERT two notifications, count the two users'
         # unread ones (unread_count), reserve, INSERT four events, "any other active appointment
-        # with this doctor?" (queue revoke), RELEASE
-        ("patient", "CANCELLED", 12),
-        # the same with one notification, to the patient
-        ("doctor", "COMPLETED", 12),
+        # with this doctor?" (queue revoke), RELEASE; + drop its reminders (UPDATE), and for the two
+        # users with no socket open (presence) INSERT their email deliveries and queue the worker
+        ("patient", "CANCELLED", 15),
+        # the same with one notification, to the patient, which is not sent offline: + drop the reminders
+        ("doctor", "COMPLETED", 13),
         # the same without the revoke check: the appointment stays active
         ("doctor", "CONFIRMED", 11),
     ],
@@ -215,8 +225,9 @@ def test_a_reschedule(api, book, patient, doctor, tomorrow, django_assert_num_qu
     # the user, the appointment (get_object), SAVEPOINT, the doctor's lock, the appointment under
     # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT its
     # audit-trail row, INSERT two notifications, count the two users' unread ones (unread_count),
-    # reserve, INSERT four events, RELEASE
-    with django_assert_num_queries(13):
+    # reserve, INSERT four events, RELEASE; + read its reminders, UPDATE them to the new time and
+    # queue the wake-up, INSERT the two offline users' email deliveries and queue the worker
+    with django_assert_num_queries(18):
         response = client.patch(f"/api/appointments/{appointment.pk}/", {"time": "11:00"}, format="json")
 
     assert response.status_code == 200

@@ -2,16 +2,19 @@
 
 import datetime
 import io
+import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from appointments.models import Appointment, IdempotencyRecord
 from notifications import stream
+from notifications.delivery import send_due_deliveries
 from notifications.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +32,14 @@ def age(queryset, **delta) -> None:
 
 def test_prune_removes_only_what_is_past_its_retention(settings, book, patient, doctor):
     settings.EVENT_RETENTION_DAYS, settings.IDEMPOTENCY_RETENTION_HOURS = 7, 24
-    appointment = book(patient=patient, doctor=doctor)  # two events for each of them
+    settings.REMINDER_OFFSETS = [3600]
+    appointment = book(patient=patient, doctor=doctor)  # two events for each of them, a reminder's wake-up
+    [waiting] = DBTaskResult.objects.all()
+    two_days_ago = timezone.now() - datetime.timedelta(days=2)
+    done_long_ago, done_now, left_running = (send_due_deliveries.enqueue().id for _ in range(3))
+    DBTaskResult.objects.filter(pk=done_long_ago).update(status="SUCCESSFUL", finished_at=two_days_ago)
+    DBTaskResult.objects.filter(pk=done_now).update(status="SUCCESSFUL", finished_at=timezone.now())
+    DBTaskResult.objects.filter(pk=left_running).update(status="RUNNING", started_at=two_days_ago)
     age(Event.objects.filter(user=patient), days=8)
     age(Event.objects.filter(user=doctor.user), days=6)
     old_key = IdempotencyRecord.objects.create(user=patient, key="old", fingerprint="f", response_status=201)
@@ -46,8 +56,9 @@ def test_prune_removes_only_what_is_past_its_retention(settings, book, patient, 
 
     assert report == (
         "prune: 2 event(s) older than 7 day(s), 1 idempotency record(s) older than 24 hour(s), "
-        "2 expired refresh token(s) (1 of them blacklisted) removed."
+        "2 expired refresh token(s) (1 of them blacklisted), 2 task row(s) ended over a day ago removed."
     )
+    assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {waiting.pk, uuid.UUID(done_now)}
     assert not Event.objects.filter(user=patient).exists()
     assert Event.objects.filter(user=doctor.user).count() == 2
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]

@@ -88,3 +88,37 @@ def test_the_example_env_file_copied_as_it_stands_starts_the_demo(tmp_path):
         "ALLOWED_HOSTS": ["127.0.0.1", "localhost"],
         "REGISTER_RATE": "20/min",
     }
+
+
+def test_reminder_offsets_take_units_and_an_empty_list():
+    environment = {"SECRET_KEY": "k", "REMINDER_OFFSETS": "24h, 2h,90m,30s,1d"}
+    assert settings_under(environment, ["REMINDER_OFFSETS"]) == {"REMINDER_OFFSETS": [86400, 7200, 5400, 30]}
+    assert settings_under({"SECRET_KEY": "k", "REMINDER_OFFSETS": ""}, ["REMINDER_OFFSETS"]) == {"REMINDER_OFFSETS": []}
+
+
+@pytest.mark.parametrize("bad", ["2x", "-2h", "90"])
+def test_a_bad_reminder_offset_stops_the_server_with_a_clear_error(bad):
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "ENV_FILE": ""}
+    env.update(SECRET_KEY="k", REMINDER_OFFSETS=f"24h,{bad}")
+    code = "import django; django.setup()"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "ImproperlyConfigured: REMINDER_OFFSETS must be durations" in out.stderr
+    assert repr(bad) in out.stderr
+
+
+def test_the_doctors_digest_is_off_by_default_and_a_bad_time_is_refused():
+    assert settings_under({"SECRET_KEY": "k"}, ["DOCTOR_DIGEST_AT"]) == {"DOCTOR_DIGEST_AT": ""}
+    assert settings_under({"SECRET_KEY": "k", "DOCTOR_DIGEST_AT": "7:30"}, ["DOCTOR_DIGEST_AT"]) == {
+        "DOCTOR_DIGEST_AT": "07:30"
+    }
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "ENV_FILE": ""}
+    env.update(SECRET_KEY="k", DOCTOR_DIGEST_AT="25:00")
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "DOCTOR_DIGEST_AT must be a time such as 07:30, not '25:00'" in out.stderr

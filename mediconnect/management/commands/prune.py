@@ -2,7 +2,9 @@ import datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from appointments.services import idempotency_records_prune
@@ -12,8 +14,9 @@ from notifications.services import events_prune
 class Command(BaseCommand):
     help = (
         "Delete what is kept past its retention: stored events older than EVENT_RETENTION_DAYS, "
-        "idempotency records older than IDEMPOTENCY_RETENTION_HOURS, and expired refresh tokens "
-        "with their blacklist entries. Safe to run at any time and as often as you like (e.g. daily)."
+        "idempotency records older than IDEMPOTENCY_RETENTION_HOURS, expired refresh tokens "
+        "with their blacklist entries, and the task queue's rows of tasks that ended over a day ago. "
+        "Safe to run at any time and as often as you like (e.g. daily)."
     )
 
     def handle(self, *args, **options):
@@ -27,10 +30,17 @@ class Command(BaseCommand):
         # As simplejwt's flushexpiredtokens does, counted: an expired token can no longer be used,
         # blacklisted or not, so neither row is needed (the blacklist entry goes with its token).
         _, tokens = OutstandingToken.objects.filter(expires_at__lte=now).delete()
+        # The task queue's rows of finished wake-ups (the reminders and deliveries keep their own
+        # state), and of any a killed worker left "running": no task of ours runs for a day.
+        day_ago = now - datetime.timedelta(days=1)
+        tasks, _ = DBTaskResult.objects.filter(
+            Q(finished_at__lt=day_ago) | Q(status="RUNNING", started_at__lt=day_ago)
+        ).delete()
 
         self.stdout.write(
             f"prune: {events} event(s) older than {days} day(s), "
             f"{records} idempotency record(s) older than {hours} hour(s), "
             f"{tokens.get(OutstandingToken._meta.label, 0)} expired refresh token(s) "
-            f"({tokens.get(BlacklistedToken._meta.label, 0)} of them blacklisted) removed."
+            f"({tokens.get(BlacklistedToken._meta.label, 0)} of them blacklisted), "
+            f"{tasks} task row(s) ended over a day ago removed."
         )

@@ -1,0 +1,77 @@
+"""A reminder reaches the open patient portal: daphne and `manage.py run_worker` as real processes, in Chromium."""
+
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from appointments.reminders import appointment_start
+from appointments.services import appointment_book
+from notifications.models import Delivery, Notification
+from tests import live
+from tests.live import CHROMIUM, ROOT
+from tests.test_portals_browser import browser, portal  # noqa: F401 (fixtures)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.live,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
+]
+
+
+@pytest.fixture
+def worker():
+    """`manage.py run_worker` against the test database (and this run's Redis prefix), polling every 0.2 s."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": live.test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+        env["CHANNEL_LAYER_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    else:
+        env.pop("REDIS_URL", None)
+    log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--no-startup-delay", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=15)
+    log.close()
+
+
+def test_a_reminder_arrives_on_the_open_portal_from_the_worker(server, portal, worker, patient, doctor, settings):  # noqa: F811
+    page = portal(patient)
+    # An appointment at a whole minute over a minute ahead, with its one reminder due 3 s from now.
+    due = timezone.now() + datetime.timedelta(seconds=3)
+    start = timezone.localtime(due + datetime.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    settings.REMINDER_OFFSETS = [int((start - due).total_seconds())]
+    appointment = appointment_book(actor=patient, doctor=doctor, date=start.date(), time=start.time(), patient=patient)
+    assert appointment_start(appointment) == start
+
+    page.get_by_test_id("notification-bell").click()
+    reminder = page.get_by_test_id("notification-item").filter(has_text="Appointment Reminder")
+    expect(reminder).to_have_count(1, timeout=20_000)
+    expect(page.get_by_test_id("notification-badge")).to_have_text("2")  # the booking's and the reminder
+
+    [stored] = Notification.objects.filter(user=patient, type="APPOINTMENT_REMINDER")
+    assert stored.created_at >= due
+    # With Redis the worker sees the open page (presence) and sends no email; without it, it cannot.
+    emailed = Delivery.objects.filter(notification=stored).exists()
+    assert emailed is not bool(settings.REDIS_URL)
