@@ -19,8 +19,7 @@ from appointments.reminders import reminders_send_due
 from appointments.services import appointment_reschedule, appointment_transition
 from core.leases import claim_due
 from notifications.models import Event, Notification
-
-from .support import hhmm
+from tests.support import hhmm
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
 CLINIC_TZ = timezone.get_default_timezone()

@@ -10,7 +10,6 @@ from unittest import mock
 
 import pytest
 import time_machine
-from appointments.tests.support import hhmm
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.utils import timezone
@@ -22,6 +21,7 @@ from mediconnect import presence
 from notifications import sms
 from notifications.delivery import _send_one, retry_delay
 from notifications.models import Delivery, Notification
+from tests.support import hhmm
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
 CLINIC_TZ = timezone.get_default_timezone()
