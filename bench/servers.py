@@ -61,12 +61,20 @@ def makefile_daphne_command(port: int) -> list[str]:
         check=True,
     ).stdout
     for line in out.replace("\\\n", " ").splitlines():
-        words = shlex.split(line)
-        while words and "=" in words[0] and not words[0].startswith("-"):
-            words.pop(0)  # the recipe's environment (its local key file, LOCAL_HTTP): the bench sets its own
-        if words and Path(words[0]).name == "daphne":
-            words[0] = str((ROOT / words[0]).resolve())
-            return words
+        # The recipe may run other commands before daphne (the task worker, `&`; a trap, `;`).
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        command: list[str] = []
+        for token in [*lexer, ";"]:
+            if token.strip(";&|"):
+                command.append(token)
+                continue
+            words, command = command, []
+            while words and "=" in words[0] and not words[0].startswith("-"):
+                words.pop(0)  # the recipe's environment (its local key file, LOCAL_HTTP): the bench sets its own
+            if words and Path(words[0]).name == "daphne":
+                words[0] = str((ROOT / words[0]).resolve())
+                return words
     raise RuntimeError(f"no daphne command in `make -n run`:\n{out}")
 
 
