@@ -5,6 +5,7 @@ from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import ReadOnlyAdmin
 from core.errors import DomainError
 
 from .models import Appointment, IdempotencyRecord, Reminder, Status
@@ -174,19 +175,10 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(ReadOnlyAdmin):
     """Read-only: the appointment's changes plan, move and drop reminders; the task worker sends them."""
 
     list_display = ["due_at", "appointment", "offset_seconds", "state", "sent_at"]
     list_filter = ["state"]
     list_select_related = ["appointment"]
     date_hierarchy = "due_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

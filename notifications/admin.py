@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from core.admin import ReadOnlyAdmin
+
 from .models import Delivery, Event, Notification
 from .services import notifications_mark_read
 
@@ -28,7 +30,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     """The stored event stream, read-only: sockets replay it, and `manage.py prune` retires it."""
 
     list_display = ["user", "seq", "type", "created_at"]
@@ -37,30 +39,12 @@ class EventAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     readonly_fields = ["user", "seq", "type", "data", "created_at"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     """Read-only: emails and SMS to users who were offline, with their attempts (the worker sends them)."""
 
     list_display = ["due_at", "channel", "address", "state", "attempts", "last_error", "sent_at"]
     list_filter = ["channel", "state"]
     search_fields = ["address"]
     date_hierarchy = "due_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
