@@ -14,7 +14,7 @@ import time
 
 import redis
 
-from tests.live import free_port
+from tests.live import free_port, stop_process
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -61,12 +61,7 @@ class RedisServer:
         if self.process.poll() is None:
             if self.paused:
                 self.resume()
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            stop_process(self.process)
 
 
 class TcpProxy:

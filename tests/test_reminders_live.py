@@ -16,7 +16,7 @@ from appointments.reminders import appointment_start
 from appointments.services import appointment_book
 from notifications.models import Delivery, Notification
 from tests import live
-from tests.live import CHROMIUM, ROOT
+from tests.live import CHROMIUM, ROOT, stop_process
 from tests.test_portals_browser import browser, portal  # noqa: F401 (fixtures)
 
 pytestmark = [
@@ -51,8 +51,7 @@ def worker():
         stderr=subprocess.STDOUT,
     )
     yield process
-    process.terminate()
-    process.wait(timeout=15)
+    stop_process(process, timeout=15)
     log.close()
 
 
