@@ -1,0 +1,48 @@
+"""Every event the server stores or pushes has exactly the keys the contract gives it (as Zulip checks
+each event it sends): a key added, renamed or dropped anywhere on the way fails here."""
+
+import pytest
+
+from appointments.services import appointment_transition
+from notifications.models import Event, EventType
+from notifications.services import notifications_mark_all_read, notifications_mark_read
+from queues.selectors import queue_state
+from queues.services import queue_snapshot
+
+pytestmark = pytest.mark.django_db
+
+# ../shared/contract.md: the objects, and "Richer live state" (v1.1).
+APPOINTMENT = {
+    "id", "patient", "patient_name", "doctor", "doctor_name", "date", "time", "status", "queue_number",
+    "reason", "created_at", "updated_at",
+}  # fmt: skip
+NOTIFICATION = {"id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"}
+QUEUE = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
+
+STORED = {
+    EventType.APPOINTMENT_UPDATED: APPOINTMENT,
+    EventType.NEW_NOTIFICATION: NOTIFICATION | {"unread_count"},
+    EventType.NOTIFICATION_READ: {"notification_id", "unread_count"},
+    EventType.ALL_NOTIFICATIONS_READ: {"unread_count"},
+}
+
+
+def test_every_stored_event_type_has_its_contract_keys(book, patient, doctor, today):
+    assert set(STORED) == set(EventType)  # a new event type needs its keys here
+
+    appointment = book(patient=patient, doctor=doctor, date=today)
+    appointment_transition(actor=doctor.user, appointment=appointment, to_status="COMPLETED")  # a review request
+    first = patient.notifications.order_by("pk").first()
+    notifications_mark_read(user=patient, notification_id=first.pk)
+    notifications_mark_all_read(user=patient)
+
+    events = list(Event.objects.filter(user=patient).order_by("seq"))
+    assert {e.type for e in events} == set(EventType)
+    for event in events:
+        assert set(event.data) == STORED[event.type], event.type
+
+
+def test_the_queue_object_of_queue_updated_has_its_contract_keys(book, patient, doctor, today):
+    book(patient=patient, doctor=doctor, date=today)
+
+    assert set(queue_snapshot(queue_state(doctor_id=doctor.pk))) == QUEUE
