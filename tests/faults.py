@@ -287,6 +287,9 @@ class Client:
         self.frames: list[dict] = []
         self.closes: list = []  # how each connection ended (a close code, or the connect error)
         self.connections = 0
+        # Seconds from each close to the next `ready`: what the portal shows as "reconnecting".
+        self.away: list[float] = []
+        self._closed_at: float | None = None
         # Where its stream starts: `after` (a resume from there), else the head when it first opened.
         self.start_id: int | None = after
         self.last_id: int | None = after
@@ -322,6 +325,9 @@ class Client:
                     async for text in ws:
                         frame = json.loads(text)
                         self.frames.append(frame)
+                        if frame["type"] == "ready" and self._closed_at is not None:
+                            self.away.append(asyncio.get_running_loop().time() - self._closed_at)
+                            self._closed_at = None
                         if frame["type"] == "ready" and self.last_id is None:
                             self.start_id = self.last_id = frame["data"]["last_event_id"] or 0
                         if "id" in frame:
@@ -333,6 +339,8 @@ class Client:
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 self.closes.append(type(exc).__name__)
             self.socket = None
+            if self._closed_at is None:
+                self._closed_at = asyncio.get_running_loop().time()
             self._changed.set()
             if self.closes[-1] != CLOSE_SERVICE_RESTART:  # after 1012 the portals reconnect at once
                 await asyncio.sleep(0.2)  # a client's pause before it reconnects

@@ -297,6 +297,8 @@ async def test_a_rolling_restart_under_200_sockets_and_a_stream_of_bookings_lose
         rolling_done.set()
         await asyncio.wait_for(bookings, timeout=30)
         print(f"{len(booked)} bookings; tried again after: {RETRIES}")
+        away = sorted(t for _, client in clients for t in client.away)
+        print(f"reconnecting after a restart: median {away[len(away) // 2]:.2f} s, max {away[-1]:.2f} s")
 
         await everything_delivered(clients, within=30)
         assert len(set(booked)) == len(booked) >= 10
