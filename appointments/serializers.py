@@ -1,7 +1,6 @@
 import datetime
 from collections.abc import Mapping
 
-from django.utils import timezone
 from django.utils.translation import gettext
 from rest_framework import serializers
 
@@ -16,12 +15,6 @@ TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
 def _clean_time(value: datetime.time) -> datetime.time:
     if value.second or value.microsecond:
         raise serializers.ValidationError(gettext("Use HH:MM."))
-    return value
-
-
-def _clean_date(value: datetime.date) -> datetime.date:
-    if value < timezone.localdate():
-        raise serializers.ValidationError(gettext("This date is in the past."))
     return value
 
 
@@ -91,9 +84,6 @@ class AppointmentBookSerializer(serializers.Serializer):
             data = {key: value for key, value in data.items() if key != "patient"}
         return super().to_internal_value(data)
 
-    def validate_date(self, value):
-        return _clean_date(value)
-
     def validate_time(self, value):
         return _clean_time(value)
 
@@ -104,9 +94,6 @@ class AppointmentChangeSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     date = serializers.DateField(required=False)
     time = serializers.TimeField(required=False, input_formats=TIME_FORMATS)
-
-    def validate_date(self, value):
-        return _clean_date(value)
 
     def validate_time(self, value):
         return _clean_time(value)

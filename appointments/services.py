@@ -195,7 +195,7 @@ def appointment_book(
     _publish(
         appointment,
         [
-            _notification(patient, "booked_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED),
+            _notification(patient, "confirmed_patient", appointment, NotificationType.APPOINTMENT_CONFIRMED),
             _notification(doctor.user, "booked_doctor", appointment, NotificationType.APPOINTMENT_BOOKED),
         ],
         queue_days=[date],

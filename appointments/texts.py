@@ -13,7 +13,6 @@ from notifications.sms import fit_one_segment
 from .models import Appointment
 
 TEXTS = {
-    "booked_patient": (_("Appointment Confirmed"), _("Your appointment with {doctor} scheduled for {date} at {time}")),
     "booked_doctor": (
         _("New Appointment"),
         _("{patient} booked an appointment for {date} at {time} (queue #{number})"),
