@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import login, logout
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -16,12 +17,8 @@ from .throttling import LoginAttempt, register_retry_after
 
 
 def home_for(user) -> str:
-    """The page a user lands on after login."""
-    if user.is_admin:
-        return "/admin/"
-    if user.role == Role.DOCTOR:
-        return "/doctor/"
-    return "/patient/"
+    """The page a user lands on after login: the wiring floor's settings name each role's portal."""
+    return settings.PORTAL_FOR_ROLE[Role.ADMIN if user.is_admin else user.role]
 
 
 def _wait_message(seconds: int) -> str:
@@ -100,7 +97,7 @@ def logout_view(request):
 @sensitive_post_parameters("password", "password2")
 @require_http_methods(["GET", "POST"])
 def signup_view(request):
-    """A new patient's account, by the API's rules and REGISTER_RATE; signed in at once, on to /patient/."""
+    """A new patient's account, by the API's rules and REGISTER_RATE; signed in at once, on to their portal."""
     if request.user.is_authenticated and request.method == "GET":
         return redirect(home_for(request.user))
     if request.method == "POST":
@@ -116,6 +113,6 @@ def signup_view(request):
             form.add_error(exc.field, exc.message)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("/patient/")
+            return redirect(home_for(user))
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/signup.html", {"form": form}, status=status)

@@ -155,6 +155,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "/login/"
+# Where each role lands after login (accounts.views.home_for): the portals this floor wires up.
+PORTAL_FOR_ROLE = {"ADMIN": "/admin/", "DOCTOR": "/doctor/", "PATIENT": "/patient/"}
 # A password-reset link works once and for this long (Django's default is three days).
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 # Reset emails one address receives per hour at most (the form answers the same beyond it).

@@ -3,9 +3,9 @@ from django.urls import include, path
 
 from accounts import password_views
 from accounts import views as account_views
-from appointments import views as portal_views
-from queues.views import board_page
 
+from . import portal as portal_views
+from .board_page import board_page
 from .health import healthz
 from .metrics import metrics_view
 

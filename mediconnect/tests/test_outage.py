@@ -42,7 +42,7 @@ def test_a_pool_timeout_is_an_outage_too(api, patient):
 def test_a_portal_page_during_an_outage_is_a_short_503_page(patient):
     client = Client(raise_request_exception=False)
     client.force_login(patient)
-    with mock.patch("appointments.views.unread_count", side_effect=DB_DOWN):
+    with mock.patch("mediconnect.portal.unread_count", side_effect=DB_DOWN):
         response = client.get("/patient/")
     assert response.status_code == 503
     assert response["Content-Type"].startswith("text/html")
@@ -64,7 +64,7 @@ def test_an_outage_met_in_a_middleware_still_answers_503(patient):
 def test_other_errors_stay_a_plain_500(api, patient):
     client = Client(raise_request_exception=False)
     client.force_login(patient)
-    with mock.patch("appointments.views.unread_count", side_effect=RuntimeError("a bug")):
+    with mock.patch("mediconnect.portal.unread_count", side_effect=RuntimeError("a bug")):
         response = client.get("/patient/")
     assert response.status_code == 500 and "Traceback" not in response.content.decode()
 

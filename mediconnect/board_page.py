@@ -5,8 +5,8 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .selectors import board_by_token
-from .services import board_queues
+from queues.selectors import board_by_token
+from queues.services import board_queues
 
 BANGLA_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
 
