@@ -136,6 +136,12 @@ async def test_two_processes_share_events_and_presence(patient, doctor, admin_us
             websockets.connect(f"{a.ws_url}?token={doctor_token}", open_timeout=10) as doctor_ws,
         ):
             await receive(patient_ws), await receive(doctor_ws)
+            # A socket is announced to presence just after its `ready`, batched with others: wait for it.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if (await call(a, "GET", "/api/presence/", token=admin_token))[1]["connected_users"] == 2:
+                    break
+                await asyncio.sleep(0.1)  # polling, bounded by the deadline
             assert await call(a, "GET", "/api/presence/", token=admin_token) == (200, {"connected_users": 2})
             assert await call(b, "GET", f"/api/presence/{patient.pk}/", token=admin_token) == (
                 200,
