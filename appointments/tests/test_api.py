@@ -7,24 +7,10 @@ import pytest
 
 from appointments.models import Appointment, Status
 from notifications.models import Notification
-from tests.support import ALL_STATUSES, CONTRACT_MOVES
+from tests.support import ALL_STATUSES, APPOINTMENT_KEYS, CONTRACT_MOVES
 
 pytestmark = pytest.mark.django_db
 
-OBJECT_KEYS = {
-    "id",
-    "patient",
-    "patient_name",
-    "doctor",
-    "doctor_name",
-    "date",
-    "time",
-    "status",
-    "queue_number",
-    "reason",
-    "created_at",
-    "updated_at",
-}
 LIST_KEYS = {"count", "next", "previous", "results"}
 VIEWERS = ["patient", "patient2", "doctor", "doctor2", "admin_user"]
 
@@ -68,7 +54,7 @@ def test_list_shows_what_the_caller_may_see_newest_first(as_, three, viewer, vis
     assert set(body) == LIST_KEYS
     assert body["count"] == len(visible)
     assert ids(response) == [three[i].pk for i in reversed(visible)]
-    assert all(set(row) == OBJECT_KEYS for row in body["results"])
+    assert all(set(row) == APPOINTMENT_KEYS for row in body["results"])
 
 
 def test_the_appointment_object(as_, book, patient, doctor, tomorrow):
@@ -76,8 +62,8 @@ def test_the_appointment_object(as_, book, patient, doctor, tomorrow):
 
     body = as_("patient").get(f"/api/appointments/{appointment.pk}/").json()
 
-    assert set(body) == OBJECT_KEYS
-    assert {k: body[k] for k in OBJECT_KEYS - {"created_at", "updated_at"}} == {
+    assert set(body) == APPOINTMENT_KEYS
+    assert {k: body[k] for k in APPOINTMENT_KEYS - {"created_at", "updated_at"}} == {
         "id": appointment.pk,
         "patient": patient.pk,
         "patient_name": "Pat Patient",
@@ -175,7 +161,7 @@ def test_booking_returns_201_confirmed_with_the_next_queue_number(as_, patient, 
         )
         assert response.status_code == 201
         body = response.json()
-        assert set(body) == OBJECT_KEYS
+        assert set(body) == APPOINTMENT_KEYS
         assert (body["status"], body["time"], body["doctor"]) == ("CONFIRMED", time, doctor.pk)
         numbers.append(body["queue_number"])
 
@@ -382,7 +368,7 @@ def test_patch_status_moves(as_, book, patient, doctor, role, from_status, to_st
         assert appointment.status == from_status
     else:
         assert response.status_code == 200
-        assert set(response.json()) == OBJECT_KEYS
+        assert set(response.json()) == APPOINTMENT_KEYS
         assert response.json()["status"] == to_status
         assert appointment.status == to_status
 
@@ -503,7 +489,7 @@ def test_delete_cancels_and_keeps_the_row(as_, book, patient, doctor, who):
     response = as_(who).delete(f"/api/appointments/{appointment.pk}/")
 
     assert response.status_code == 200
-    assert set(response.json()) == OBJECT_KEYS
+    assert set(response.json()) == APPOINTMENT_KEYS
     assert response.json()["status"] == "CANCELLED"
     assert Appointment.objects.get(pk=appointment.pk).status == Status.CANCELLED
     cancelled = Notification.objects.filter(type="APPOINTMENT_CANCELLED")

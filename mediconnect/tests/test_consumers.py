@@ -14,6 +14,7 @@ from mediconnect.asgi import application
 from notifications import stream
 from notifications.services import notifications_mark_read
 from queues.models import QueueDay
+from tests.support import QUEUE_KEYS
 
 from .wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
 
@@ -89,14 +90,7 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     await patient_socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
     snapshot = await frame(patient_socket)
     assert snapshot["type"] == "queue_updated" and "id" not in snapshot
-    assert set(snapshot["data"]) == {
-        "doctor_id",
-        "date",
-        "current_queue",
-        "estimated_wait",
-        "waiting",
-        "waiting_numbers",
-    }
+    assert set(snapshot["data"]) == QUEUE_KEYS
     assert (snapshot["data"]["current_queue"], snapshot["data"]["waiting"]) == (0, 1)
     assert not await database_sync_to_async(QueueDay.objects.exists)()  # watching made no queue row
 

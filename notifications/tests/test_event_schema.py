@@ -8,20 +8,13 @@ from notifications.models import Event, EventType
 from notifications.services import notifications_mark_all_read, notifications_mark_read
 from queues.selectors import queue_state
 from queues.services import queue_snapshot
+from tests.support import APPOINTMENT_KEYS, NOTIFICATION_KEYS, QUEUE_KEYS
 
 pytestmark = pytest.mark.django_db
 
-# ../shared/contract.md: the objects, and "Richer live state" (v1.1).
-APPOINTMENT = {
-    "id", "patient", "patient_name", "doctor", "doctor_name", "date", "time", "status", "queue_number",
-    "reason", "created_at", "updated_at",
-}  # fmt: skip
-NOTIFICATION = {"id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"}
-QUEUE = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
-
 STORED = {
-    EventType.APPOINTMENT_UPDATED: APPOINTMENT,
-    EventType.NEW_NOTIFICATION: NOTIFICATION | {"unread_count"},
+    EventType.APPOINTMENT_UPDATED: APPOINTMENT_KEYS,
+    EventType.NEW_NOTIFICATION: NOTIFICATION_KEYS | {"unread_count"},
     EventType.NOTIFICATION_READ: {"notification_id", "unread_count"},
     EventType.ALL_NOTIFICATIONS_READ: {"unread_count"},
 }
@@ -45,4 +38,4 @@ def test_every_stored_event_type_has_its_contract_keys(book, patient, doctor, to
 def test_the_queue_object_of_queue_updated_has_its_contract_keys(book, patient, doctor, today):
     book(patient=patient, doctor=doctor, date=today)
 
-    assert set(queue_snapshot(queue_state(doctor_id=doctor.pk))) == QUEUE
+    assert set(queue_snapshot(queue_state(doctor_id=doctor.pk))) == QUEUE_KEYS

@@ -5,11 +5,9 @@ import pytest
 from appointments.models import Appointment, Status
 from queues.models import QueueDay
 from queues.services import DEFAULT_MINUTES_PER_PATIENT
+from tests.support import QUEUE_KEYS
 
 pytestmark = pytest.mark.django_db
-
-
-QUEUE_KEYS = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
 
 
 @pytest.fixture

@@ -8,19 +8,9 @@ from rest_framework.test import APIClient
 from appointments.models import Appointment, Status
 from queues.models import Board
 from queues.services import DEFAULT_MINUTES_PER_PATIENT, board_rotate_token, queue_update
+from tests.support import BOARD_QUEUE_KEYS
 
 pytestmark = pytest.mark.django_db
-
-BOARD_QUEUE_KEYS = {
-    "doctor_id",
-    "date",
-    "current_queue",
-    "estimated_wait",
-    "waiting",
-    "waiting_numbers",
-    "doctor_name",
-    "next",
-}
 
 
 @pytest.fixture

@@ -19,6 +19,17 @@ CONTRACT_MOVES = {
 }
 
 
+# The contract's objects, their keys written out once for every test that checks a payload
+# (REST, socket events, boards), so that a key the code adds, renames or drops shows up.
+APPOINTMENT_KEYS = {
+    "id", "patient", "patient_name", "doctor", "doctor_name", "date", "time", "status", "queue_number",
+    "reason", "created_at", "updated_at",
+}  # fmt: skip
+NOTIFICATION_KEYS = {"id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"}
+QUEUE_KEYS = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
+BOARD_QUEUE_KEYS = QUEUE_KEYS | {"doctor_name", "next"}
+
+
 def user_of(who):
     """The user behind a fixture: a Doctor profile stands for its user."""
     return getattr(who, "user", who)
