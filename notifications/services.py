@@ -1,5 +1,7 @@
 import datetime
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 from django.db import transaction
 from django.utils.translation import gettext
@@ -10,12 +12,11 @@ from . import stream
 from .delivery import deliveries_plan
 from .models import Event, EventType, Notification
 from .payloads import all_notifications_read_data, new_notification_data, notification_read_data
-from .selectors import unread_counts
 
 # Each notification event carries the user's unread count as this transaction sees it, read right
-# after its own write. Two changes to one user's notifications that commit at the same moment can
-# each miss the other's row; the next event, or the REST count a client fetches on reconnect,
-# carries the true number again.
+# after its own write, by the statement that numbers the events (`stream.record_many`). Two changes
+# to one user's notifications that commit at the same moment can each miss the other's row; the
+# next event, or the REST count a client fetches on reconnect, carries the true number again.
 
 
 # No savepoint: it runs inside the change that causes it, and a failure undoes that whole change.
@@ -38,21 +39,25 @@ def notifications_create(
     return created
 
 
-def _new_notification_events(created: list[Notification]) -> list[tuple[int, str, dict]]:
-    """One `new_notification` per notification, each with the unread count just after it arrived."""
-    if not created:
-        return []
-    after_all = unread_counts(n.user_id for n in created)
-    # A user told twice in one change: the first event counts without the second notification.
-    later_unread = dict.fromkeys(after_all, 0)
+def _new_notification_events(created: list[Notification]) -> list[tuple[int, str, Callable[[int], dict]]]:
+    """One `new_notification` per notification, each with the unread count just after it arrived.
+
+    The count is the stream's (read with the events' numbers, after this change's notifications);
+    a user told twice in one change: the first event counts without the second notification.
+    """
     entries = []
+    later_unread = Counter()
     for notification in reversed(created):
         user_id = notification.user_id
-        data = new_notification_data(notification, unread_count=after_all[user_id] - later_unread[user_id])
+        data = partial(_counted, notification, later_unread[user_id])
         entries.append((user_id, EventType.NEW_NOTIFICATION, data))
         later_unread[user_id] += not notification.is_read
     entries.reverse()
     return entries
+
+
+def _counted(notification: Notification, later_unread: int, unread: int) -> dict:
+    return new_notification_data(notification, unread_count=unread - later_unread)
 
 
 def notification_create(
@@ -85,10 +90,9 @@ def notifications_mark_read(*, user, notification_id: int) -> Notification:
     if not notification.is_read:
         notification.is_read = True
         notification.save(update_fields=["is_read"])
-    unread = unread_counts([user.pk])[user.pk]
-    stream.record_many(
-        [(user.pk, EventType.NOTIFICATION_READ, notification_read_data(notification.pk, unread_count=unread))]
-    )
+    # The stream counts the unread ones left, with the event's number.
+    data = lambda unread: notification_read_data(notification.pk, unread_count=unread)  # noqa: E731
+    stream.record_many([(user.pk, EventType.NOTIFICATION_READ, data)])
     return notification
 
 
