@@ -125,6 +125,7 @@ class MeView(APIView):
 class DoctorViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = active_doctors()
     serializer_class = DoctorSerializer
+    lookup_value_regex = "[0-9]+"
 
 
 class IsSessionUser(permissions.IsAuthenticated):

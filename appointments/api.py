@@ -79,6 +79,7 @@ class AppointmentViewSet(
 ):
     serializer_class = AppointmentSerializer
     filterset_class = AppointmentFilter
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -1,5 +1,8 @@
 """Turn domain errors into the API's status codes and field-keyed bodies; an outage into a JSON 503."""
 
+from django.http import JsonResponse
+from django.utils.translation import gettext
+from django.views.defaults import page_not_found
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -24,3 +27,11 @@ def exception_handler(exc, context):
         log_outage(getattr(request, "path", "api"), exc)
         return Response({"detail": API_DETAIL}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """handler404: a path under /api/ that no route takes (an id that is not a number, say) answers
+    in JSON as the API's own 404s do; any other path gets Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+    return page_not_found(request, exception)

@@ -11,6 +11,7 @@ from .metrics import metrics_view
 
 # An outage met outside a view (a middleware loading the session or the user) still answers 503.
 handler500 = "mediconnect.outage.server_error"
+handler404 = "mediconnect.api_errors.not_found"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -1,11 +1,8 @@
-from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-
-from core.errors import NotFound
 
 from .models import Notification
 from .selectors import notifications_of, unread_count
@@ -15,6 +12,7 @@ from .services import notifications_mark_all_read, notifications_mark_read
 
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = NotificationSerializer
+    lookup_value_regex = "[0-9]+"  # any other id is no route: a 404 before the view
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -34,17 +32,10 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses=NotificationSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
-        notification = notifications_mark_read(user=request.user, notification_id=_int_or_404(pk))
+        notification = notifications_mark_read(user=request.user, notification_id=int(pk))
         return Response(NotificationSerializer(notification).data)
 
     @extend_schema(request=None, responses=ReadAllSerializer)
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         return Response({"updated": notifications_mark_all_read(user=request.user)})
-
-
-def _int_or_404(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound(gettext("No such notification.")) from None

@@ -86,6 +86,25 @@ def test_ids_past_the_database_range_in_paths_are_404(api, admin_user, doctor, t
         assert response.status_code == 404, (method, path, response.status_code)
 
 
+def test_ids_that_are_not_numbers_and_unknown_api_paths_are_a_json_404(api, admin_user):
+    client = api(admin_user)
+    for method, path in [
+        ("get", "/api/appointments/abc/"),
+        ("patch", "/api/appointments/1e3/"),
+        ("get", "/api/doctors/-1/"),
+        ("post", "/api/notifications/abc/read/"),
+        ("get", "/api/no-such-thing/"),
+    ]:
+        response = getattr(client, method)(path, {}, format="json")
+        assert response.status_code == 404, (method, path)
+        assert response["Content-Type"] == "application/json" and set(response.json()) == {"detail"}, path
+
+
+def test_an_unknown_page_outside_the_api_is_djangos_404_page(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_hostile_frames_get_bad_request_and_the_socket_stays_open(patient, doctor):
     socket = await open_socket(patient)

@@ -77,6 +77,7 @@ def test_read_of_a_notification_that_is_not_yours_is_404(api, inbox, patient2, t
     response = api(patient2).post(f"/api/notifications/{path_id}/read/")
 
     assert response.status_code == 404
+    assert set(response.json()) == {"detail"}  # JSON for an id that is not a number too
     assert not Notification.objects.get(pk=other.pk).is_read
     assert not Notification.objects.get(pk=mine.pk).is_read
 
