@@ -268,23 +268,25 @@ def _queue_push(add: Callable[[Outbox], None], *, harmless_if_extra: bool = Fals
     transaction unless a savepoint enclosing this one rolls back, and that takes this change with it.
     """
     connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        outbox = Outbox()
-        add(outbox)
-        outbox.flush()
-        return
     # An outbox made inside savepoints that have since been released shares the fate of the
     # enclosing level, so it serves here too; one made in a savepoint still open below us does not.
     savepoints = set(connection.savepoint_ids)
     hooks = connection.run_on_commit if harmless_if_extra else reversed(connection.run_on_commit)
-    for hook_savepoints, hook, _robust in hooks:
+    for hook_savepoints, hook, _robust in hooks:  # none outside a transaction
         same_fate = harmless_if_extra or savepoints <= hook_savepoints
         if same_fate and isinstance(getattr(hook, "__self__", None), Outbox):
             add(hook.__self__)
             return
+    _flush_on_commit(add)
+
+
+def _flush_on_commit(add: Callable[[Outbox], None]) -> None:
+    """A new outbox, sent when the transaction commits (at once outside one). `robust`: the change is
+    committed by then, so a push that fails (the queue's read, the layer) is logged, and never fails
+    the request or the other on-commit work; clients catch up from the stored rows on resume."""
     outbox = Outbox()
     add(outbox)
-    transaction.on_commit(outbox.flush)
+    transaction.on_commit(outbox.flush, robust=True)
 
 
 def _deliver(messages: list[tuple[str, dict]]) -> None:
@@ -296,13 +298,8 @@ def _deliver(messages: list[tuple[str, dict]]) -> None:
     sent by then is dropped (and logged). A lost push loses nothing stored: a socket fills the gap
     from the rows when the next push arrives, or replays on resume.
     """
-    if not messages:
-        return
-    try:
+    if messages:
         async_to_sync(_group_send_all)(messages)
-    except Exception:  # never let a push fail the request whose change is committed
-        PUSH_FAILURES.inc(len(messages))
-        logger.warning("push of %d message(s) failed; clients will catch up on resume", len(messages), exc_info=True)
 
 
 async def _group_send_all(messages: list[tuple[str, dict]]) -> None:

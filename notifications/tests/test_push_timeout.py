@@ -70,3 +70,13 @@ def test_pushes_go_out_in_the_order_they_were_made_when_the_layer_is_healthy(boo
             book(patient=patient, doctor=doctor, time=slot)
     assert len(patient_seqs) >= 3
     assert patient_seqs == list(range(patient_seqs[0], patient_seqs[0] + len(patient_seqs)))
+
+
+def test_a_push_that_fails_in_an_unforeseen_way_fails_no_request(api, patient, doctor, tomorrow):
+    """The change is committed before its push: whatever breaks in the push is logged, not answered."""
+    with mock.patch.object(stream, "_group_send_all", side_effect=RuntimeError("a bug in the push")):
+        response = api(patient).post(
+            "/api/appointments/", {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "10:00"}, format="json"
+        )
+    assert response.status_code == 201
+    assert Appointment.objects.filter(pk=response.json()["id"], patient=patient).exists()
