@@ -2,8 +2,11 @@
 
 One `Reminder` row per appointment and offset of REMINDER_OFFSETS, planned when the appointment is
 booked, re-planned when it moves, dropped when it stops being active, each in the transaction of
-that change. Every planned row has a wake-up of the worker queued for its due time in the same
-transaction. The worker (`send_due_reminders`) claims due rows with a lease (core.leases) and
+that change. The worker sweeps at least every SWEEP: each run of `send_due_reminders` first queues
+the next one, at the next planned reminder's due time or SWEEP from now, whichever comes first
+(`run_worker` queues the first). So a booking queues a wake-up of its own only for a reminder due
+sooner than SWEEP: every other is met by a run at its exact time, queued by the sweep before it.
+The worker (`send_due_reminders`) claims due rows with a lease (core.leases) and
 sends each in a transaction that locks the appointment, checks the claim is still its own and
 stores the notification with the row marked SENT: at most once per appointment and offset.
 A reminder whose appointment has started by then is skipped, not sent late.
@@ -13,8 +16,10 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 from django_tasks import task
+from django_tasks_db.models import DBTaskResult
 
 from core.leases import claim_due
 from notifications.models import NotificationType
@@ -24,6 +29,7 @@ from .models import Appointment, Reminder
 from .texts import notification_about
 
 State = Reminder.State
+SWEEP = datetime.timedelta(minutes=10)
 
 
 def appointment_start(appointment: Appointment) -> datetime.datetime:
@@ -35,6 +41,18 @@ def appointment_start(appointment: Appointment) -> datetime.datetime:
 def wake(at: datetime.datetime) -> None:
     """Queue a run of the reminder worker at `at`, in the caller's transaction (it exists iff the rows do)."""
     send_due_reminders.using(run_after=at).enqueue()
+
+
+def sweep_schedule(*, now: datetime.datetime) -> None:
+    """Queue the worker's next run: at the next planned reminder's time or SWEEP from `now`, whichever
+    is first, unless a run is queued by then already (it will queue the one after)."""
+    upcoming = Reminder.objects.filter(state=State.PLANNED, due_at__gt=now).aggregate(first=Min("due_at"))["first"]
+    run_after = min(upcoming or now + SWEEP, now + SWEEP)
+    queued = DBTaskResult.objects.filter(status="READY", task_path=send_due_reminders.module_path).filter(
+        Q(run_after__isnull=True) | Q(run_after__lte=run_after)
+    )
+    if not queued.exists():
+        wake(run_after)
 
 
 def reminders_plan(*, appointment: Appointment, replan: bool = False) -> list[Reminder]:
@@ -66,8 +84,8 @@ def reminders_plan(*, appointment: Appointment, replan: bool = False) -> list[Re
         Reminder.objects.bulk_create(new)
     if changed:
         Reminder.objects.bulk_update(changed, ["due_at", "state", "claim", "claimed_until"])
-    for due_at in sorted(due_times):
-        wake(due_at)
+    if due_times and min(due_times) < now + SWEEP:  # sooner than the sweep's next run may be
+        wake(min(due_times))  # that run queues the next one, at the next due time
     return new + changed
 
 
@@ -130,5 +148,7 @@ def reminders_send_due(*, limit: int = 100) -> int:
 
 @task()
 def send_due_reminders() -> int:
-    """The worker's task: send the reminders that are due (queued for each one's due time)."""
+    """The worker's task: queue its next run (committed first, so a worker killed while sending
+    breaks no chain), then send the reminders that are due."""
+    sweep_schedule(now=timezone.now())
     return reminders_send_due()

@@ -15,7 +15,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from appointments.models import Appointment, Reminder
-from appointments.reminders import reminders_send_due
+from appointments.reminders import SWEEP, reminders_send_due
 from appointments.services import appointment_reschedule, appointment_transition
 from core.leases import claim_due
 from notifications.models import Event, Notification
@@ -34,8 +34,9 @@ def _offsets(settings):
 
 
 @pytest.fixture
-def clock():
+def clock(db):
     with time_machine.travel(NOW, tick=False) as traveller:
+        run_worker(starting=True)  # a worker is up before anything is booked
         yield traveller
 
 
@@ -43,13 +44,16 @@ def at(clock, when: datetime.datetime) -> None:
     clock.move_to(when)
 
 
-def run_worker() -> None:
-    """Run every task whose time has come, as a worker would, then return.
+def run_worker(*, starting: bool = False) -> None:
+    """Run every task whose time has come, as a worker would, then return. `starting`: as our
+    `run_worker` does when it starts (it queues the first sweep); else django-tasks-db's plain
+    worker, so that only the runs the app queued itself take place.
 
     Inside the test's transaction: the worker's own connection housekeeping (which would close the
     test's connection) is left out."""
     with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
-        call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0)
+        command = "run_worker" if starting else "db_worker"
+        call_command(command, batch=True, startup_delay=False, reload=False, verbosity=0)
 
 
 def reminders_of(user):
@@ -216,3 +220,27 @@ def test_two_workers_at_once_send_each_reminder_once(patient, doctor, settings):
     assert Notification.objects.filter(user=patient, type="APPOINTMENT_REMINDER").count() == 100
     assert Reminder.objects.filter(state="SENT").count() == 100
     assert Reminder.objects.exclude(notification=None).values("notification").distinct().count() == 100
+
+
+def test_a_reminder_due_before_the_next_sweep_wakes_the_worker_itself(clock, book, patient, doctor):
+    """Booked 2 h 5 min ahead: its 2 h reminder is due in 5 minutes, before the sweep queued at start."""
+    soon = NOW + datetime.timedelta(hours=2, minutes=5)
+    book(patient=patient, doctor=doctor, date=soon.date(), time=soon.strftime("%H:%M"))
+    at(clock, NOW + datetime.timedelta(minutes=5))
+    run_worker()
+    assert len(reminders_of(patient)) == 1
+
+
+def test_a_reminder_days_ahead_is_sent_at_its_time_by_the_sweeps_chain(clock, book, patient, doctor):
+    """No wake-up of its own: each sweep queues the next, the last one at the reminder's exact time."""
+    book(patient=patient, doctor=doctor, date=DAY, time="09:00")
+    due = datetime.datetime(2030, 3, 2, 9, 0, tzinfo=CLINIC_TZ)
+    moment = NOW
+    while moment + SWEEP < due:  # a worker that runs what comes due, sweep after sweep
+        moment += SWEEP
+        at(clock, moment)
+        run_worker()
+    assert reminders_of(patient) == []
+    at(clock, due)
+    run_worker()
+    assert len(reminders_of(patient)) == 1
