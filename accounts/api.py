@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -100,7 +101,9 @@ class LogoutView(generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         refresh = serializer.validated_data["refresh"]
-        user_logout(user_id=int(refresh[api_settings.USER_ID_CLAIM]), refresh=refresh)
+        with transaction.atomic():
+            refresh.blacklist()
+            user_logout(user_id=int(refresh[api_settings.USER_ID_CLAIM]))
         return Response({})
 
 

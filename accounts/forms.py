@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -7,29 +7,21 @@ from .models import User
 from .services import user_register_validate
 
 
-class EmailLoginForm(forms.Form):
-    email = forms.EmailField(
-        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
-    )
-    password = forms.CharField(
-        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
-    )
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form (its `username` is the user's USERNAME_FIELD, the email), named `email` in the
+    page as the contract wants; emails are stored lower-case, so any case signs in."""
 
-    def __init__(self, request=None, *args, **kwargs):
-        self.request = request
-        self.user = None
-        super().__init__(*args, **kwargs)
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        # Not Django's "may be case-sensitive": the email is not.
+        "invalid_login": _("That email and password do not match an active account."),
+    }
 
-    def clean(self):
-        email = self.cleaned_data.get("email")
-        password = self.cleaned_data.get("password")
-        if email and password:
-            self.user = authenticate(self.request, email=email.lower(), password=password)
-            if self.user is None:
-                raise forms.ValidationError(
-                    _("That email and password do not match an active account."), code="invalid_login"
-                )
-        return self.cleaned_data
+    def add_prefix(self, field_name):
+        return super().add_prefix("email" if field_name == "username" else field_name)
+
+    def clean_username(self):
+        return self.cleaned_data["username"].lower()
 
 
 class SignUpForm(forms.Form):

@@ -1,13 +1,8 @@
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from core.errors import InvalidInput
 
@@ -16,9 +11,7 @@ from core.errors import InvalidInput
 from notifications import stream
 
 from .models import Role, User
-
-if TYPE_CHECKING:
-    from rest_framework_simplejwt.tokens import RefreshToken
+from .signals import credentials_revoked
 
 
 def user_register_validate(*, email: str, password: str, name: str) -> dict:
@@ -58,20 +51,10 @@ def user_set_language(*, user: User, language: str) -> User:
     return user
 
 
-def _refresh_tokens_revoke(user: User) -> None:
-    """Blacklist every refresh token issued to the user that is not yet blacklisted."""
-    outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
-    )
-
-
 @transaction.atomic
-def user_logout(*, user_id: int, refresh: RefreshToken | None = None) -> None:
-    """Sign a user out: blacklist the refresh token given (the API's logout), and close every open socket
-    of the user (4401) after commit. The portal's session is ended by its view (django's `logout`)."""
-    if refresh is not None:
-        refresh.blacklist()
+def user_logout(*, user_id: int) -> None:
+    """Sign a user out: close every open socket of the user (4401) after commit. The caller ends what
+    signed in: the API's logout blacklists its refresh token, the portal's view ends the session."""
     stream.close_user_sockets(user_id)
 
 
@@ -80,7 +63,7 @@ def user_deactivate(*, user: User) -> User:
     """Deactivate an account (staff only): no more sign-ins or refreshes, and its open sockets close (4401)."""
     user.is_active = False
     user.save(update_fields=["is_active"])
-    _refresh_tokens_revoke(user)
+    credentials_revoked.send(sender=User, user=user)
     stream.close_user_sockets(user.pk)
     return user
 
@@ -105,12 +88,12 @@ def user_update_profile(*, user: User, **changes) -> User:
 def user_set_password(*, user: User, password: str | None) -> User:
     """Set a user's password (None: an unusable one) from every path: their own change, a reset, the admin.
 
-    Refresh tokens issued before are revoked and every open socket closes (4401); sessions other
+    Refresh tokens issued before are revoked (`credentials_revoked`) and every open socket closes (4401); sessions other
     than one the caller keeps with `update_session_auth_hash` end by Django's session hash. The
     password must already have passed the validators (the calling form's job).
     """
     user.set_password(password)
     user.save(update_fields=["password"])
-    _refresh_tokens_revoke(user)
+    credentials_revoked.send(sender=User, user=user)
     stream.close_user_sockets(user.pk)
     return user

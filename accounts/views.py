@@ -1,16 +1,16 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import login, logout
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import DomainError
 
-from .forms import EmailLoginForm, SignUpForm
+from .forms import EmailAuthenticationForm, SignUpForm
 from .models import Role
 from .services import user_register
 from .throttling import LoginAttempt, register_retry_after
@@ -37,36 +37,37 @@ def _throttled(request, template: str, context: dict, retry_after: int):
     return response
 
 
-@sensitive_post_parameters("password")
-@require_http_methods(["GET", "POST"])
-def login_view(request):
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    safe_next = (
-        next_url
-        if url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        )
-        else ""
-    )
-    if request.method == "GET":
-        if request.user.is_authenticated:
-            return redirect(safe_next or home_for(request.user))
-        return render(request, "registration/login.html", {"form": EmailLoginForm(request), "next": safe_next})
-    attempt = LoginAttempt(request, request.POST.get("email"))
-    retry_after = attempt.retry_after()
-    form = EmailLoginForm(request, data=request.POST)
-    if retry_after is None:
-        if form.is_valid():
-            retry_after = attempt.retry_after()  # the limit may have been reached while this one was checked
-            if retry_after is None:
-                login(request, form.user)
-                return redirect(safe_next or home_for(form.user))
-        elif form.has_error(NON_FIELD_ERRORS, "invalid_login"):
-            attempt.failed()
-    if retry_after is not None:
-        form = EmailLoginForm(request, initial={"email": request.POST.get("email", "")})
-        return _throttled(request, "registration/login.html", {"form": form, "next": safe_next}, retry_after)
-    return render(request, "registration/login.html", {"form": form, "next": safe_next}, status=400)
+class PortalLoginView(LoginView):
+    """Django's sign-in (safe `next`, CSRF, no caching), by email, under the failure limits: 429 with
+    Retry-After while this email or client address has too many recent failures, even for the right password."""
+
+    form_class = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        return home_for(self.request.user)
+
+    def post(self, request, *args, **kwargs):
+        self.attempt = LoginAttempt(request, request.POST.get("email"))
+        retry_after = self.attempt.retry_after()
+        if retry_after is not None:
+            return self.throttled(retry_after)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        retry_after = self.attempt.retry_after()  # the limit may have been reached while this one was checked
+        if retry_after is not None:
+            return self.throttled(retry_after)
+        return super().form_valid(form)
+
+    def form_invalid(self, form):
+        if form.has_error(NON_FIELD_ERRORS, "invalid_login"):  # wrong credentials or an inactive account
+            self.attempt.failed()
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+    def throttled(self, retry_after: int):
+        form = self.form_class(self.request, initial={"username": self.request.POST.get("email", "")})
+        return _throttled(self.request, self.template_name, self.get_context_data(form=form), retry_after)
 
 
 @sensitive_post_parameters("password")
@@ -77,7 +78,7 @@ def admin_login_view(request, **kwargs):
     attempt = LoginAttempt(request, request.POST.get("username"))
     retry_after = attempt.retry_after()
     if retry_after is not None:
-        form = EmailLoginForm(request, initial={"email": request.POST.get("username", "")})
+        form = EmailAuthenticationForm(request, initial={"username": request.POST.get("username", "")})
         return _throttled(request, "registration/login.html", {"form": form, "next": "/admin/"}, retry_after)
     response = admin.site.login(request, **kwargs)
     form = (getattr(response, "context_data", None) or {}).get("form")

@@ -26,7 +26,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password/reset/done/", password_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
-    path("login/", account_views.login_view, name="login"),
+    path("login/", account_views.PortalLoginView.as_view(), name="login"),
     path("logout/", account_views.logout_view, name="logout"),
     path("signup/", account_views.signup_view, name="signup"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),

@@ -7,10 +7,10 @@ instead, and the scope gets `board` (its id and doctors) in place of `user_id`.
 """
 
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.security.websocket import WebsocketDenier
+from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.state import token_backend
@@ -45,18 +45,25 @@ def site_scheme(scope) -> str:
     return "https" if scope.get("scheme", "ws") in ("wss", "https") else "http"
 
 
-def origin_allowed(scope) -> bool:
-    """No Origin (mobile apps) is fine; a browser's must be this site, scheme included, or one of
-    ALLOWED_ORIGINS. A page served over http must not talk to the https site's sockets (nor back)."""
-    origin = _header(scope, b"origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    if origin in settings.ALLOWED_ORIGINS or "*" in settings.ALLOWED_ORIGINS:
-        return True
+class _OriginValidator(OriginValidator):
+    """Channels' Origin check (scheme, host and port against each allowed origin), except that a
+    socket without an Origin (a mobile app: only browsers send one) passes."""
+
+    def valid_origin(self, parsed_origin):
+        try:
+            allowed = parsed_origin is None or super().valid_origin(parsed_origin)
+        except ValueError:  # a port that is no number
+            allowed = False
+        if not allowed:
+            logger.info("websocket refused: origin not allowed")
+        return allowed
+
+
+def allowed_origins(scope) -> list[str]:
+    """ALLOWED_ORIGINS, then the site's own origin: its Host with the scheme its pages are served over
+    (an http page must not talk to the https site's sockets, nor back)."""
     host = _header(scope, b"host")
-    parts = urlsplit(origin)
-    return bool(host) and parts.scheme.lower() == site_scheme(scope) and parts.netloc.lower() == host.lower()
+    return [*settings.ALLOWED_ORIGINS, *([f"{site_scheme(scope)}://{host}"] if host else [])]
 
 
 def token_from(scope) -> str | None:
@@ -113,9 +120,10 @@ class JWTAuthMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
-        if not origin_allowed(scope):
-            logger.info("websocket refused: origin not allowed")
-            return await WebsocketDenier()(scope, receive, send)
+        # The site's own origin comes from the socket's Host and scheme, so a validator per socket.
+        return await _OriginValidator(self._authenticate, allowed_origins(scope))(scope, receive, send)
+
+    async def _authenticate(self, scope, receive, send):
         board_token = board_token_from(scope)
         if board_token is not None:
             board = await board_scope(board_token)

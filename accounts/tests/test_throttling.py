@@ -128,8 +128,8 @@ def test_a_right_password_checked_while_the_limit_was_reached_is_refused(client,
     real_authenticate = authenticate
 
     def meanwhile_three_failures(request=None, **credentials):
-        for _ in range(3):
-            LoginAttempt(request, credentials["email"]).failed()
+        for _ in range(3):  # the API passes the email by its field's name, Django's login form as `username`
+            LoginAttempt(request, credentials.get("email", credentials.get("username"))).failed()
         return real_authenticate(request, **credentials)
 
     with mock.patch("rest_framework_simplejwt.serializers.authenticate", meanwhile_three_failures):
@@ -137,7 +137,7 @@ def test_a_right_password_checked_while_the_limit_was_reached_is_refused(client,
     assert response.status_code == 429 and "access" not in response.json()
 
     settings.LOGIN_FAILURES_PER_EMAIL = 6
-    with mock.patch("accounts.forms.authenticate", meanwhile_three_failures):
+    with mock.patch("django.contrib.auth.forms.authenticate", meanwhile_three_failures):
         response = portal_login(client, patient.email, PASSWORD)
     assert response.status_code == 429 and "_auth_user_id" not in client.session
 

@@ -47,6 +47,10 @@ def _site(settings):
         ("ws", b"https://clinic.example", False),
         ("wss", b"https://evil.example", False),
         ("wss", b"null", False),
+        ("wss", b"https://clinic.example:443", True),  # the scheme's own port
+        ("wss", b"https://clinic.example:8443", False),
+        ("wss", b"https://clinic.example:x", False),  # a malformed port refuses, it does not fail
+        ("wss", b"https://sub.clinic.example", False),
     ],
 )
 async def test_the_sites_own_origin_must_match_its_scheme(patient, scheme, origin, served):
