@@ -1,27 +1,21 @@
 """The doctors' optional morning digest (DOCTOR_DIGEST_AT), with the clock under control."""
 
 import datetime
-from unittest import mock
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from appointments.digest import digest_schedule, send_doctor_digests
 from appointments.services import appointment_cancel
 from notifications.models import Notification
+from tests.support.worker import run_worker
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
 CLINIC_TZ = timezone.get_default_timezone()
 EVENING = datetime.datetime(2030, 3, 1, 20, 0, tzinfo=CLINIC_TZ)
 DAY = datetime.date(2030, 3, 2)
-
-
-def run_worker() -> None:
-    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
-        call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0)
 
 
 def digests(user):

@@ -6,11 +6,9 @@ has come, then exits), so each test also shows that a wake-up was queued for the
 
 import datetime
 import threading
-from unittest import mock
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -20,6 +18,7 @@ from appointments.services import appointment_reschedule, appointment_transition
 from core.leases import claim_due
 from notifications.models import Event, Notification
 from tests.support import hhmm
+from tests.support.worker import run_worker
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
 CLINIC_TZ = timezone.get_default_timezone()
@@ -42,18 +41,6 @@ def clock(db):
 
 def at(clock, when: datetime.datetime) -> None:
     clock.move_to(when)
-
-
-def run_worker(*, starting: bool = False) -> None:
-    """Run every task whose time has come, as a worker would, then return. `starting`: as our
-    `run_worker` does when it starts (it queues the first sweep); else django-tasks-db's plain
-    worker, so that only the runs the app queued itself take place.
-
-    Inside the test's transaction: the worker's own connection housekeeping (which would close the
-    test's connection) is left out."""
-    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
-        command = "run_worker" if starting else "db_worker"
-        call_command(command, batch=True, startup_delay=False, reload=False, verbosity=0)
 
 
 def reminders_of(user):

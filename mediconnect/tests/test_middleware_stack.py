@@ -78,7 +78,7 @@ async def test_a_request_runs_on_one_thread_and_the_next_request_reuses_it(setti
     seen.clear()
     try:
         for _ in range(2):
-            status, headers, _body = await asgi_get("/login/", app=app)
+            status, headers, _body = await asgi_get("/signup/", app=app)
             assert status == 200
             assert headers[b"Cache-Control"] == b"no-store"  # the project's middleware ran
     finally:

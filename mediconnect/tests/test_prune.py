@@ -13,6 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from appointments.models import Appointment, IdempotencyRecord
+from appointments.reminders import send_due_reminders
 from notifications import stream
 from notifications.delivery import send_due_deliveries
 from notifications.models import Event
@@ -33,8 +34,8 @@ def age(queryset, **delta) -> None:
 def test_prune_removes_only_what_is_past_its_retention(settings, book, patient, doctor):
     settings.EVENT_RETENTION_DAYS, settings.IDEMPOTENCY_RETENTION_HOURS = 7, 24
     settings.REMINDER_OFFSETS = [3600]
-    appointment = book(patient=patient, doctor=doctor)  # two events for each of them, a reminder's wake-up
-    [waiting] = DBTaskResult.objects.all()
+    appointment = book(patient=patient, doctor=doctor)  # two events for each of them
+    waiting = send_due_reminders.using(run_after=timezone.now() + datetime.timedelta(hours=1)).enqueue()
     two_days_ago = timezone.now() - datetime.timedelta(days=2)
     done_long_ago, done_now, left_running = (send_due_deliveries.enqueue().id for _ in range(3))
     DBTaskResult.objects.filter(pk=done_long_ago).update(status="SUCCESSFUL", finished_at=two_days_ago)
@@ -58,7 +59,7 @@ def test_prune_removes_only_what_is_past_its_retention(settings, book, patient, 
         "prune: 2 event(s) older than 7 day(s), 1 idempotency record(s) older than 24 hour(s), "
         "2 expired refresh token(s) (1 of them blacklisted), 2 task row(s) ended over a day ago removed."
     )
-    assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {waiting.pk, uuid.UUID(done_now)}
+    assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {uuid.UUID(waiting.id), uuid.UUID(done_now)}
     assert not Event.objects.filter(user=patient).exists()
     assert Event.objects.filter(user=doctor.user).count() == 2
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]

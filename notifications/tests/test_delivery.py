@@ -6,12 +6,10 @@ Presence is the real store (in memory, or Redis with REDIS_URL); the worker is d
 
 import datetime
 import logging
-from unittest import mock
 
 import pytest
 import time_machine
 from asgiref.sync import async_to_sync
-from django.core.management import call_command
 from django.utils import timezone
 
 from appointments.services import appointment_cancel, appointment_reschedule
@@ -22,18 +20,13 @@ from notifications import sms
 from notifications.delivery import _send_one, retry_delay
 from notifications.models import Delivery, Notification
 from tests.support import hhmm
+from tests.support.worker import run_worker
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
 CLINIC_TZ = timezone.get_default_timezone()
 NOW = datetime.datetime(2030, 3, 1, 10, 0, tzinfo=CLINIC_TZ)
 DAY = datetime.date(2030, 3, 3)
 REASON = "chest pain, private"
-
-
-def run_worker() -> None:
-    """Run every task whose time has come, then return (inside the test's transaction, see test_reminders)."""
-    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
-        call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +38,9 @@ def _settings(settings):
 
 
 @pytest.fixture
-def clock():
+def clock(db):
     with time_machine.travel(NOW, tick=False) as traveller:
+        run_worker(starting=True)  # a worker is up before anything is booked
         yield traveller
 
 
