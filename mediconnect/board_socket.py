@@ -94,7 +94,9 @@ class BoardConsumer(HubSocket):
         if self.pending is not None:
             self.pending.append(message)
             return
-        await self.send_shared(message, board_frame(message), key=BOARD_PREPARED)
+        pending = self.send_shared(message, board_frame(message), key=BOARD_PREPARED)
+        if pending is not None:
+            await pending
 
     async def sockets_close(self, message):
         self._release()

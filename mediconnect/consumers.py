@@ -369,8 +369,8 @@ class EventConsumer(HubSocket):
         self.pending = None
         self.catching_up = None
 
-    async def queue_push(self, message):
-        await self.send_shared(message, message["frame"])
+    def queue_push(self, message):
+        return self.send_shared(message, message["frame"])  # the hub awaits what is not sent yet
 
     async def sockets_close(self, message):
         await self._close_now(message["code"])

@@ -273,7 +273,10 @@ class Hub:
         handler_name = message["type"].replace(".", "_")
         for sink in list(state.sinks):
             try:
-                await getattr(sink, handler_name)(message)
+                # A handler may finish at once (a shared frame written straight) and return None.
+                pending = getattr(sink, handler_name)(message)
+                if pending is not None:
+                    await pending
             except Exception as exc:  # one broken socket must not cost the others their message
                 log_failure(logger, f"hub: {handler_name} handler", exc)
 

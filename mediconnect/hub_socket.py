@@ -80,15 +80,19 @@ class HubSocket(AsyncWebsocketConsumer):
             return
         await super().send(text_data, bytes_data, close)
 
-    async def send_shared(self, message: dict, text: str, key: str = "prepared") -> None:
-        """Send `text`, the same for every socket that gets `message`: framed once, kept on the message at `key`."""
+    def send_shared(self, message: dict, text: str, key: str = "prepared"):
+        """Send `text`, the same for every socket that gets `message`: framed once, kept on the message at `key`.
+
+        Written at once when the socket takes frames straight (returns None: no coroutine, no await,
+        for each of a thousand sockets); otherwise returns the awaitable of the ordinary send.
+        """
         if not self._writable():
-            await self.send(text)
-            return
+            return self.send(text)
         prepared = message.get(key)
         if prepared is None:
             prepared = message[key] = prepare_text(text)
         self.direct.send_prepared(prepared)
+        return None
 
     def _writable(self) -> bool:
         return self.direct is not None and self.accepted and self.direct.writable()
