@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from accounts.tests.factories import PASSWORD, make_user
 from tests.live import CHROMIUM
+from tests.support.factories import PASSWORD, UserFactory
 from tests.test_portals_browser import book, browser, portal, row  # noqa: F401  (fixtures)
 
 pytestmark = [
@@ -47,7 +47,7 @@ def test_the_portals_run_under_the_policy_with_nothing_refused(browser, server, 
 
 
 def test_the_api_docs_and_the_admin_work_under_the_policy(browser, server):  # noqa: F811
-    make_user(email="staff@example.com", role="ADMIN", is_staff=True, is_superuser=True)
+    UserFactory(email="staff@example.com", role="ADMIN", is_staff=True, is_superuser=True)
     context = browser.new_context()
     page = context.new_page()
     refused = refusals(page)

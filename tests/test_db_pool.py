@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.tests.factories import make_user
 from tests.live import Daphne
+from tests.support.factories import UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,7 +27,7 @@ def test_concurrent_requests_share_a_bounded_pool(doctor, tomorrow):
     # libpq names the server's connections after PGAPPNAME, so pg_stat_activity tells them apart
     # from this test's own.
     app_name = f"mc-pool-{uuid.uuid4().hex[:8]}"
-    tokens = [str(AccessToken.for_user(make_user())) for _ in range(REQUESTS)]
+    tokens = [str(AccessToken.for_user(UserFactory())) for _ in range(REQUESTS)]
     stop = threading.Event()
     counts: list[int] = []
     results: list = [None] * REQUESTS

@@ -16,13 +16,12 @@ from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from accounts.tests.factories import PASSWORD, make_user
 from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
-from queues.models import Board
 from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
 from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
+from tests.support.factories import PASSWORD, BoardFactory, UserFactory
 
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
 
@@ -220,7 +219,7 @@ def test_a_patient_cancels_and_both_pages_show_it(portal, patient, doctor):
 # 4
 def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, patient, patient2, doctor):
     book(doctor=doctor, patient=patient2, at="09:00")
-    book(doctor=doctor, patient=make_user(), at="09:15")
+    book(doctor=doctor, patient=UserFactory(), at="09:15")
     mine = book(doctor=doctor, patient=patient, at="09:30")
     patient_page = portal(patient)
     doctor_page = portal(doctor.user)
@@ -258,7 +257,7 @@ def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, p
 
 # 5
 def test_three_patients_see_one_queue_update(server, portal, doctor):
-    patients = [make_user(name=f"Patient {n}") for n in range(3)]
+    patients = [UserFactory(name=f"Patient {n}") for n in range(3)]
     booked = [book(doctor=doctor, patient=p, at=f"1{n}:00") for n, p in enumerate(patients)]
     pages = [portal(p) for p in patients]
     for page, appointment in zip(pages, booked, strict=True):
@@ -388,7 +387,7 @@ def test_the_notification_panel_takes_the_focus_and_escape_gives_it_back(portal,
 
 # 7d
 def test_in_bangla_numbers_and_times_are_bangla_and_the_webfont_loads(server, portal, patient, doctor):
-    book(doctor=doctor, patient=make_user(), at="09:00")
+    book(doctor=doctor, patient=UserFactory(), at="09:00")
     mine = book(doctor=doctor, patient=patient, at="10:15")
     patient.language = "bn"
     patient.save(update_fields=["language"])
@@ -597,12 +596,6 @@ def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_b
 # The waiting-room display board
 
 
-def make_board(*doctors) -> Board:
-    board = Board.objects.create(name="Waiting room")
-    board.doctors.add(*doctors)
-    return board
-
-
 def in_thread(function, **kwargs):
     """A service call in a worker thread (as `book`): its push after commit needs a thread of its own."""
 
@@ -645,9 +638,9 @@ def board_queue(page, doctor):
 def test_the_board_follows_the_doctors_call_next_live_and_names_no_patient(
     portal, board_page, patient, patient2, doctor, doctor2
 ):
-    for n, who in enumerate([patient, patient2, make_user(name="Third Patient"), make_user(name="Fourth Patient")]):
+    for n, who in enumerate([patient, patient2, UserFactory(name="Third Patient"), UserFactory(name="Fourth Patient")]):
         book(doctor=doctor, patient=who, at=f"09:{n * 15:02d}")
-    board = board_page(make_board(doctor, doctor2))
+    board = board_page(BoardFactory(doctors=[doctor, doctor2]))
     mine = board_queue(board, doctor)
     expect(board.get_by_test_id("board-queue")).to_have_count(2)
     expect(mine.get_by_test_id("board-current")).to_have_text("0")
@@ -672,7 +665,7 @@ def test_the_board_follows_the_doctors_call_next_live_and_names_no_patient(
 def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2, doctor):
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
-    board = board_page(make_board(doctor), query="?lang=bn")
+    board = board_page(BoardFactory(doctors=[doctor]), query="?lang=bn")
     mine = board_queue(board, doctor)
     expect(board.locator("html")).to_have_attribute("lang", "bn")
     expect(mine.get_by_test_id("board-current")).to_have_text("০")
@@ -688,7 +681,7 @@ def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2
 def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board_page, patient, patient2, doctor):
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
-    board_row = make_board(doctor)
+    board_row = BoardFactory(doctors=[doctor])
     port = free_port()
     first = Daphne(port=port)
     try:
@@ -719,7 +712,7 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
 def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_token_is_rotated(
     board_page, doctor, doctor2
 ):
-    board_row = make_board(doctor)
+    board_row = BoardFactory(doctors=[doctor])
     board = board_page(board_row)
     expect(board.get_by_test_id("board-queue")).to_have_count(1)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from accounts.tests.factories import PASSWORD
 from tests.live import CHROMIUM, Daphne, free_port
+from tests.support.factories import PASSWORD
 from tests.test_portals_browser import book_over_http, browser, row  # noqa: F401 (browser is a fixture)
 
 pytestmark = [

@@ -6,10 +6,10 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts.tests.factories import make_user
 from appointments.models import Appointment, Status
 from notifications.models import Event, Notification
 from tests.support import bearer_client
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +49,7 @@ def race(count: int, request_for):
 
 
 def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, patient2, tomorrow):
-    patients = [patient, patient2, *(make_user() for _ in range(8))]
+    patients = [patient, patient2, *UserFactory.create_batch(8)]
     start = datetime.datetime.combine(tomorrow, datetime.time(8, 0))
 
     def request_for(i):
@@ -76,7 +76,7 @@ def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, p
 
 def test_a_reader_never_sees_a_hole_in_a_stream_while_bookings_race(doctor, tomorrow):
     """A later seq of a user commits after an earlier one: every snapshot taken during the race is 1..k."""
-    patients = [make_user() for _ in range(10)]
+    patients = UserFactory.create_batch(10)
     stop = threading.Event()
     snapshots: list[list[int]] = []
     errors: list = []
@@ -123,7 +123,7 @@ def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow):
 
 
 def test_ten_concurrent_bookings_of_one_slot_one_wins(doctor, tomorrow):
-    patients = [make_user() for _ in range(10)]
+    patients = UserFactory.create_batch(10)
 
     def request_for(i):
         body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}

@@ -2,15 +2,13 @@
 
 List endpoints cost the same however many rows they return."""
 
-import datetime
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tests.factories import make_doctor, make_user
 from appointments.models import Appointment
 from notifications.models import Event, Notification
+from tests.support.factories import AppointmentFactory, DoctorFactory, NotificationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,41 +24,25 @@ def queries_for(client, path) -> tuple[int, int]:
     return len(captured), len(response.json()["results"])
 
 
-def add_appointments(count: int, tomorrow: datetime.date) -> None:
-    """`count` appointments, each with its own patient and doctor, so no row can borrow another's lookups."""
-    rows = []
-    for _ in range(count):
-        rows.append(
-            Appointment(patient=make_user(), doctor=make_doctor(), date=tomorrow, time=datetime.time(9), queue_number=1)
-        )
-    Appointment.objects.bulk_create(rows)
-
-
-def test_appointment_list(api, admin_user, tomorrow):
+def test_appointment_list(api, admin_user):
+    """Each appointment with its own patient and doctor, so no row can borrow another's lookups."""
     client = api(admin_user)
-    add_appointments(3, tomorrow)
+    AppointmentFactory.create_batch(3)
     small, rows = queries_for(client, "/api/appointments/")
     assert rows == 3
 
-    add_appointments(27, tomorrow)
+    AppointmentFactory.create_batch(27)
     large, rows = queries_for(client, "/api/appointments/")
 
     assert rows == 30
     assert large == small == LIST_QUERIES
 
 
-def test_appointment_list_for_a_doctor(api, doctor, tomorrow):
+def test_appointment_list_for_a_doctor(api, doctor):
     client = api(doctor)
-
-    def add(count):
-        Appointment.objects.bulk_create(
-            Appointment(patient=make_user(), doctor=doctor, date=tomorrow, time=datetime.time(8, i), queue_number=i + 1)
-            for i in range(Appointment.objects.count(), Appointment.objects.count() + count)
-        )
-
-    add(3)
+    AppointmentFactory.create_batch(3, doctor=doctor)
     small, _ = queries_for(client, "/api/appointments/")
-    add(27)
+    AppointmentFactory.create_batch(27, doctor=doctor)
     large, rows = queries_for(client, "/api/appointments/")
 
     assert rows == 30
@@ -69,24 +51,10 @@ def test_appointment_list_for_a_doctor(api, doctor, tomorrow):
 
 def test_notification_list(api, patient):
     client = api(patient)
-
-    def add(count):
-        Notification.objects.bulk_create(
-            Notification(
-                user=patient,
-                type="APPOINTMENT_BOOKED",
-                title="t",
-                message="m",
-                related_id=1,
-                related_type="Appointment",
-            )
-            for _ in range(count)
-        )
-
-    add(3)
+    NotificationFactory.create_batch(3, user=patient)
     small, rows = queries_for(client, "/api/notifications/")
     assert rows == 3
-    add(27)
+    NotificationFactory.create_batch(27, user=patient)
     large, rows = queries_for(client, "/api/notifications/")
 
     assert rows == 30
@@ -95,13 +63,11 @@ def test_notification_list(api, patient):
 
 def test_doctor_list(api, patient):
     client = api(patient)
-    for _ in range(3):
-        make_doctor()
+    DoctorFactory.create_batch(3)
     small, rows = queries_for(client, "/api/doctors/")
     assert rows == 3
 
-    for _ in range(27):
-        make_doctor()
+    DoctorFactory.create_batch(27)
     large, rows = queries_for(client, "/api/doctors/")
 
     assert rows == 30
