@@ -1,21 +1,13 @@
 """The strict Content-Security-Policy in Chromium: no page of ours, the admin or the API docs has
 anything the policy refuses, and the password pages work end to end in a browser."""
 
-from pathlib import Path
-
-import pytest
 from playwright.sync_api import expect
 
-from tests.live import CHROMIUM
+from tests.live import BROWSER_TEST
 from tests.support.factories import PASSWORD, UserFactory
 from tests.test_portals_browser import book, browser, portal, row  # noqa: F401  (fixtures)
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.live,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TEST
 
 expect.set_options(timeout=15_000)
 

@@ -9,7 +9,6 @@ import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -20,17 +19,12 @@ from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
 from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
-from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
+from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
 from tests.support.factories import PASSWORD, BoardFactory, UserFactory
 
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.live,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TEST
 
 expect.set_options(timeout=15_000)
 

@@ -5,21 +5,14 @@ import datetime
 import signal
 import socket
 import threading
-from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.live import CHROMIUM, Daphne, free_port
+from tests.live import BROWSER_TEST, Daphne, free_port
 from tests.support.factories import PASSWORD
 from tests.test_portals_browser import book_over_http, browser, row  # noqa: F401 (browser is a fixture)
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.live,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TEST
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
