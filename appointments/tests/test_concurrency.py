@@ -8,7 +8,7 @@ from django.db import connection
 
 from appointments.models import Appointment, Status
 from notifications.models import Event, Notification
-from tests.support import bearer_client
+from tests.support import bearer_client, released_together
 from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,35 +17,21 @@ JOIN_TIMEOUT = 60
 
 
 def race(count: int, request_for):
-    """Run `request_for(i)` → (client, path, body, headers) in `count` threads started at once.
+    """Run `request_for(i)` → (client, path, body, headers) in `count` threads, their POSTs released at once.
 
-    Each thread builds its own APIClient before the barrier, sends one POST, and closes its own
-    database connection. Returns [(status_code, json)] in thread order.
+    Each thread builds its own APIClient before the barrier. Returns [(status_code, json)] in thread order.
     """
-    barrier = threading.Barrier(count, timeout=JOIN_TIMEOUT)
-    results: list = [None] * count
-    errors: list = []
 
-    def worker(i: int) -> None:
-        try:
-            client, path, body, headers = request_for(i)
-            barrier.wait()
+    def ready(i):
+        client, path, body, headers = request_for(i)
+
+        def post():
             response = client.post(path, body, format="json", **headers)
-            results[i] = (response.status_code, response.json())
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connection.close()
+            return response.status_code, response.json()
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"booking-{i}") for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(JOIN_TIMEOUT)
-    assert not [t.name for t in threads if t.is_alive()]
-    assert errors == []
-    return results
+        return post
+
+    return released_together(count, ready, timeout=JOIN_TIMEOUT)
 
 
 def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, patient2, tomorrow):
