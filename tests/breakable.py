@@ -1,4 +1,4 @@
-"""A TCP path a test may break on purpose: a cuttable path to PostgreSQL.
+"""A TCP path a test may break or move on purpose: to PostgreSQL (cut), or to daphne as a load balancer.
 
 It listens on a free port of its own and is closed by its own socket; the shared PostgreSQL is never
 touched. A redis-server of the test's own is tests.faults.RedisServer.
@@ -10,12 +10,16 @@ import threading
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target_port`; `cut()` drops every connection and refuses new ones."""
+    """Forwards 127.0.0.1:`port` to `target_port`; `cut()` drops every connection and refuses new ones.
+
+    Each new connection goes to the `target_port` of the moment: set it to move new connections
+    elsewhere while the open ones stay where they are, as a load balancer does."""
 
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.up = True
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
@@ -66,4 +70,6 @@ class TcpProxy:
     def close(self) -> None:
         self.closed = True
         self.cut()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
         self.listener.close()
