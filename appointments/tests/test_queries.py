@@ -24,54 +24,34 @@ def queries_for(client, path) -> tuple[int, int]:
     return len(captured), len(response.json()["results"])
 
 
-def test_appointment_list(api, admin_user):
-    """Each appointment with its own patient and doctor, so no row can borrow another's lookups."""
-    client = api(admin_user)
-    AppointmentFactory.create_batch(3)
-    small, rows = queries_for(client, "/api/appointments/")
+def assert_flat_cost(client, path, add) -> None:
+    """The list at `path` costs LIST_QUERIES with 3 rows and with 30; `add(n)` makes n more rows."""
+    add(3)
+    small, rows = queries_for(client, path)
     assert rows == 3
 
-    AppointmentFactory.create_batch(27)
-    large, rows = queries_for(client, "/api/appointments/")
+    add(27)
+    large, rows = queries_for(client, path)
 
     assert rows == 30
     assert large == small == LIST_QUERIES
+
+
+def test_appointment_list(api, admin_user):
+    """Each appointment with its own patient and doctor, so no row can borrow another's lookups."""
+    assert_flat_cost(api(admin_user), "/api/appointments/", AppointmentFactory.create_batch)
 
 
 def test_appointment_list_for_a_doctor(api, doctor):
-    client = api(doctor)
-    AppointmentFactory.create_batch(3, doctor=doctor)
-    small, _ = queries_for(client, "/api/appointments/")
-    AppointmentFactory.create_batch(27, doctor=doctor)
-    large, rows = queries_for(client, "/api/appointments/")
-
-    assert rows == 30
-    assert large == small == LIST_QUERIES
+    assert_flat_cost(api(doctor), "/api/appointments/", lambda n: AppointmentFactory.create_batch(n, doctor=doctor))
 
 
 def test_notification_list(api, patient):
-    client = api(patient)
-    NotificationFactory.create_batch(3, user=patient)
-    small, rows = queries_for(client, "/api/notifications/")
-    assert rows == 3
-    NotificationFactory.create_batch(27, user=patient)
-    large, rows = queries_for(client, "/api/notifications/")
-
-    assert rows == 30
-    assert large == small == LIST_QUERIES
+    assert_flat_cost(api(patient), "/api/notifications/", lambda n: NotificationFactory.create_batch(n, user=patient))
 
 
 def test_doctor_list(api, patient):
-    client = api(patient)
-    DoctorFactory.create_batch(3)
-    small, rows = queries_for(client, "/api/doctors/")
-    assert rows == 3
-
-    DoctorFactory.create_batch(27)
-    large, rows = queries_for(client, "/api/doctors/")
-
-    assert rows == 30
-    assert large == small == LIST_QUERIES
+    assert_flat_cost(api(patient), "/api/doctors/", DoctorFactory.create_batch)
 
 
 # Exact costs of the writes a client makes most. Inside a test every `transaction.atomic` is a
