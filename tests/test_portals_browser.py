@@ -48,16 +48,29 @@ def browser():
 
 
 @pytest.fixture
-def portal(browser, server):
-    """`portal(user)` signs `user` in through /login/ in a new browser context and returns the open page."""
+def new_context(browser):
+    """`new_context(**options)` → a new browser context (a browser of its own), closed at the end of the test."""
     contexts = []
+
+    def open_context(**options):
+        context = browser.new_context(**options)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def portal(new_context, server):
+    """`portal(user)` signs `user` in through /login/ in a new browser context and returns the open page."""
 
     def open_page(user, *, base: str | None = None, context=None, viewport=None):
         base = base or server.url
         home = "/doctor/" if user.role == "DOCTOR" else "/patient/"
         if context is None:
-            context = browser.new_context(viewport=viewport or {"width": 1100, "height": 850})
-            contexts.append(context)
+            context = new_context(viewport=viewport or {"width": 1100, "height": 850})
             page = context.new_page()
             record_frames(page)
             page.goto(f"{base}/login/")
@@ -72,9 +85,7 @@ def portal(browser, server):
         expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
         return page
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return open_page
 
 
 def record_frames(page) -> None:
@@ -565,26 +576,22 @@ def test_a_page_displaced_by_an_eleventh_socket_waits_for_the_user_then_resyncs(
         own.stop()
 
 
-def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_button(browser, server):
-    context = browser.new_context(viewport={"width": 1100, "height": 850})
-    try:
-        page = context.new_page()
-        page.goto(f"{server.url}/login/")
-        page.get_by_test_id("signup-link").click()
-        page.get_by_label("Full name").fill("Browser Patient")
-        page.get_by_label("Email").fill("browser.patient@example.com")
-        page.get_by_label("Password", exact=True).fill("a-G00d-passphrase")
-        page.get_by_label("Password again").fill("a-G00d-passphrase")
-        page.click('button[type="submit"]')
-        page.wait_for_url(f"{server.url}/patient/")
-        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_button(new_context, server):
+    page = new_context(viewport={"width": 1100, "height": 850}).new_page()
+    page.goto(f"{server.url}/login/")
+    page.get_by_test_id("signup-link").click()
+    page.get_by_label("Full name").fill("Browser Patient")
+    page.get_by_label("Email").fill("browser.patient@example.com")
+    page.get_by_label("Password", exact=True).fill("a-G00d-passphrase")
+    page.get_by_label("Password again").fill("a-G00d-passphrase")
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{server.url}/patient/")
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
 
-        page.get_by_test_id("logout").click()  # a form POST with the CSRF token, no script
-        page.wait_for_url(f"{server.url}/login/")
-        page.goto(f"{server.url}/patient/")
-        page.wait_for_url(re.compile(r"/login/"))
-    finally:
-        context.close()
+    page.get_by_test_id("logout").click()  # a form POST with the CSRF token, no script
+    page.wait_for_url(f"{server.url}/login/")
+    page.goto(f"{server.url}/patient/")
+    page.wait_for_url(re.compile(r"/login/"))
 
 
 # The waiting-room display board
@@ -608,21 +615,16 @@ def call_next(doctor):
 
 
 @pytest.fixture
-def board_page(browser, server):
+def board_page(new_context, server):
     """`board_page(board, query="")` opens the board on a TV-sized screen, connected."""
-    contexts = []
 
     def open_page(board, *, query: str = "", base: str | None = None):
-        context = browser.new_context(viewport={"width": 1920, "height": 1080})
-        contexts.append(context)
-        page = context.new_page()
+        page = new_context(viewport={"width": 1920, "height": 1080}).new_page()
         page.goto(f"{base or server.url}/board/{board.token}/{query}")
         expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
         return page
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return open_page
 
 
 def board_queue(page, doctor):

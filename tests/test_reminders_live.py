@@ -16,7 +16,7 @@ from appointments.services import appointment_book
 from notifications.models import Delivery, Notification
 from tests import live
 from tests.live import BROWSER_TEST, ROOT, stop_process
-from tests.test_portals_browser import browser, portal  # noqa: F401 (fixtures)
+from tests.test_portals_browser import browser, new_context, portal  # noqa: F401 (fixtures)
 
 pytestmark = BROWSER_TEST
 
