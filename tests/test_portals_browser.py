@@ -4,6 +4,7 @@ Every check is what a user sees on the page; every wait is Playwright's auto-wai
 `expect` with a timeout.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -283,23 +284,36 @@ def test_three_patients_see_one_queue_update(server, portal, doctor):
     expect(pages[2].get_by_test_id("queue-wait")).to_contain_text("10")
 
 
-# 6
-def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, patient, doctor):
-    # A server of its own on a fixed port, so that the page's retries reach the restarted one.
+@contextlib.contextmanager
+def through_a_cut(open_page, while_down):
+    """`open_page(base_url)` on a server of its own, which is killed; `while_down()` runs with no server
+    up, then another starts on the same port (where the page's retries go). Yields (page, the second
+    server, what `while_down` returned) once the page is connected again; stops the server after."""
     port = free_port()
     first = Daphne(port=port)
     try:
-        page = portal(patient, base=first.url)
+        page = open_page(first.url)
         status = page.get_by_test_id("connection-status")
         first.kill()
         expect(status).to_have_attribute("data-state", "reconnecting")
-        missed = book(doctor=doctor, patient=patient, at="13:00")  # while no server is up
+        changed = while_down()
     finally:
         first.stop()
 
     second = Daphne(port=port)
     try:
         expect(status).to_have_attribute("data-state", "connected", timeout=45_000)
+        yield page, second, changed
+    finally:
+        second.stop()
+
+
+# 6
+def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, patient, doctor):
+    with through_a_cut(
+        lambda base: portal(patient, base=base), lambda: book(doctor=doctor, patient=patient, at="13:00")
+    ) as (page, second, missed):
+        status = page.get_by_test_id("connection-status")
         note = Notification.objects.get(user=patient, related_id=missed.pk)
         expect(row(page, missed.pk)).to_have_count(1)
         expect(page.get_by_test_id("notification-badge")).to_have_text("1")
@@ -319,8 +333,6 @@ def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, pat
         expect(status).to_have_attribute("data-state", "offline")
         page.context.set_offline(False)
         expect(status).to_have_attribute("data-state", "connected")
-    finally:
-        second.stop()
 
 
 # 7
@@ -678,20 +690,8 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
     board_row = BoardFactory(doctors=[doctor])
-    port = free_port()
-    first = Daphne(port=port)
-    try:
-        board = board_page(board_row, base=first.url)
+    with through_a_cut(lambda base: board_page(board_row, base=base), lambda: call_next(doctor)) as (board, _, _):
         status = board.get_by_test_id("connection-status")
-        first.kill()
-        expect(status).to_have_attribute("data-state", "reconnecting")
-        call_next(doctor)  # while no server is up
-    finally:
-        first.stop()
-
-    second = Daphne(port=port)
-    try:
-        expect(status).to_have_attribute("data-state", "connected", timeout=45_000)
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("1")
         expect(board_queue(board, doctor).get_by_test_id("board-next").locator("li")).to_have_text(["2"])
 
@@ -701,8 +701,6 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
         expect(status).to_have_attribute("data-state", "connected")
         call_next(doctor)
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("2")
-    finally:
-        second.stop()
 
 
 def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_token_is_rotated(
