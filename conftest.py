@@ -10,9 +10,9 @@ from channels.layers import channel_layers
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.tests.factories import make_doctor, make_user
 from appointments.services import appointment_book
 from tests.support import bearer_client, hhmm, user_of
+from tests.support.factories import DoctorFactory, UserFactory
 
 LIVE_TESTS = Path(__file__).parent / "tests"
 
@@ -89,22 +89,22 @@ def book(db, tomorrow):
 
 @pytest.fixture
 def patient(db):
-    return make_user(email="pat@example.com", name="Pat Patient")
+    return UserFactory(email="pat@example.com", name="Pat Patient")
 
 
 @pytest.fixture
 def patient2(db):
-    return make_user(email="pat2@example.com", name="Second Patient")
+    return UserFactory(email="pat2@example.com", name="Second Patient")
 
 
 @pytest.fixture
 def doctor(db):
-    return make_doctor(email="doc@example.com", name="Dr. Doc", specialty="Cardiology")
+    return DoctorFactory(user__email="doc@example.com", user__name="Dr. Doc", specialty="Cardiology")
 
 
 @pytest.fixture
 def doctor2(db):
-    return make_doctor(email="doc2@example.com", name="Dr. Other", specialty="ENT")
+    return DoctorFactory(user__email="doc2@example.com", user__name="Dr. Other", specialty="ENT")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from mediconnect.portal import connection_strings
 from queues.selectors import board_by_token
 from queues.services import board_queues
 
@@ -20,10 +21,7 @@ def numerals(value, language: str) -> str:
 def _strings() -> dict:
     """Text the board's script shows (`{name}` marks a value it fills in)."""
     return {
-        "conn.connecting": _("Connecting…"),
-        "conn.connected": _("Live"),
-        "conn.reconnecting": _("Reconnecting…"),
-        "conn.offline": _("Offline"),
+        **connection_strings(),
         "conn.disconnected": _("Reconnecting…"),
         "none_waiting": _("No one waiting"),
         "per_patient": _("{minutes} min per patient"),

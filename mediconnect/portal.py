@@ -23,13 +23,20 @@ def home(request):
     return redirect("/login/")
 
 
-def _shared_strings() -> dict:
-    """Text the portals' scripts show, in the page's language (`{name}` marks a value filled in by the script)."""
+def connection_strings() -> dict:
+    """The words of the connection indicator's states, on the portals and the board alike."""
     return {
         "conn.connecting": _("Connecting…"),
         "conn.connected": _("Live"),
         "conn.reconnecting": _("Reconnecting…"),
         "conn.offline": _("Offline"),
+    }
+
+
+def _shared_strings() -> dict:
+    """Text the portals' scripts show, in the page's language (`{name}` marks a value filled in by the script)."""
+    return {
+        **connection_strings(),
         "conn.disconnected": _("Open in another window — tap to reconnect"),
         "status.PENDING": _("Pending"),
         "status.CONFIRMED": _("Confirmed"),

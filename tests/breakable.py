@@ -1,76 +1,25 @@
-"""Services a test may break on purpose: its own redis-server, and a cuttable TCP path to PostgreSQL.
+"""A TCP path a test may break or move on purpose: to PostgreSQL (cut), or to daphne as a load balancer.
 
-Each runs on a free port of its own and is stopped by its own PID or socket; the shared Redis and
-PostgreSQL are never touched.
+It listens on a free port of its own and is closed by its own socket; the shared PostgreSQL is never
+touched. A redis-server of the test's own is tests.faults.RedisServer.
 """
 
 import contextlib
-import shutil
-import signal
 import socket
-import subprocess
 import threading
-import time
-
-import redis
-
-from tests.live import free_port, stop_process
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-class RedisServer:
-    """A redis-server on a free port (or `port`, to come back where it was), without persistence."""
-
-    def __init__(self, *, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        self.paused = False
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 10) -> None:
-        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-                with contextlib.suppress(redis.exceptions.ConnectionError):
-                    if client.ping():
-                        return
-                time.sleep(0.05)  # polling for the port to open, bounded by the deadline
-        finally:
-            client.close()
-        raise RuntimeError("redis-server did not start")
-
-    def pause(self) -> None:
-        """Hang it (SIGSTOP): connections stay open, nothing is answered."""
-        self.process.send_signal(signal.SIGSTOP)
-        self.paused = True
-
-    def resume(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-        self.paused = False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            if self.paused:
-                self.resume()
-            stop_process(self.process)
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target_port`; `cut()` drops every connection and refuses new ones."""
+    """Forwards 127.0.0.1:`port` to `target_port`; `cut()` drops every connection and refuses new ones.
+
+    Each new connection goes to the `target_port` of the moment: set it to move new connections
+    elsewhere while the open ones stay where they are, as a load balancer does."""
 
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.up = True
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
@@ -121,4 +70,6 @@ class TcpProxy:
     def close(self) -> None:
         self.closed = True
         self.cut()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
         self.listener.close()

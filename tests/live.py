@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -36,6 +37,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+]
+# The marks of a test that drives Chromium against real daphne processes (a live, transactional test).
+BROWSER_TEST = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.live,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
 ]
 
 

@@ -1,21 +1,13 @@
 """The strict Content-Security-Policy in Chromium: no page of ours, the admin or the API docs has
 anything the policy refuses, and the password pages work end to end in a browser."""
 
-from pathlib import Path
-
-import pytest
 from playwright.sync_api import expect
 
-from accounts.tests.factories import PASSWORD, make_user
-from tests.live import CHROMIUM
-from tests.test_portals_browser import book, browser, portal, row  # noqa: F401  (fixtures)
+from tests.live import BROWSER_TEST
+from tests.support.factories import PASSWORD, UserFactory
+from tests.test_portals_browser import book, browser, new_context, portal, row  # noqa: F401  (fixtures)
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.live,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TEST
 
 expect.set_options(timeout=15_000)
 
@@ -46,10 +38,9 @@ def test_the_portals_run_under_the_policy_with_nothing_refused(browser, server, 
     assert refused == []
 
 
-def test_the_api_docs_and_the_admin_work_under_the_policy(browser, server):  # noqa: F811
-    make_user(email="staff@example.com", role="ADMIN", is_staff=True, is_superuser=True)
-    context = browser.new_context()
-    page = context.new_page()
+def test_the_api_docs_and_the_admin_work_under_the_policy(new_context, server):  # noqa: F811
+    UserFactory(email="staff@example.com", role="ADMIN", is_staff=True, is_superuser=True)
+    page = new_context().new_page()
     refused = refusals(page)
 
     page.goto(f"{server.url}/api/docs/")
@@ -64,7 +55,7 @@ def test_the_api_docs_and_the_admin_work_under_the_policy(browser, server):  # n
     page.goto(f"{server.url}/admin/appointments/appointment/add/")
     expect(page.locator("#appointment_form")).to_be_visible()
 
-    context.close()
+    page.context.close()  # every console message of the page is in before the count
     assert refused == []
 
 

@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.tests.factories import make_user
 from tests.live import Daphne
+from tests.support import released_together
+from tests.support.factories import UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,10 +28,9 @@ def test_concurrent_requests_share_a_bounded_pool(doctor, tomorrow):
     # libpq names the server's connections after PGAPPNAME, so pg_stat_activity tells them apart
     # from this test's own.
     app_name = f"mc-pool-{uuid.uuid4().hex[:8]}"
-    tokens = [str(AccessToken.for_user(make_user())) for _ in range(REQUESTS)]
+    tokens = [str(AccessToken.for_user(UserFactory())) for _ in range(REQUESTS)]
     stop = threading.Event()
     counts: list[int] = []
-    results: list = [None] * REQUESTS
     errors: list = []
 
     def sample() -> None:
@@ -48,31 +48,20 @@ def test_concurrent_requests_share_a_bounded_pool(doctor, tomorrow):
         finally:
             connection.close()
 
-    barrier = threading.Barrier(REQUESTS, timeout=JOIN_TIMEOUT)
-
-    def book(i: int) -> None:
-        try:
-            # Bookings of one doctor wait for each other on the doctor's row: without a bound,
-            # every waiting request would hold a connection of its own.
-            body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"{8 + i // 4:02d}:{15 * (i % 4):02d}"}
-            barrier.wait()
-            results[i] = server.request("POST", "/api/appointments/", body, token=tokens[i])
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
+    def book(i: int):
+        # Bookings of one doctor wait for each other on the doctor's row: without a bound,
+        # every waiting request would hold a connection of its own.
+        body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"{8 + i // 4:02d}:{15 * (i % 4):02d}"}
+        return lambda: server.request("POST", "/api/appointments/", body, token=tokens[i])
 
     server = Daphne(DB_POOL_MAX_SIZE=POOL_MAX, DB_POOL_MIN_SIZE=1, PGAPPNAME=app_name)
+    sampler = threading.Thread(target=sample, name="pg-activity")
     try:
-        sampler = threading.Thread(target=sample, name="pg-activity")
         sampler.start()
-        clients = [threading.Thread(target=book, args=(i,), name=f"booking-{i}") for i in range(REQUESTS)]
-        for thread in clients:
-            thread.start()
-        for thread in clients:
-            thread.join(JOIN_TIMEOUT)
+        results = released_together(REQUESTS, book, timeout=JOIN_TIMEOUT)
+    finally:
         stop.set()
         sampler.join(JOIN_TIMEOUT)
-    finally:
         server.stop()
 
     assert errors == []

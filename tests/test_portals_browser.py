@@ -4,34 +4,28 @@ Every check is what a user sees on the page; every wait is Playwright's auto-wai
 `expect` with a timeout.
 """
 
+import contextlib
 import datetime
 import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from accounts.tests.factories import PASSWORD, make_user
 from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
-from queues.models import Board
 from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
-from tests.live import CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
+from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
+from tests.support.factories import PASSWORD, BoardFactory, UserFactory
 
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.live,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TEST
 
 expect.set_options(timeout=15_000)
 
@@ -55,16 +49,29 @@ def browser():
 
 
 @pytest.fixture
-def portal(browser, server):
-    """`portal(user)` signs `user` in through /login/ in a new browser context and returns the open page."""
+def new_context(browser):
+    """`new_context(**options)` → a new browser context (a browser of its own), closed at the end of the test."""
     contexts = []
+
+    def open_context(**options):
+        context = browser.new_context(**options)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def portal(new_context, server):
+    """`portal(user)` signs `user` in through /login/ in a new browser context and returns the open page."""
 
     def open_page(user, *, base: str | None = None, context=None, viewport=None):
         base = base or server.url
         home = "/doctor/" if user.role == "DOCTOR" else "/patient/"
         if context is None:
-            context = browser.new_context(viewport=viewport or {"width": 1100, "height": 850})
-            contexts.append(context)
+            context = new_context(viewport=viewport or {"width": 1100, "height": 850})
             page = context.new_page()
             record_frames(page)
             page.goto(f"{base}/login/")
@@ -79,9 +86,7 @@ def portal(browser, server):
         expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
         return page
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return open_page
 
 
 def record_frames(page) -> None:
@@ -220,7 +225,7 @@ def test_a_patient_cancels_and_both_pages_show_it(portal, patient, doctor):
 # 4
 def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, patient, patient2, doctor):
     book(doctor=doctor, patient=patient2, at="09:00")
-    book(doctor=doctor, patient=make_user(), at="09:15")
+    book(doctor=doctor, patient=UserFactory(), at="09:15")
     mine = book(doctor=doctor, patient=patient, at="09:30")
     patient_page = portal(patient)
     doctor_page = portal(doctor.user)
@@ -258,7 +263,7 @@ def test_the_queue_modal_follows_the_doctor_until_it_is_closed(server, portal, p
 
 # 5
 def test_three_patients_see_one_queue_update(server, portal, doctor):
-    patients = [make_user(name=f"Patient {n}") for n in range(3)]
+    patients = [UserFactory(name=f"Patient {n}") for n in range(3)]
     booked = [book(doctor=doctor, patient=p, at=f"1{n}:00") for n, p in enumerate(patients)]
     pages = [portal(p) for p in patients]
     for page, appointment in zip(pages, booked, strict=True):
@@ -279,23 +284,36 @@ def test_three_patients_see_one_queue_update(server, portal, doctor):
     expect(pages[2].get_by_test_id("queue-wait")).to_contain_text("10")
 
 
-# 6
-def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, patient, doctor):
-    # A server of its own on a fixed port, so that the page's retries reach the restarted one.
+@contextlib.contextmanager
+def through_a_cut(open_page, while_down):
+    """`open_page(base_url)` on a server of its own, which is killed; `while_down()` runs with no server
+    up, then another starts on the same port (where the page's retries go). Yields (page, the second
+    server, what `while_down` returned) once the page is connected again; stops the server after."""
     port = free_port()
     first = Daphne(port=port)
     try:
-        page = portal(patient, base=first.url)
+        page = open_page(first.url)
         status = page.get_by_test_id("connection-status")
         first.kill()
         expect(status).to_have_attribute("data-state", "reconnecting")
-        missed = book(doctor=doctor, patient=patient, at="13:00")  # while no server is up
+        changed = while_down()
     finally:
         first.stop()
 
     second = Daphne(port=port)
     try:
         expect(status).to_have_attribute("data-state", "connected", timeout=45_000)
+        yield page, second, changed
+    finally:
+        second.stop()
+
+
+# 6
+def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, patient, doctor):
+    with through_a_cut(
+        lambda base: portal(patient, base=base), lambda: book(doctor=doctor, patient=patient, at="13:00")
+    ) as (page, second, missed):
+        status = page.get_by_test_id("connection-status")
         note = Notification.objects.get(user=patient, related_id=missed.pk)
         expect(row(page, missed.pk)).to_have_count(1)
         expect(page.get_by_test_id("notification-badge")).to_have_text("1")
@@ -315,8 +333,6 @@ def test_a_dropped_connection_comes_back_and_catches_up_exactly_once(portal, pat
         expect(status).to_have_attribute("data-state", "offline")
         page.context.set_offline(False)
         expect(status).to_have_attribute("data-state", "connected")
-    finally:
-        second.stop()
 
 
 # 7
@@ -388,7 +404,7 @@ def test_the_notification_panel_takes_the_focus_and_escape_gives_it_back(portal,
 
 # 7d
 def test_in_bangla_numbers_and_times_are_bangla_and_the_webfont_loads(server, portal, patient, doctor):
-    book(doctor=doctor, patient=make_user(), at="09:00")
+    book(doctor=doctor, patient=UserFactory(), at="09:00")
     mine = book(doctor=doctor, patient=patient, at="10:15")
     patient.language = "bn"
     patient.save(update_fields=["language"])
@@ -572,35 +588,25 @@ def test_a_page_displaced_by_an_eleventh_socket_waits_for_the_user_then_resyncs(
         own.stop()
 
 
-def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_button(browser, server):
-    context = browser.new_context(viewport={"width": 1100, "height": 850})
-    try:
-        page = context.new_page()
-        page.goto(f"{server.url}/login/")
-        page.get_by_test_id("signup-link").click()
-        page.get_by_label("Full name").fill("Browser Patient")
-        page.get_by_label("Email").fill("browser.patient@example.com")
-        page.get_by_label("Password", exact=True).fill("a-G00d-passphrase")
-        page.get_by_label("Password again").fill("a-G00d-passphrase")
-        page.click('button[type="submit"]')
-        page.wait_for_url(f"{server.url}/patient/")
-        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+def test_a_new_patient_signs_up_lands_live_on_their_page_and_logs_out_with_the_button(new_context, server):
+    page = new_context(viewport={"width": 1100, "height": 850}).new_page()
+    page.goto(f"{server.url}/login/")
+    page.get_by_test_id("signup-link").click()
+    page.get_by_label("Full name").fill("Browser Patient")
+    page.get_by_label("Email").fill("browser.patient@example.com")
+    page.get_by_label("Password", exact=True).fill("a-G00d-passphrase")
+    page.get_by_label("Password again").fill("a-G00d-passphrase")
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{server.url}/patient/")
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
 
-        page.get_by_test_id("logout").click()  # a form POST with the CSRF token, no script
-        page.wait_for_url(f"{server.url}/login/")
-        page.goto(f"{server.url}/patient/")
-        page.wait_for_url(re.compile(r"/login/"))
-    finally:
-        context.close()
+    page.get_by_test_id("logout").click()  # a form POST with the CSRF token, no script
+    page.wait_for_url(f"{server.url}/login/")
+    page.goto(f"{server.url}/patient/")
+    page.wait_for_url(re.compile(r"/login/"))
 
 
 # The waiting-room display board
-
-
-def make_board(*doctors) -> Board:
-    board = Board.objects.create(name="Waiting room")
-    board.doctors.add(*doctors)
-    return board
 
 
 def in_thread(function, **kwargs):
@@ -621,21 +627,16 @@ def call_next(doctor):
 
 
 @pytest.fixture
-def board_page(browser, server):
+def board_page(new_context, server):
     """`board_page(board, query="")` opens the board on a TV-sized screen, connected."""
-    contexts = []
 
     def open_page(board, *, query: str = "", base: str | None = None):
-        context = browser.new_context(viewport={"width": 1920, "height": 1080})
-        contexts.append(context)
-        page = context.new_page()
+        page = new_context(viewport={"width": 1920, "height": 1080}).new_page()
         page.goto(f"{base or server.url}/board/{board.token}/{query}")
         expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
         return page
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return open_page
 
 
 def board_queue(page, doctor):
@@ -645,9 +646,9 @@ def board_queue(page, doctor):
 def test_the_board_follows_the_doctors_call_next_live_and_names_no_patient(
     portal, board_page, patient, patient2, doctor, doctor2
 ):
-    for n, who in enumerate([patient, patient2, make_user(name="Third Patient"), make_user(name="Fourth Patient")]):
+    for n, who in enumerate([patient, patient2, UserFactory(name="Third Patient"), UserFactory(name="Fourth Patient")]):
         book(doctor=doctor, patient=who, at=f"09:{n * 15:02d}")
-    board = board_page(make_board(doctor, doctor2))
+    board = board_page(BoardFactory(doctors=[doctor, doctor2]))
     mine = board_queue(board, doctor)
     expect(board.get_by_test_id("board-queue")).to_have_count(2)
     expect(mine.get_by_test_id("board-current")).to_have_text("0")
@@ -672,7 +673,7 @@ def test_the_board_follows_the_doctors_call_next_live_and_names_no_patient(
 def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2, doctor):
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
-    board = board_page(make_board(doctor), query="?lang=bn")
+    board = board_page(BoardFactory(doctors=[doctor]), query="?lang=bn")
     mine = board_queue(board, doctor)
     expect(board.locator("html")).to_have_attribute("lang", "bn")
     expect(mine.get_by_test_id("board-current")).to_have_text("০")
@@ -688,21 +689,9 @@ def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2
 def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board_page, patient, patient2, doctor):
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
-    board_row = make_board(doctor)
-    port = free_port()
-    first = Daphne(port=port)
-    try:
-        board = board_page(board_row, base=first.url)
+    board_row = BoardFactory(doctors=[doctor])
+    with through_a_cut(lambda base: board_page(board_row, base=base), lambda: call_next(doctor)) as (board, _, _):
         status = board.get_by_test_id("connection-status")
-        first.kill()
-        expect(status).to_have_attribute("data-state", "reconnecting")
-        call_next(doctor)  # while no server is up
-    finally:
-        first.stop()
-
-    second = Daphne(port=port)
-    try:
-        expect(status).to_have_attribute("data-state", "connected", timeout=45_000)
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("1")
         expect(board_queue(board, doctor).get_by_test_id("board-next").locator("li")).to_have_text(["2"])
 
@@ -712,14 +701,12 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
         expect(status).to_have_attribute("data-state", "connected")
         call_next(doctor)
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("2")
-    finally:
-        second.stop()
 
 
 def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_token_is_rotated(
     board_page, doctor, doctor2
 ):
-    board_row = make_board(doctor)
+    board_row = BoardFactory(doctors=[doctor])
     board = board_page(board_row)
     expect(board.get_by_test_id("board-queue")).to_have_count(1)
 

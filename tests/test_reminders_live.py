@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,15 +15,10 @@ from appointments.reminders import appointment_start
 from appointments.services import appointment_book
 from notifications.models import Delivery, Notification
 from tests import live
-from tests.live import CHROMIUM, ROOT, stop_process
-from tests.test_portals_browser import browser, portal  # noqa: F401 (fixtures)
+from tests.live import BROWSER_TEST, ROOT, stop_process
+from tests.test_portals_browser import browser, new_context, portal  # noqa: F401 (fixtures)
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.live,
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture

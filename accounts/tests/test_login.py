@@ -1,6 +1,6 @@
 import pytest
 
-from accounts.tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +53,9 @@ def test_logout_ends_the_session(client, patient):
 
 def test_a_superuser_without_the_staff_flag_lands_on_the_admin_and_may_use_it(client):
     """One notion of admin: `User.is_admin` decides the landing page, the API's role and the admin site."""
-    from accounts.tests.factories import make_user
+    from tests.support.factories import UserFactory
 
-    user = make_user(is_superuser=True)  # role PATIENT, is_staff False
+    user = UserFactory(is_superuser=True)  # role PATIENT, is_staff False
     response = client.post("/login/", {"email": user.email, "password": PASSWORD})
 
     assert response["Location"] == "/admin/"

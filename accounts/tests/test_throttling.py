@@ -11,9 +11,9 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tests.factories import PASSWORD, make_user
 from accounts.throttling import LoginAttempt, client_address, parse_rate
 from mediconnect.tests.test_settings import settings_under
+from tests.support.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ def test_after_ten_failures_for_an_email_even_the_right_password_gets_429(patien
     assert "access" not in response.json() and response.json()["detail"]
     # the email is what is blocked (in any case), not the address: 10 is below the address limit
     assert token(api, patient.email.upper(), PASSWORD).status_code == 429
-    other = make_user(email="other@example.com")
+    other = UserFactory(email="other@example.com")
     assert token(api, other.email, PASSWORD).status_code == 200
 
 
@@ -109,7 +109,7 @@ def test_nine_failures_do_not_block_and_successes_do_not_count(patient, settings
 def test_parallel_successful_sign_ins_from_one_address_are_never_refused(settings):
     settings.LOGIN_FAILURES_PER_ADDRESS = 2
     settings.LOGIN_FAILURES_PER_EMAIL = 2
-    users = [make_user() for _ in range(4)]
+    users = UserFactory.create_batch(4)
 
     def sign_in(n):
         response = token(APIClient(), users[n % 4].email, PASSWORD)

@@ -8,6 +8,7 @@ import pytest
 from appointments.models import Appointment, Status
 from notifications.models import Notification
 from tests.support import ALL_STATUSES, APPOINTMENT_KEYS, CONTRACT_MOVES
+from tests.support.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,17 +99,8 @@ def test_a_malformed_filter_is_400(as_, three, query):
     assert set(query) <= set(response.json())
 
 
-def test_list_pagination_and_the_page_size_cap(as_, patient, doctor, tomorrow):
-    Appointment.objects.bulk_create(
-        Appointment(
-            patient=patient,
-            doctor=doctor,
-            date=tomorrow,
-            time=datetime.time(i // 60, i % 60),
-            queue_number=i + 1,
-        )
-        for i in range(105)
-    )
+def test_list_pagination_and_the_page_size_cap(as_, patient, doctor):
+    AppointmentFactory.create_batch(105, patient=patient, doctor=doctor)
     client = as_("patient")
 
     default = client.get("/api/appointments/").json()

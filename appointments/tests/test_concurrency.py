@@ -6,10 +6,10 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts.tests.factories import make_user
 from appointments.models import Appointment, Status
 from notifications.models import Event, Notification
-from tests.support import bearer_client
+from tests.support import bearer_client, released_together
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,39 +17,25 @@ JOIN_TIMEOUT = 60
 
 
 def race(count: int, request_for):
-    """Run `request_for(i)` → (client, path, body, headers) in `count` threads started at once.
+    """Run `request_for(i)` → (client, path, body, headers) in `count` threads, their POSTs released at once.
 
-    Each thread builds its own APIClient before the barrier, sends one POST, and closes its own
-    database connection. Returns [(status_code, json)] in thread order.
+    Each thread builds its own APIClient before the barrier. Returns [(status_code, json)] in thread order.
     """
-    barrier = threading.Barrier(count, timeout=JOIN_TIMEOUT)
-    results: list = [None] * count
-    errors: list = []
 
-    def worker(i: int) -> None:
-        try:
-            client, path, body, headers = request_for(i)
-            barrier.wait()
+    def ready(i):
+        client, path, body, headers = request_for(i)
+
+        def post():
             response = client.post(path, body, format="json", **headers)
-            results[i] = (response.status_code, response.json())
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connection.close()
+            return response.status_code, response.json()
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"booking-{i}") for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(JOIN_TIMEOUT)
-    assert not [t.name for t in threads if t.is_alive()]
-    assert errors == []
-    return results
+        return post
+
+    return released_together(count, ready, timeout=JOIN_TIMEOUT)
 
 
 def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, patient2, tomorrow):
-    patients = [patient, patient2, *(make_user() for _ in range(8))]
+    patients = [patient, patient2, *UserFactory.create_batch(8)]
     start = datetime.datetime.combine(tomorrow, datetime.time(8, 0))
 
     def request_for(i):
@@ -76,7 +62,7 @@ def test_twenty_concurrent_bookings_get_queue_numbers_1_to_20(doctor, patient, p
 
 def test_a_reader_never_sees_a_hole_in_a_stream_while_bookings_race(doctor, tomorrow):
     """A later seq of a user commits after an earlier one: every snapshot taken during the race is 1..k."""
-    patients = [make_user() for _ in range(10)]
+    patients = UserFactory.create_batch(10)
     stop = threading.Event()
     snapshots: list[list[int]] = []
     errors: list = []
@@ -123,7 +109,7 @@ def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow):
 
 
 def test_ten_concurrent_bookings_of_one_slot_one_wins(doctor, tomorrow):
-    patients = [make_user() for _ in range(10)]
+    patients = UserFactory.create_batch(10)
 
     def request_for(i):
         body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}

@@ -2,15 +2,13 @@
 
 List endpoints cost the same however many rows they return."""
 
-import datetime
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tests.factories import make_doctor, make_user
 from appointments.models import Appointment
 from notifications.models import Event, Notification
+from tests.support.factories import AppointmentFactory, DoctorFactory, NotificationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,86 +24,34 @@ def queries_for(client, path) -> tuple[int, int]:
     return len(captured), len(response.json()["results"])
 
 
-def add_appointments(count: int, tomorrow: datetime.date) -> None:
-    """`count` appointments, each with its own patient and doctor, so no row can borrow another's lookups."""
-    rows = []
-    for _ in range(count):
-        rows.append(
-            Appointment(patient=make_user(), doctor=make_doctor(), date=tomorrow, time=datetime.time(9), queue_number=1)
-        )
-    Appointment.objects.bulk_create(rows)
-
-
-def test_appointment_list(api, admin_user, tomorrow):
-    client = api(admin_user)
-    add_appointments(3, tomorrow)
-    small, rows = queries_for(client, "/api/appointments/")
+def assert_flat_cost(client, path, add) -> None:
+    """The list at `path` costs LIST_QUERIES with 3 rows and with 30; `add(n)` makes n more rows."""
+    add(3)
+    small, rows = queries_for(client, path)
     assert rows == 3
 
-    add_appointments(27, tomorrow)
-    large, rows = queries_for(client, "/api/appointments/")
-
-    assert rows == 30
-    assert large == small == LIST_QUERIES
-
-
-def test_appointment_list_for_a_doctor(api, doctor, tomorrow):
-    client = api(doctor)
-
-    def add(count):
-        Appointment.objects.bulk_create(
-            Appointment(patient=make_user(), doctor=doctor, date=tomorrow, time=datetime.time(8, i), queue_number=i + 1)
-            for i in range(Appointment.objects.count(), Appointment.objects.count() + count)
-        )
-
-    add(3)
-    small, _ = queries_for(client, "/api/appointments/")
     add(27)
-    large, rows = queries_for(client, "/api/appointments/")
+    large, rows = queries_for(client, path)
 
     assert rows == 30
     assert large == small == LIST_QUERIES
+
+
+def test_appointment_list(api, admin_user):
+    """Each appointment with its own patient and doctor, so no row can borrow another's lookups."""
+    assert_flat_cost(api(admin_user), "/api/appointments/", AppointmentFactory.create_batch)
+
+
+def test_appointment_list_for_a_doctor(api, doctor):
+    assert_flat_cost(api(doctor), "/api/appointments/", lambda n: AppointmentFactory.create_batch(n, doctor=doctor))
 
 
 def test_notification_list(api, patient):
-    client = api(patient)
-
-    def add(count):
-        Notification.objects.bulk_create(
-            Notification(
-                user=patient,
-                type="APPOINTMENT_BOOKED",
-                title="t",
-                message="m",
-                related_id=1,
-                related_type="Appointment",
-            )
-            for _ in range(count)
-        )
-
-    add(3)
-    small, rows = queries_for(client, "/api/notifications/")
-    assert rows == 3
-    add(27)
-    large, rows = queries_for(client, "/api/notifications/")
-
-    assert rows == 30
-    assert large == small == LIST_QUERIES
+    assert_flat_cost(api(patient), "/api/notifications/", lambda n: NotificationFactory.create_batch(n, user=patient))
 
 
 def test_doctor_list(api, patient):
-    client = api(patient)
-    for _ in range(3):
-        make_doctor()
-    small, rows = queries_for(client, "/api/doctors/")
-    assert rows == 3
-
-    for _ in range(27):
-        make_doctor()
-    large, rows = queries_for(client, "/api/doctors/")
-
-    assert rows == 30
-    assert large == small == LIST_QUERIES
+    assert_flat_cost(api(patient), "/api/doctors/", DoctorFactory.create_batch)
 
 
 # Exact costs of the writes a client makes most. Inside a test every `transaction.atomic` is a

@@ -12,12 +12,13 @@ import time_machine
 from django.db import connection, connections
 from django.utils import timezone
 
-from appointments.models import Appointment, Reminder
+from appointments.models import Reminder
 from appointments.reminders import SWEEP, reminders_send_due
 from appointments.services import appointment_reschedule, appointment_transition
 from core.leases import claim_due
 from notifications.models import Event, Notification
 from tests.support import hhmm
+from tests.support.factories import AppointmentFactory
 from tests.support.worker import run_worker
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.
@@ -178,12 +179,7 @@ def test_two_workers_at_once_send_each_reminder_once(patient, doctor, settings):
         pytest.skip("concurrent claims need PostgreSQL (SQLite serialises every write)")
     settings.REMINDER_OFFSETS = []
     tomorrow = datetime.date.today() + datetime.timedelta(days=2)
-    appointments = [
-        Appointment.objects.create(
-            patient=patient, doctor=doctor, date=tomorrow, time=datetime.time(8, minute), queue_number=minute + 1
-        )
-        for minute in range(50)
-    ]
+    appointments = AppointmentFactory.create_batch(50, patient=patient, doctor=doctor, date=tomorrow)
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
     Reminder.objects.bulk_create(
         Reminder(appointment=a, offset_seconds=offset, due_at=past) for a in appointments for offset in (60, 120)

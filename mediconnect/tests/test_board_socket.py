@@ -4,10 +4,10 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from accounts.tests.factories import make_doctor
 from mediconnect.asgi import application
 from queues.models import Board
 from queues.services import board_doctors_changed, board_rotate_token, queue_call_next, queue_update
+from tests.support.factories import BoardFactory, DoctorFactory
 
 from .wsutil import TIMEOUT, book, frame, open_socket, ready
 
@@ -15,10 +15,8 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @database_sync_to_async
-def make_board(*doctors, name="Waiting room") -> Board:
-    board = Board.objects.create(name=name)
-    board.doctors.add(*doctors)
-    return board
+def make_board(*doctors, **fields) -> Board:
+    return BoardFactory(doctors=doctors, **fields)
 
 
 def board_communicator(token: str) -> WebsocketCommunicator:
@@ -157,7 +155,7 @@ async def test_rotating_the_token_closes_the_boards_sockets_and_refuses_the_old_
 async def test_changing_a_boards_doctors_closes_its_sockets_so_they_reconnect_to_the_new_set(doctor):
     board = await make_board(doctor)
     socket, _ = await opened(board, 1)
-    other = await database_sync_to_async(make_doctor)(name="Dr. New")
+    other = await database_sync_to_async(DoctorFactory)(user__name="Dr. New")
 
     await database_sync_to_async(board.doctors.add)(other)
     await database_sync_to_async(board_doctors_changed)(board=board)

@@ -111,9 +111,9 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
 
 async def queue_watchers(doctor, count: int):
     """`count` patients, each booked with `doctor` today and watching the queue: (patients, sockets)."""
-    from accounts.tests.factories import make_user
+    from tests.support.factories import UserFactory
 
-    patients = [await database_sync_to_async(make_user)() for _ in range(count)]
+    patients = await database_sync_to_async(UserFactory.create_batch)(count)
     for i, p in enumerate(patients):
         await book(actor=p, doctor=doctor, time=f"{8 + i // 4:02d}:{(i % 4) * 15:02d}")
     sockets = [await open_socket(p) for p in patients]

@@ -8,9 +8,9 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.db.models.signals import post_save
 
-from accounts.tests.factories import make_user
 from notifications import stream
 from notifications.models import Event, EventSequence
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_a_rolled_back_change_gives_its_numbers_back(patient):
 
 
 def test_reserving_for_many_users_is_one_statement_and_one_insert(django_assert_num_queries):
-    users = [make_user() for _ in range(5)]
+    users = UserFactory.create_batch(5)
     with transaction.atomic(), django_assert_num_queries(2):
         stream.record_many([(u.pk, "a", {}) for u in reversed(users)] + [(users[0].pk, "b", {})])
     assert seqs(users[0]) == [1, 2]

@@ -51,10 +51,10 @@ def test_the_board_api_shows_each_doctors_queue_with_the_next_three_and_no_login
 
 
 def test_the_board_api_shows_at_most_three_next_numbers(board, book, doctor, today):
-    from accounts.tests.factories import make_user
+    from tests.support.factories import UserFactory
 
     for i in range(5):
-        book(patient=make_user(), doctor=doctor, date=today, time=f"0{i + 1}:00")
+        book(patient=UserFactory(), doctor=doctor, date=today, time=f"0{i + 1}:00")
 
     queue = next(
         q for q in APIClient().get(f"/api/boards/{board.token}/").json()["queues"] if q["doctor_id"] == doctor.pk

@@ -1,7 +1,9 @@
-"""Helpers for the REST and service tests: the contract's table of moves, JWT clients, times."""
+"""Helpers for the REST and service tests: the contract's table of moves, JWT clients, times, races."""
 
 import datetime
+import threading
 
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -44,3 +46,35 @@ def bearer_client(who) -> APIClient:
 
 def hhmm(value: str) -> datetime.time:
     return datetime.datetime.strptime(value, "%H:%M").time()
+
+
+def released_together(count: int, ready, *, timeout: float = 60) -> list:
+    """Run `count` threads that start work at the same instant; their results, in thread order.
+
+    Thread i calls `ready(i)` (its setup: a client, a body), which returns the call to make; a barrier
+    releases every thread's call at once. Each thread closes its own database connection. Fails the
+    test if a thread raised (the barrier is broken, so the others do not wait for it) or outlived `timeout`.
+    """
+    barrier = threading.Barrier(count, timeout=timeout)
+    results: list = [None] * count
+    errors: list = []
+
+    def worker(i: int) -> None:
+        try:
+            call = ready(i)
+            barrier.wait()
+            results[i] = call()
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"together-{i}") for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not [t.name for t in threads if t.is_alive()]
+    assert errors == []
+    return results
