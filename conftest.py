@@ -10,9 +10,9 @@ from channels.layers import channel_layers
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.tests.factories import DoctorFactory, UserFactory
 from appointments.services import appointment_book
 from tests.support import bearer_client, hhmm, user_of
-from tests.support.factories import DoctorFactory, UserFactory
 
 LIVE_TESTS = Path(__file__).parent / "tests"
 

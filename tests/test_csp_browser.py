@@ -3,8 +3,8 @@ anything the policy refuses, and the password pages work end to end in a browser
 
 from playwright.sync_api import expect
 
+from accounts.tests.factories import PASSWORD, UserFactory
 from tests.live import BROWSER_TEST
-from tests.support.factories import PASSWORD, UserFactory
 from tests.test_portals_browser import book, browser, new_context, portal, row  # noqa: F401  (fixtures)
 
 pytestmark = BROWSER_TEST

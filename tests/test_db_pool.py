@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.tests.factories import UserFactory
 from tests.live import Daphne
 from tests.support import released_together
-from tests.support.factories import UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

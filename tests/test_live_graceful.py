@@ -8,8 +8,8 @@ import pytest
 import websockets
 from channels.db import database_sync_to_async
 
+from accounts.tests.factories import PASSWORD
 from tests.live import Daphne
-from tests.support.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
 

@@ -10,11 +10,11 @@ import websockets
 from channels.db import database_sync_to_async
 from django.db import connection
 
+from accounts.tests.factories import PASSWORD
 from appointments.models import Appointment
 from tests.breakable import TcpProxy
 from tests.faults import REDIS_SERVER, RedisServer, retried_while_unavailable
 from tests.live import Daphne
-from tests.support.factories import PASSWORD
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -13,8 +13,8 @@ import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from accounts.tests.factories import PASSWORD
 from tests.live import Daphne
-from tests.support.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
 needs_redis = pytest.mark.skipif(

@@ -16,12 +16,13 @@ from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
+from accounts.tests.factories import PASSWORD, UserFactory
 from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
 from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
+from queues.tests.factories import BoardFactory
 from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
-from tests.support.factories import PASSWORD, BoardFactory, UserFactory
 
 MAX_PAGE_WEIGHT = 100_000  # bytes of JS + CSS per portal page, uncompressed
 

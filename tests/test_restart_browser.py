@@ -5,9 +5,9 @@ import signal
 
 from playwright.sync_api import expect
 
+from accounts.tests.factories import PASSWORD
 from tests.breakable import TcpProxy
 from tests.live import BROWSER_TEST, Daphne
-from tests.support.factories import PASSWORD
 from tests.test_portals_browser import book_over_http, browser, row  # noqa: F401 (browser is a fixture)
 
 pytestmark = BROWSER_TEST

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import Role, User
+from accounts.tests.factories import PASSWORD
 from tests.support import bearer_client
-from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

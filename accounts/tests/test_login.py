@@ -1,6 +1,6 @@
 import pytest
 
-from tests.support.factories import PASSWORD
+from accounts.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_logout_ends_the_session(client, patient):
 
 def test_a_superuser_without_the_staff_flag_lands_on_the_admin_and_may_use_it(client):
     """One notion of admin: `User.is_admin` decides the landing page, the API's role and the admin site."""
-    from tests.support.factories import UserFactory
+    from accounts.tests.factories import UserFactory
 
     user = UserFactory(is_superuser=True)  # role PATIENT, is_staff False
     response = client.post("/login/", {"email": user.email, "password": PASSWORD})

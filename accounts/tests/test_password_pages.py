@@ -10,8 +10,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.password_views import reset_limit_key
+from accounts.tests.factories import PASSWORD
 from mediconnect.tests.wsutil import open_socket, ready
-from tests.support.factories import PASSWORD
 
 NEW = "a-Fresh-passphrase-42"
 

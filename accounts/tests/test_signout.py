@@ -8,8 +8,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from accounts.services import user_deactivate, user_set_password
+from accounts.tests.factories import PASSWORD
 from mediconnect.tests.wsutil import frame, mark_all_read, open_socket, ready
-from tests.support.factories import PASSWORD
 
 CLOSED_SIGNED_OUT = {"type": "websocket.close", "code": 4401}
 

@@ -11,9 +11,9 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.tests.factories import PASSWORD, UserFactory
 from accounts.throttling import LoginAttempt, client_address, parse_rate
 from mediconnect.tests.test_settings import settings_under
-from tests.support.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

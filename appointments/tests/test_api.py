@@ -6,9 +6,9 @@ import itertools
 import pytest
 
 from appointments.models import Appointment, Status
+from appointments.tests.factories import AppointmentFactory
 from notifications.models import Notification
 from tests.support import ALL_STATUSES, APPOINTMENT_KEYS, CONTRACT_MOVES
-from tests.support.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
 

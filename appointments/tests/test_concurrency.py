@@ -6,10 +6,10 @@ import threading
 import pytest
 from django.db import connection
 
+from accounts.tests.factories import UserFactory
 from appointments.models import Appointment, Status
 from notifications.models import Event, Notification
 from tests.support import bearer_client, released_together
-from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

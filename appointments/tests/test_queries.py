@@ -6,9 +6,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.tests.factories import DoctorFactory
 from appointments.models import Appointment
+from appointments.tests.factories import AppointmentFactory
 from notifications.models import Event, Notification
-from tests.support.factories import AppointmentFactory, DoctorFactory, NotificationFactory
+from notifications.tests.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
 

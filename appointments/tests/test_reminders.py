@@ -15,10 +15,10 @@ from django.utils import timezone
 from appointments.models import Reminder
 from appointments.reminders import SWEEP, reminders_send_due
 from appointments.services import appointment_reschedule, appointment_transition
+from appointments.tests.factories import AppointmentFactory
 from core.leases import claim_due
 from notifications.models import Event, Notification
 from tests.support import hhmm
-from tests.support.factories import AppointmentFactory
 from tests.support.worker import run_worker
 
 # The clinic's time zone (TIME_ZONE): not overridden here, which would reset the process's TZ.

@@ -4,10 +4,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from accounts.tests.factories import DoctorFactory
 from mediconnect.asgi import application
 from queues.models import Board
 from queues.services import board_doctors_changed, board_rotate_token, queue_call_next, queue_update
-from tests.support.factories import BoardFactory, DoctorFactory
+from queues.tests.factories import BoardFactory
 
 from .wsutil import TIMEOUT, book, frame, open_socket, ready
 

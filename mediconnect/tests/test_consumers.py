@@ -111,7 +111,7 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
 
 async def queue_watchers(doctor, count: int):
     """`count` patients, each booked with `doctor` today and watching the queue: (patients, sockets)."""
-    from tests.support.factories import UserFactory
+    from accounts.tests.factories import UserFactory
 
     patients = await database_sync_to_async(UserFactory.create_batch)(count)
     for i, p in enumerate(patients):

@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from accounts.tests.factories import PASSWORD
 from mediconnect.tests.asgiutil import asgi_get
 from tests.support import bearer_client
-from tests.support.factories import PASSWORD
 
 STRICT = {
     "default-src": {"'self'"},

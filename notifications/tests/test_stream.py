@@ -8,9 +8,9 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.db.models.signals import post_save
 
+from accounts.tests.factories import UserFactory
 from notifications import stream
 from notifications.models import Event, EventSequence
-from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

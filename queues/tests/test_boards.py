@@ -51,7 +51,7 @@ def test_the_board_api_shows_each_doctors_queue_with_the_next_three_and_no_login
 
 
 def test_the_board_api_shows_at_most_three_next_numbers(board, book, doctor, today):
-    from tests.support.factories import UserFactory
+    from accounts.tests.factories import UserFactory
 
     for i in range(5):
         book(patient=UserFactory(), doctor=doctor, date=today, time=f"0{i + 1}:00")
