@@ -7,7 +7,7 @@ instead, and the scope gets `board` (its id and doctors) in place of `user_id`.
 """
 
 import logging
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator, WebsocketDenier
@@ -47,7 +47,18 @@ def site_scheme(scope) -> str:
 
 class _OriginValidator(OriginValidator):
     """Channels' Origin check (scheme, host and port against each allowed origin), except that a
-    socket without an Origin (a mobile app: only browsers send one) passes."""
+    socket without an Origin (a mobile app: only browsers send one) passes, and one that does not
+    parse (`http://[x`, which Channels' parse raises on) is refused."""
+
+    async def __call__(self, scope, receive, send):
+        origin = _header(scope, b"origin")
+        if origin is not None:
+            try:
+                urlparse(origin)
+            except ValueError:
+                logger.info("websocket refused: origin not allowed")
+                return await WebsocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)
 
     def valid_origin(self, parsed_origin):
         try:

@@ -50,6 +50,7 @@ def _site(settings):
         ("wss", b"https://clinic.example:443", True),  # the scheme's own port
         ("wss", b"https://clinic.example:8443", False),
         ("wss", b"https://clinic.example:x", False),  # a malformed port refuses, it does not fail
+        ("wss", b"http://[clinic.example", False),  # so does a host that does not parse
         ("wss", b"https://sub.clinic.example", False),
     ],
 )
