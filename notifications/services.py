@@ -91,8 +91,15 @@ def notifications_mark_read(*, user, notification_id: int) -> Notification:
         notification.is_read = True
         notification.save(update_fields=["is_read"])
     # The stream counts the unread ones left, with the event's number.
-    data = lambda unread: notification_read_data(notification.pk, unread_count=unread)  # noqa: E731
-    stream.record_many([(user.pk, EventType.NOTIFICATION_READ, data)])
+    stream.record_many(
+        [
+            (
+                user.pk,
+                EventType.NOTIFICATION_READ,
+                lambda unread: notification_read_data(notification.pk, unread_count=unread),
+            )
+        ]
+    )
     return notification
 
 
