@@ -15,7 +15,13 @@ from django.urls import path  # noqa: E402
 
 from .board_socket import with_boards  # noqa: E402
 from .consumers import EventConsumer  # noqa: E402
-from .daphne_tuning import bounded_backlog, fail_with_close_frames, lazy_debug_text, write_through  # noqa: E402
+from .daphne_tuning import (  # noqa: E402
+    bounded_backlog,
+    fail_with_close_frames,
+    lazy_debug_text,
+    spread_pings,
+    write_through,
+)
 from .graceful import graceful_shutdown  # noqa: E402
 from .outage import WebsocketOutageGuard  # noqa: E402
 from .static_files import StaticFilesHandler  # noqa: E402
@@ -24,6 +30,7 @@ from .ws_auth import JWTAuthMiddleware  # noqa: E402
 fail_with_close_frames()
 write_through()
 bounded_backlog()
+spread_pings()
 lazy_debug_text()
 graceful_shutdown()  # SIGTERM: stop accepting, close every socket with 1012, exit
 

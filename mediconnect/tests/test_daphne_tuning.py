@@ -126,3 +126,35 @@ def test_a_connection_whose_backlog_passes_the_limit_is_dropped(settings):
             call.cancel()
     transport.socket.close()
     peer.close()
+
+
+def test_keep_alive_pings_are_spread_over_the_checkers_period_and_skip_closed_sockets():
+    from unittest import mock
+
+    from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import reactor
+
+    from mediconnect.daphne_tuning import CHECKER_PERIOD, spread_pings
+
+    spread_pings()
+    spread_pings()  # idempotent: a second call wraps nothing twice
+    sockets = [WebSocketProtocol.__new__(WebSocketProtocol) for _ in range(200)]
+    for sock in sockets:
+        sock.state = Autobahn.STATE_OPEN
+    scheduled = []
+    with (
+        mock.patch.object(reactor, "callLater", side_effect=lambda delay, f, *args: scheduled.append((delay, f, args))),
+        mock.patch.object(Autobahn, "_sendAutoPing", autospec=True) as ping,
+    ):
+        for sock in sockets:  # what daphne's timeout checker does in one turn, for each socket that is due
+            sock._sendAutoPing()
+        assert ping.call_count == 0  # no frame written in the checker's turn
+        delays = [delay for delay, _, _ in scheduled]
+        assert len(delays) == 200 and all(0 <= delay < CHECKER_PERIOD for delay in delays)
+        assert max(delays) - min(delays) > CHECKER_PERIOD / 2  # spread, not one burst
+
+        sockets[0].state = Autobahn.STATE_CLOSED  # closed before its ping came due
+        for _, f, args in scheduled:
+            f(*args)
+        assert ping.call_count == 199 and sockets[0] not in [call.args[0] for call in ping.call_args_list]
