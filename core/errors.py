@@ -1,6 +1,6 @@
 """Domain errors raised by services; each face (API, portal, admin, socket) renders them.
 
-They know no wire: the API maps them to statuses and bodies (mediconnect.api_errors), the socket to
+They know no wire: the API maps them to statuses and bodies (mediconnect.api.errors), the socket to
 `error` frames with their `code`, the admin and the portals to messages.
 """
 

@@ -1,6 +1,6 @@
 """The base of the project's middleware: sync and async capable. A subclass writes `__call__` for a
 sync chain and `__acall__` for an async one. The project's HTTP handler builds the chain in sync mode
-and runs it in one thread hop a request (mediconnect/http_handler.py); the async path serves a chain
+and runs it in one thread hop a request (mediconnect/server/http_handler.py); the async path serves a chain
 built by Django's own ASGIHandler, without a hop around this middleware."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction

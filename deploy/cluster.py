@@ -330,7 +330,7 @@ def run(opts) -> int:
     def stop_all() -> None:
         nodes = [p for p in processes if p.name.startswith("node")]
         others = [p for p in processes if p not in nodes]
-        for process in nodes:  # graceful: 1012 to every socket, then exit (mediconnect/graceful.py)
+        for process in nodes:  # graceful: 1012 to every socket, then exit (mediconnect/server/graceful.py)
             process.signal(signal.SIGTERM)
         for process in nodes:
             process.wait(timeout=15)

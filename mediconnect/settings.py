@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = [o for o in ALLOWED_ORIGINS if "://" in o]
 
 INSTALLED_APPS = [
     "daphne",
-    "mediconnect.admin_site.ClinicAdminConfig",  # django.contrib.admin, with one notion of admin
+    "mediconnect.pages.admin_site.ClinicAdminConfig",  # django.contrib.admin, with one notion of admin
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,13 +73,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Counts and times every request Django answers, for GET /metrics (mediconnect/metrics.py).
-    "mediconnect.metrics.RequestMetricsMiddleware",
+    # Counts and times every request Django answers, for GET /metrics (mediconnect/operations/metrics.py).
+    "mediconnect.operations.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "mediconnect.middleware.NoStoreMiddleware",
+    "mediconnect.operations.cache_control.NoStoreMiddleware",
     # A database or Redis outage met in a view: 503 (JSON under /api/), not a 500 page.
-    "mediconnect.outage.OutageMiddleware",
+    "mediconnect.operations.outage.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,7 +128,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     # psycopg's pool (Django's own support, psycopg_pool): each request's sync code runs on a thread
-    # lent to it alone (mediconnect/http_handler.py), and socket handlers on channels' one sync
+    # lent to it alone (mediconnect/server/http_handler.py), and socket handlers on channels' one sync
     # thread; the pool lends a connection per request instead and takes it back at its end,
     # never holding more than DB_POOL_MAX_SIZE per process. A request waits DB_POOL_TIMEOUT seconds
     # for a free one, then fails with a database error. The pool drops a connection that comes back
@@ -209,7 +209,7 @@ STATICFILES_MANIFEST = env.bool("STATICFILES_MANIFEST", default=not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "mediconnect.static_files.HashedStaticFilesStorage"
+        "BACKEND": "mediconnect.server.static_files.HashedStaticFilesStorage"
         if STATICFILES_MANIFEST
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -217,7 +217,7 @@ STORAGES = {
 
 # Channel layer: in-memory by default; REDIS_URL switches to Redis so that
 # several server processes share groups. Each process receives on one channel (its hub's, see
-# mediconnect/hub.py), so that channel carries every group message the process hears: its
+# mediconnect/realtime/hub.py), so that channel carries every group message the process hears: its
 # capacity is sized for bursts, not for one socket.
 REDIS_URL = env("REDIS_URL", default="")
 CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10000)
@@ -331,7 +331,7 @@ SMS_HTTP_SENDER = env("SMS_HTTP_SENDER", default="MediConnect")
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 DELIVERY_RETRY_SECONDS = env.int("DELIVERY_RETRY_SECONDS", default=30)
 # Who has a socket open: asked by the notification layer, answered by the sockets' presence store.
-PRESENCE_CHECK = "mediconnect.presence.online_among"
+PRESENCE_CHECK = "mediconnect.realtime.presence.online_among"
 
 # The task queue: django-tasks' database backend. Tasks are rows in this database, taken by
 # `manage.py run_worker` processes (any number, on any machine sharing the database) with
@@ -408,17 +408,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "mediconnect.pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "mediconnect.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    # JSON within bounds (mediconnect/parsers.py): a hostile body is a 400, never a 500.
+    # JSON within bounds (mediconnect/api/parsers.py): a hostile body is a 400, never a 500.
     "DEFAULT_PARSER_CLASSES": [
-        "mediconnect.parsers.BoundedJSONParser",
+        "mediconnect.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    # Every error status each operation can answer, and times as HH:MM (mediconnect/schema.py).
-    "DEFAULT_SCHEMA_CLASS": "mediconnect.schema.MediConnectAutoSchema",
-    "EXCEPTION_HANDLER": "mediconnect.api_errors.exception_handler",
+    # Every error status each operation can answer, and times as HH:MM (mediconnect/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "mediconnect.api.schema.MediConnectAutoSchema",
+    "EXCEPTION_HANDLER": "mediconnect.api.errors.exception_handler",
 }
 
 SIMPLE_JWT = {

@@ -17,4 +17,4 @@ os.environ.setdefault("LOCAL_HTTP", "true")
 # Static files from the apps, unhashed: no `collectstatic` before a test run (nor in the live servers).
 os.environ.setdefault("STATICFILES_MANIFEST", "false")
 
-from .settings import *  # noqa: E402, F403
+from mediconnect.settings import *  # noqa: E402, F403

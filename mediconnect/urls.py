@@ -3,15 +3,14 @@ from django.urls import include, path
 
 from accounts import password_views
 from accounts import views as account_views
-
-from . import portal as portal_views
-from .board_page import board_page
-from .health import healthz
-from .metrics import metrics_view
+from mediconnect.operations.health import healthz
+from mediconnect.operations.metrics import metrics_view
+from mediconnect.pages import portal as portal_views
+from mediconnect.pages.board_page import board_page
 
 # An outage met outside a view (a middleware loading the session or the user) still answers 503.
-handler500 = "mediconnect.outage.server_error"
-handler404 = "mediconnect.api_errors.not_found"
+handler500 = "mediconnect.operations.outage.server_error"
+handler404 = "mediconnect.api.errors.not_found"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -35,5 +34,5 @@ urlpatterns = [
     path("", portal_views.home, name="home"),
     path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),
-    path("api/", include("mediconnect.api_urls")),
+    path("api/", include("mediconnect.api.urls")),
 ]

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 def _online_among(user_ids: set[int]) -> set[int]:
-    # Presence lives with the sockets (mediconnect.presence, above this package); the setting names
+    # Presence lives with the sockets (mediconnect.realtime.presence, above this package); the setting names
     # it, so no import runs back up. Unknown (Redis away or hung) counts as offline: a message too
     # many beats a cancellation nobody hears of.
     try:

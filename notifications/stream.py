@@ -7,7 +7,7 @@ sends one message per user (all of that user's new events, in order) once the
 transaction commits. A push never happens for a change that rolled back, and a
 push that fails loses nothing: the socket replays from the rows on resume.
 Every message names its group, because each server process receives all its
-groups on one channel (mediconnect.hub).
+groups on one channel (mediconnect.realtime.hub).
 """
 
 import asyncio

@@ -31,7 +31,7 @@ import websockets
 from tests.live import ROOT, free_port
 
 PASSWORD = "Fault-pass-123"
-CLOSE_SERVICE_RESTART = 1012  # a node's graceful stop (mediconnect/graceful.py)
+CLOSE_SERVICE_RESTART = 1012  # a node's graceful stop (mediconnect/server/graceful.py)
 DATABASE = "mediconnect"
 
 

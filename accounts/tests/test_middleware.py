@@ -5,7 +5,7 @@ import logging
 import pytest
 from django.test import Client
 
-from mediconnect.tests.asgiutil import asgi_get
+from tests.support.asgiutil import asgi_get
 
 BANGLA_TITLE = "রোগীর পোর্টাল"
 

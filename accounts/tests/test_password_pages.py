@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.password_views import reset_limit_key
 from accounts.tests.factories import PASSWORD
-from mediconnect.tests.wsutil import open_socket, ready
+from tests.support.wsutil import open_socket, ready
 
 NEW = "a-Fresh-passphrase-42"
 

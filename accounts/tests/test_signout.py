@@ -9,7 +9,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts.models import User
 from accounts.services import user_deactivate, user_set_password
 from accounts.tests.factories import PASSWORD
-from mediconnect.tests.wsutil import frame, mark_all_read, open_socket, ready
+from tests.support.wsutil import frame, mark_all_read, open_socket, ready
 
 CLOSED_SIGNED_OUT = {"type": "websocket.close", "code": 4401}
 

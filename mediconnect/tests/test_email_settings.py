@@ -1,6 +1,6 @@
 """Email is configured by EMAIL_URL (console by default) and sent from DEFAULT_FROM_EMAIL."""
 
-from .test_settings import settings_under
+from mediconnect.tests.test_settings import settings_under
 
 NAMES = ["EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_USE_TLS", "DEFAULT_FROM_EMAIL"]
 

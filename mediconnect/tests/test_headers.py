@@ -8,8 +8,8 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD
-from mediconnect.tests.asgiutil import asgi_get
 from tests.support import bearer_client
+from tests.support.asgiutil import asgi_get
 
 STRICT = {
     "default-src": {"'self'"},

@@ -15,7 +15,7 @@ from django.utils import timezone
 from appointments.services import appointment_cancel, appointment_reschedule
 from appointments.texts import SMS_TEXTS
 from core.leases import claim_due
-from mediconnect import presence
+from mediconnect.realtime import presence
 from notifications import sms
 from notifications.delivery import _send_one, retry_delay
 from notifications.models import Delivery, Notification
