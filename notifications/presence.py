@@ -4,14 +4,15 @@ A delivery concern: written by the real-time hub (mediconnect.realtime.hub), rea
 delivery (notifications.delivery: does a cancellation also go by email and SMS?) and the admin API.
 
 Each process's hub announces which users have a socket there. With Redis, each such user is a
-member `user_id|node` of one sorted set whose score is the moment the process last vouched for it
-(its heartbeat): the hub refreshes all of its members every HEARTBEAT seconds in one command, so
-the users of a killed process drop out after TTL seconds. A user whose last socket on a node
-closes leaves that set, and the moment goes to a second one (`<prefix>:presence:left`), so that
-"was a socket of this user alive after this moment?" has an answer after a clean close too. An
-entry younger than TTL is no proof that the socket lives now (its process may have been killed
-since): only a heartbeat later than a notification proves a socket was there to see it.
-Without Redis (one process, in-memory layer) a dict in this process is the whole truth.
+member `user_id|node` of one sorted set (`<prefix>:presence:beats`) scored by the moment the
+process last vouched for it (its heartbeat): the hub refreshes all of its members every HEARTBEAT
+seconds in one command, so the users of a killed process drop out after TTL seconds. A user whose
+last socket on a node closes leaves that set, and the moment goes to a second one
+(`<prefix>:presence:left`), so that "was a socket of this user alive after this moment?" has an
+answer after a clean close too. An entry younger than TTL is no proof that the socket lives now
+(its process may have been killed since): only a heartbeat later than a notification proves a
+socket was there to see it. Without Redis (one process, in-memory layer) a dict in this process is
+the whole truth.
 
 The same store counts each user's open sockets, to hold them to WS_MAX_SOCKETS_PER_USER across
 processes. With Redis, a user's sockets are the members of one sorted set (`<prefix>:sockets:<id>`),
@@ -47,7 +48,9 @@ def _prefix() -> str:
 
 
 def _key() -> str:
-    return f"{_prefix()}:presence"
+    # Not `<prefix>:presence`, whose scores were expiry times: a node of the previous release, still
+    # writing there during a rolling upgrade, goes unseen (its users get email) instead of misread.
+    return f"{_prefix()}:presence:beats"
 
 
 def _left_key() -> str:
