@@ -396,7 +396,8 @@ CLINIC_HOURS = {
 
 # A socket refreshes its presence every HEARTBEAT seconds; one not refreshed for TTL seconds
 # (its process died) no longer counts as online. Offline delivery does not wait for the TTL: a
-# cancellation to a user with no heartbeat after it within two HEARTBEATs goes by email and SMS.
+# cancellation to a user with no heartbeat after it within two HEARTBEATs goes by email and SMS
+# (the task worker waits that long, so it must run with the server processes' HEARTBEAT).
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
 PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=20)
 
