@@ -39,7 +39,8 @@ ASYNC_CONNECTIONS = 50
 ASYNC_WAIT_SECONDS = 20
 # How long the delivery worker waits for Redis to say when a user's sockets were last alive.
 CHECK_TIMEOUT_SECONDS = 0.5
-# How long a clean close is remembered: longer than any wait of the delivery worker's check.
+# How long a clean close is remembered: far longer than the delivery worker waits (a worker that is
+# later still sends the email, the safe side).
 LEFT_KEEP_SECONDS = 3600
 
 
@@ -107,17 +108,14 @@ class MemoryPresence:
     def is_online(self, user_id: int) -> bool:
         return any(user_id in users for users in self._nodes.values())
 
-    def online_among(self, user_ids) -> set[int]:
-        return self._online() & set(user_ids)
-
     def sure_online(self, user_ids) -> set[int]:
         """Users with a socket in this very process: it pushes to them after commit, so they see what it stores."""
-        return self.online_among(user_ids)
+        return self._online() & set(user_ids)
 
     def sightings(self, user_ids) -> Sightings:
         # A socket in this process is alive for as long as the process is, and the process that asks
         # is this one: no moment is late enough to doubt it.
-        online = self.online_among(user_ids)
+        online = self.sure_online(user_ids)
         return Sightings({user_id: math.inf for user_id in online}, online)
 
     # Sockets per user (one process: nothing can crash without taking this dict with it)
