@@ -330,8 +330,6 @@ SMS_HTTP_TOKEN = env("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_SENDER = env("SMS_HTTP_SENDER", default="MediConnect")
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 DELIVERY_RETRY_SECONDS = env.int("DELIVERY_RETRY_SECONDS", default=30)
-# Who has a socket open: asked by the notification layer, answered by the sockets' presence store.
-PRESENCE_CHECK = "mediconnect.realtime.presence.online_among"
 
 # The task queue: django-tasks' database backend. Tasks are rows in this database, taken by
 # `manage.py run_worker` processes (any number, on any machine sharing the database) with
@@ -397,7 +395,9 @@ CLINIC_HOURS = {
 }
 
 # A socket refreshes its presence every HEARTBEAT seconds; one not refreshed for TTL seconds
-# (its process died) no longer counts as online.
+# (its process died) no longer counts as online. Offline delivery does not wait for the TTL: a
+# cancellation to a user with no heartbeat after it within two HEARTBEATs goes by email and SMS
+# (the task worker waits that long, so it must run with the server processes' HEARTBEAT).
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
 PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=20)
 

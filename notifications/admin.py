@@ -42,7 +42,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    """Read-only: emails and SMS to users who were offline, with their attempts (the worker sends them)."""
+    """Read-only: emails and SMS of important notifications, with their attempts; SEEN ones were not needed."""
 
     list_display = ["due_at", "channel", "address", "state", "attempts", "last_error", "sent_at"]
     list_filter = ["channel", "state"]

@@ -1,40 +1,58 @@
 """Offline delivery (contract v1.1): important notifications by email and SMS to users with no open socket.
 
 `deliveries_plan` runs in the transaction that stores the notifications: for each one of an
-OFFLINE_TYPES type whose user has no socket open (presence decides), it stores a `Delivery` per
-channel the user wants, and queues a wake-up of the task worker in the same transaction. The
-worker (`send_due_deliveries`) claims due deliveries with a lease (core.leases) and sends each; a
-failure is retried later with a doubling delay, and never touches the stored notification.
+OFFLINE_TYPES type, it stores a `Delivery` per channel the user wants, and queues a wake-up of the
+task worker in the same transaction. It asks no server for presence while the change holds its
+locks: only the in-process store, which knows its sockets without a round trip (no Redis: one
+server process, whose sockets get what it pushes after commit), spares a user the rows.
+
+The worker (`send_due_deliveries`) claims due deliveries with a lease (core.leases) and asks the
+presence store, once per batch, when each user's sockets were last alive. "Online" means a socket
+alive after the notification was made: a Redis entry only says a process vouched for the user
+within the last TTL, and a process killed since leaves its users' entries behind, so a
+cancellation made then would reach nobody. So a delivery whose user's sockets were alive after it
+(a heartbeat later than its creation and SEEN_MARGIN_SECONDS) is dropped as SEEN; one whose user
+still has an entry but no such heartbeat yet waits until two heartbeats have passed (a live
+process refreshes its users every PRESENCE_HEARTBEAT_SECONDS) and is decided again; every other
+is sent. A failure is retried later with a doubling delay, and never touches the stored notification.
 """
 
 import datetime
 import logging
+import math
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 from django_tasks import task
 
 from core.leases import claim_due
 
-from . import sms
+from . import presence, sms
 from .models import OFFLINE_TYPES, Delivery, Notification
 
 logger = logging.getLogger(__name__)
 
+# How much later than a notification a heartbeat must be to show a socket that was there for it:
+# the push leaves after commit (within PUSH_TIMEOUT_SECONDS), and server clocks differ a little.
+SEEN_MARGIN_SECONDS = 2.0
 
-def _online_among(user_ids: set[int]) -> set[int]:
-    # Presence lives with the sockets (mediconnect.realtime.presence, above this package); the setting names
-    # it, so no import runs back up. Unknown (Redis away or hung) counts as offline: a message too
-    # many beats a cancellation nobody hears of.
+
+def _decision_time(notification_created: datetime.datetime) -> datetime.datetime:
+    """When a user with a presence entry but no heartbeat since the notification counts as gone."""
+    wait = 2 * presence.HEARTBEAT_SECONDS + SEEN_MARGIN_SECONDS
+    return notification_created + datetime.timedelta(seconds=wait)
+
+
+def _sightings(user_ids: set[int]) -> presence.Sightings:
+    # Unknown (Redis away or hung) counts as unseen: a message too many beats a cancellation nobody hears of.
     try:
-        return import_string(settings.PRESENCE_CHECK)(user_ids)
+        return presence.backend().sightings(user_ids)
     except Exception as exc:
         logger.warning("presence unknown (%s); delivering by email/SMS", type(exc).__name__)
-        return set()
+        return presence.Sightings({}, set())
 
 
 def _email_body(notification: Notification, language: str) -> str:
@@ -44,9 +62,10 @@ def _email_body(notification: Notification, language: str) -> str:
 
 
 def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
-    """Store the email and SMS deliveries of these just-stored notifications for users who are offline.
+    """Store the email and SMS deliveries of these just-stored notifications; the worker decides who needs them.
 
-    Runs in the caller's transaction (notifications_create); the worker is woken in it too.
+    Runs in the caller's transaction (notifications_create), which holds the change's locks: it
+    asks presence nothing that takes a round trip. The worker is woken in it too.
     """
     wanted = [
         n
@@ -55,7 +74,7 @@ def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
     ]
     if not wanted:
         return []
-    online = _online_among({n.user_id for n in wanted})
+    online = presence.backend().sure_online({n.user_id for n in wanted})
     now = timezone.now()
     deliveries = []
     for notification in wanted:
@@ -145,8 +164,44 @@ def _send_one(delivery_id: int, token: str) -> bool:
     return True
 
 
+def _unseen(ids: list[int], token: str, now: datetime.datetime) -> list[int]:
+    """Of these claimed deliveries, the ones to send now; the others are dropped as SEEN or put off.
+
+    One look at presence for the batch. A delivery whose user's socket was alive after its
+    notification is SEEN; one whose user has a presence entry but no heartbeat since waits (claim
+    released, a wake-up queued) until `_decision_time`, when no heartbeat means its process is gone.
+    """
+    if not ids:
+        return []
+    claimed = Delivery.objects.filter(pk__in=ids, claim=token)
+    rows = list(claimed.values_list("pk", "notification__user_id", "notification__created_at"))
+    seen = _sightings({user_id for _, user_id, _ in rows})
+    send, dropped, later = [], [], {}
+    for pk, user_id, created in rows:
+        if seen.last_alive.get(user_id, -math.inf) > created.timestamp() + SEEN_MARGIN_SECONDS:
+            dropped.append(pk)
+        elif user_id in seen.online and now < _decision_time(created):
+            # To the next whole second: one wake-up for the notifications of the same moment.
+            at = _decision_time(created).replace(microsecond=0) + datetime.timedelta(seconds=1)
+            later.setdefault(at, []).append(pk)
+        else:
+            send.append(pk)
+    if dropped:
+        Delivery.objects.filter(pk__in=dropped, claim=token).update(
+            state=Delivery.State.SEEN, claim="", claimed_until=None
+        )
+    for at, pks in later.items():
+        with transaction.atomic():
+            if Delivery.objects.filter(pk__in=pks, claim=token).update(due_at=at, claim="", claimed_until=None):
+                wake(at)
+    return send
+
+
 def deliveries_send_due(*, now: datetime.datetime | None = None, limit: int = 100) -> int:
-    """Claim the deliveries whose time has come and send each; returns how many were sent (the worker's task)."""
+    """Claim the deliveries whose time has come and send each whose user has not seen it; returns how many were sent.
+
+    The worker's task. Presence is asked outside any transaction, once per claimed batch.
+    """
     sent = 0
     while True:
         now_ = now or timezone.now()
@@ -156,7 +211,7 @@ def deliveries_send_due(*, now: datetime.datetime | None = None, limit: int = 10
             limit=limit,
             on_claimed=wake,
         )
-        for delivery_id in ids:
+        for delivery_id in _unseen(ids, token, now_):
             sent += _send_one(delivery_id, token)
         if len(ids) < limit or now is not None:
             return sent

@@ -93,9 +93,10 @@ class EventSequence(models.Model):
 
 
 class Delivery(models.Model):
-    """A notification to send by email or SMS to a user who had no socket open when it was made.
+    """A notification to send by email or SMS unless a socket of its user was alive after it was made.
 
-    Made in the transaction that stores the notification, sent by the task worker after commit.
+    Made in the transaction that stores the notification, sent by the task worker after commit
+    unless presence shows by then that one of the user's sockets was there to see it (SEEN).
     A worker claims a due row with a lease, as reminders are claimed; a failed send is tried again
     later (`due_at` moves out, doubling) up to DELIVERY_MAX_ATTEMPTS, and the notification itself
     is never touched. The text is fixed when the row is made, in the user's language, with no
@@ -110,6 +111,7 @@ class Delivery(models.Model):
         PENDING = "PENDING", "Pending"
         SENT = "SENT", "Sent"
         FAILED = "FAILED", "Failed"  # gave up after DELIVERY_MAX_ATTEMPTS
+        SEEN = "SEEN", "Seen"  # not sent: a socket of the user was alive after the notification was made
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=5, choices=Channel.choices)

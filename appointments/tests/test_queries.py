@@ -145,8 +145,8 @@ def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, djang
         # the user, the appointment (get_object), SAVEPOINT, the appointment again under its lock,
         # UPDATE, INSERT its audit-trail row, INSERT two notifications, reserve (counting the two
         # users' unread ones: unread_count), INSERT four events, "any other active appointment
-        # with this doctor?" (queue revoke), RELEASE; + drop its reminders (UPDATE), and for the two
-        # users with no socket open (presence) INSERT their email deliveries and queue the worker
+        # with this doctor?" (queue revoke), RELEASE; + drop its reminders (UPDATE), INSERT the two
+        # users' email deliveries and queue the worker (which asks presence whether they are needed)
         ("patient", "CANCELLED", 14),
         # the same with one notification, to the patient, which is not sent offline: + drop the reminders
         ("doctor", "COMPLETED", 12),
@@ -174,7 +174,7 @@ def test_a_reschedule(api, book, patient, doctor, tomorrow, django_assert_num_qu
     # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT its
     # audit-trail row, INSERT two notifications, reserve (counting the two users' unread ones),
     # INSERT four events, RELEASE; + read its reminders, UPDATE them to the new time, INSERT the
-    # two offline users' email deliveries and queue the worker
+    # two users' email deliveries and queue the worker (which asks presence whether they are needed)
     with django_assert_num_queries(16):
         response = client.patch(f"/api/appointments/{appointment.pk}/", {"time": "11:00"}, format="json")
 

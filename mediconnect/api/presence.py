@@ -3,7 +3,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mediconnect.realtime import presence
+from notifications import presence
 
 
 class IsClinicAdmin(permissions.BasePermission):

@@ -28,8 +28,7 @@ from django.conf import settings
 
 from accounts.models import Doctor
 from core.metrics import LAYER_ERRORS
-from mediconnect.realtime import presence
-from notifications import stream
+from notifications import presence, stream
 from queues.selectors import queue_state
 from queues.services import queue_snapshot
 

@@ -10,14 +10,14 @@ import logging
 import pytest
 import time_machine
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.utils import timezone
 
 from appointments.services import appointment_cancel, appointment_reschedule
 from appointments.texts import SMS_TEXTS
 from core.leases import claim_due
-from mediconnect.realtime import presence
-from notifications import sms
-from notifications.delivery import _send_one, retry_delay
+from notifications import presence, sms
+from notifications.delivery import SEEN_MARGIN_SECONDS, _send_one, retry_delay
 from notifications.models import Delivery, Notification
 from tests.support import hhmm
 from tests.support.worker import run_worker
@@ -44,18 +44,37 @@ def clock(db):
         yield traveller
 
 
+class Node:
+    """A server process as the presence store hears it: its hub announces the users with a socket
+    there and vouches for them again at each heartbeat, at the clock's time; a killed one falls silent."""
+
+    def __init__(self, name: str):
+        self.name, self.users = name, set()
+
+    def connect(self, user) -> None:
+        self.users.add(user.pk)
+        async_to_sync(presence.backend().announce)(self.name, online=[user.pk], offline=[])
+
+    def heartbeat(self) -> None:
+        async_to_sync(presence.backend().announce)(self.name, online=set(self.users), offline=[])
+
+    def close(self, user) -> None:
+        self.users.discard(user.pk)
+        async_to_sync(presence.backend().announce)(self.name, online=[], offline=[user.pk])
+
+
 @pytest.fixture
-def online():
-    """`online(user)`: the user has a socket open (as a server process's hub announces it)."""
-    node = "test-node"
-    users = []
+def node():
+    server = Node("test-node")
+    yield server
+    async_to_sync(presence.backend().announce)(server.name, online=[], offline=server.users)
 
-    def _online(user):
-        users.append(user.pk)
-        async_to_sync(presence.backend().announce)(node, online=[user.pk], offline=[])
 
-    yield _online
-    async_to_sync(presence.backend().announce)(node, online=[], offline=users)
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="without Redis presence is this one process's: it cannot die and leave entries"
+)
+# When the worker decides about a user who had an entry but no heartbeat since the notification.
+DECIDED = datetime.timedelta(seconds=2 * presence.HEARTBEAT_SECONDS + SEEN_MARGIN_SECONDS + 1)
 
 
 @pytest.fixture
@@ -77,12 +96,57 @@ def test_a_cancellation_reaches_users_without_a_socket_by_email(appointment, pat
     assert len(mailoutbox) == 2  # once
 
 
-def test_a_user_with_a_socket_open_gets_no_email(appointment, patient, doctor, mailoutbox, online):
-    online(patient)
+def test_a_user_with_a_socket_open_gets_no_email(appointment, patient, doctor, clock, mailoutbox, node):
+    node.connect(patient)
     appointment_cancel(actor=patient, appointment=appointment)
     run_worker()
     assert [m.to for m in mailoutbox] == [[doctor.user.email]]
     assert Notification.objects.filter(user=patient, type="APPOINTMENT_CANCELLED").count() == 1
+
+    clock.shift(presence.HEARTBEAT_SECONDS)
+    node.heartbeat()  # the patient's server is alive after the cancellation
+    clock.move_to(NOW + DECIDED)
+    run_worker()
+    assert [m.to for m in mailoutbox] == [[doctor.user.email]]
+    assert not Delivery.objects.filter(notification__user=patient).exclude(state="SEEN").exists()
+
+
+@needs_redis
+def test_a_user_whose_server_process_died_gets_the_cancellation_by_email_and_sms(
+    appointment, patient, doctor, clock, mailoutbox, node, caplog
+):
+    patient.notify_sms, patient.phone = True, "+8801712345678"
+    patient.save()
+    node.connect(patient)
+    clock.shift(5)  # the patient's server is killed: its entry stays, unrefreshed, for the TTL
+    appointment_cancel(actor=doctor.user, appointment=appointment)
+    run_worker()
+    # The entry may still be a live socket's: the worker waits for a heartbeat (the doctor has no socket).
+    assert [m.to for m in mailoutbox] == [[doctor.user.email]]
+
+    clock.move_to(NOW + datetime.timedelta(seconds=5) + DECIDED)
+    assert presence.backend().is_online(patient.pk)  # still within the TTL: "online" by the old rule
+    with caplog.at_level(logging.INFO, logger="notifications.sms"):
+        run_worker()
+    [_, mail] = mailoutbox
+    assert mail.to == [patient.email] and mail.subject == "Appointment Cancelled"
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "notifications.sms"] == [
+        "SMS to +8801712345678"
+    ]
+
+
+@needs_redis
+def test_a_user_who_closed_the_page_after_the_cancellation_gets_no_email(
+    appointment, patient, doctor, clock, mailoutbox, node
+):
+    node.connect(patient)
+    appointment_cancel(actor=doctor.user, appointment=appointment)
+    clock.shift(SEEN_MARGIN_SECONDS + 1)
+    node.close(patient)  # a clean close after the push: the socket was there to see it
+    clock.move_to(NOW + DECIDED)
+    run_worker()
+    assert [m.to for m in mailoutbox] == [[doctor.user.email]]
+    assert set(Delivery.objects.filter(notification__user=patient).values_list("state", flat=True)) == {"SEEN"}
 
 
 def test_preferences_decide_the_channels(appointment, patient, doctor, mailoutbox, caplog):
@@ -184,15 +248,21 @@ def test_every_sms_fits_one_segment_even_with_a_long_name(key, language, book, p
         assert "Dr. Rahman" in short  # a usual name is not cut
 
 
-def test_a_presence_store_that_does_not_answer_counts_as_offline(appointment, patient, doctor, mailoutbox, settings):
-    settings.PRESENCE_CHECK = "notifications.tests.test_delivery.presence_down"
+def test_presence_is_asked_by_the_worker_not_the_change_and_one_that_does_not_answer_counts_as_unseen(
+    appointment, patient, doctor, mailoutbox, monkeypatch
+):
+    asked = []
+
+    def presence_down(self, user_ids):
+        asked.append(set(user_ids))
+        raise TimeoutError("Redis did not answer")
+
+    monkeypatch.setattr(type(presence.backend()), "sightings", presence_down)
     appointment_cancel(actor=patient, appointment=appointment)
+    assert asked == []  # not while the cancellation held its locks
     run_worker()
+    assert asked == [{patient.pk, doctor.user.pk}]
     assert {m.to[0] for m in mailoutbox} == {patient.email, doctor.user.email}
-
-
-def presence_down(user_ids):
-    raise TimeoutError("Redis did not answer")
 
 
 def test_a_worker_whose_lease_ran_out_does_not_send_what_another_took(appointment, patient, clock, mailoutbox):

@@ -393,7 +393,7 @@ def record(user, count: int, *, type_: str = "new_notification", data=None) -> l
 
 
 async def test_an_eleventh_socket_closes_the_users_oldest_with_4429_and_no_other(patient, patient2):
-    from mediconnect.realtime import presence
+    from notifications import presence
 
     sockets = []
     for _ in range(10):

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.conf import settings
 
-from mediconnect.realtime import presence
+from notifications import presence
 
 STORES = [
     pytest.param(presence.MemoryPresence, id="memory"),

@@ -1,10 +1,18 @@
-"""Who has a socket open, across every server process.
+"""Who has a socket open, across every server process, and when a socket of a user was last alive.
 
-Each process's hub (mediconnect.realtime.hub) announces which users have a socket there. With Redis,
-each such user is a member `user_id|node` of one sorted set whose score is the moment it
-expires; the hub refreshes all of its members every HEARTBEAT seconds in one command, so the
-users of a killed process drop out after TTL seconds. Without Redis (one process, in-memory
-layer) a dict in this process is the whole truth.
+A delivery concern: written by the real-time hub (mediconnect.realtime.hub), read by offline
+delivery (notifications.delivery: does a cancellation also go by email and SMS?) and the admin API.
+
+Each process's hub announces which users have a socket there. With Redis, each such user is a
+member `user_id|node` of one sorted set (`<prefix>:presence:beats`) scored by the moment the
+process last vouched for it (its heartbeat): the hub refreshes all of its members every HEARTBEAT
+seconds in one command, so the users of a killed process drop out after TTL seconds. A user whose
+last socket on a node closes leaves that set, and the moment goes to a second one
+(`<prefix>:presence:left`), so that "was a socket of this user alive after this moment?" has an
+answer after a clean close too. An entry younger than TTL is no proof that the socket lives now
+(its process may have been killed since): only a heartbeat later than a notification proves a
+socket was there to see it. Without Redis (one process, in-memory layer) a dict in this process is
+the whole truth.
 
 The same store counts each user's open sockets, to hold them to WS_MAX_SOCKETS_PER_USER across
 processes. With Redis, a user's sockets are the members of one sorted set (`<prefix>:sockets:<id>`),
@@ -15,8 +23,10 @@ by connect time go, whichever process holds them.
 """
 
 import asyncio
+import math
 import time
 import weakref
+from typing import NamedTuple
 
 import redis
 import redis.asyncio as aioredis
@@ -27,8 +37,11 @@ HEARTBEAT_SECONDS = getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 20)
 # Redis connections of a process's presence store, and how long a command waits for a free one.
 ASYNC_CONNECTIONS = 50
 ASYNC_WAIT_SECONDS = 20
-# How long a change (a cancellation deciding who gets an email) waits for Redis to say who is online.
+# How long the delivery worker waits for Redis to say when a user's sockets were last alive.
 CHECK_TIMEOUT_SECONDS = 0.5
+# How long a clean close is remembered: far longer than the delivery worker waits (a worker that is
+# later still sends the email, the safe side).
+LEFT_KEEP_SECONDS = 3600
 
 
 def _prefix() -> str:
@@ -36,7 +49,13 @@ def _prefix() -> str:
 
 
 def _key() -> str:
-    return f"{_prefix()}:presence"
+    # Not `<prefix>:presence`, whose scores were expiry times: a node of the previous release, still
+    # writing there during a rolling upgrade, goes unseen (its users get email) instead of misread.
+    return f"{_prefix()}:presence:beats"
+
+
+def _left_key() -> str:
+    return f"{_prefix()}:presence:left"
 
 
 def _member(user_id: int, node: str) -> str:
@@ -52,8 +71,19 @@ def socket_name(node: str, n: int) -> str:
     return f"{time.time_ns():020d}|{node}|{n}"
 
 
+def _user(member) -> int:
+    return int((member.decode() if isinstance(member, bytes) else member).split("|", 1)[0])
+
+
 def _users(members) -> set[int]:
-    return {int((m.decode() if isinstance(m, bytes) else m).split("|", 1)[0]) for m in members}
+    return {_user(m) for m in members}
+
+
+class Sightings(NamedTuple):
+    """What the store knows of some users: when a socket of each was last alive, and who has one open."""
+
+    last_alive: dict[int, float]  # epoch seconds; users never seen are absent
+    online: set[int]
 
 
 class MemoryPresence:
@@ -78,8 +108,15 @@ class MemoryPresence:
     def is_online(self, user_id: int) -> bool:
         return any(user_id in users for users in self._nodes.values())
 
-    def online_among(self, user_ids) -> set[int]:
+    def sure_online(self, user_ids) -> set[int]:
+        """Users with a socket in this very process: it pushes to them after commit, so they see what it stores."""
         return self._online() & set(user_ids)
+
+    def sightings(self, user_ids) -> Sightings:
+        # A socket in this process is alive for as long as the process is, and the process that asks
+        # is this one: no moment is late enough to doubt it.
+        online = self.sure_online(user_ids)
+        return Sightings({user_id: math.inf for user_id in online}, online)
 
     # Sockets per user (one process: nothing can crash without taking this dict with it)
 
@@ -153,15 +190,18 @@ class RedisPresence:
         return (await self._async().info("server"))["run_id"]
 
     async def announce(self, node: str, *, online, offline) -> None:
-        """Mark users online (until TTL from now) or offline on `node`, in one round trip."""
+        """Mark users online on `node` as of now (for TTL), or offline there as of now, in one round trip."""
+        if not online and not offline:
+            return
+        now = time.time()
         pipe = self._async().pipeline(transaction=False)
         if online:
-            expires = time.time() + TTL_SECONDS
-            pipe.zadd(_key(), {_member(user_id, node): expires for user_id in online})
+            pipe.zadd(_key(), {_member(user_id, node): now for user_id in online})
         if offline:
             pipe.zrem(_key(), *[_member(user_id, node) for user_id in offline])
-        if online or offline:
-            await pipe.execute()
+            pipe.zadd(_left_key(), {str(user_id): now for user_id in offline}, gt=True)
+            pipe.zremrangebyscore(_left_key(), "-inf", now - LEFT_KEEP_SECONDS)
+        await pipe.execute()
 
     async def register_socket(self, user_id: int, name: str, limit: int) -> list[str]:
         """Count a new socket of the user; returns the names of their oldest sockets beyond `limit`."""
@@ -191,7 +231,7 @@ class RedisPresence:
         return self._sync_client.zcard(key)
 
     def _live_members(self):
-        self._sync_client.zremrangebyscore(_key(), "-inf", time.time())
+        self._sync_client.zremrangebyscore(_key(), "-inf", time.time() - TTL_SECONDS)
         return self._sync_client.zrange(_key(), 0, -1)
 
     def connected_users(self) -> int:
@@ -200,12 +240,30 @@ class RedisPresence:
     def is_online(self, user_id: int) -> bool:
         return user_id in _users(self._live_members())
 
-    def online_among(self, user_ids) -> set[int]:
-        """Which of these users have a socket open: one look at the store, within CHECK_TIMEOUT_SECONDS."""
+    def sure_online(self, user_ids) -> set[int]:
+        """None: an entry may be a killed process's, up to TTL old; only a later heartbeat proves a socket."""
+        return set()
+
+    def sightings(self, user_ids) -> Sightings:
+        """When each user's sockets were last alive, and who has one open (one round trip, CHECK_TIMEOUT_SECONDS)."""
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return Sightings({}, set())
         pipe = self._check_client.pipeline(transaction=False)
-        pipe.zremrangebyscore(_key(), "-inf", time.time())
-        pipe.zrange(_key(), 0, -1)
-        return _users(pipe.execute()[1]) & set(user_ids)
+        pipe.zremrangebyscore(_key(), "-inf", time.time() - TTL_SECONDS)
+        pipe.zrange(_key(), 0, -1, withscores=True)
+        pipe.zmscore(_left_key(), [str(u) for u in wanted])
+        _, members, left = pipe.execute()
+        last_alive, online, asked = {}, set(), set(wanted)
+        for member, score in members:
+            user_id = _user(member)
+            if user_id in asked:
+                online.add(user_id)
+                last_alive[user_id] = max(score, last_alive.get(user_id, score))
+        for user_id, score in zip(wanted, left, strict=True):
+            if score is not None:
+                last_alive[user_id] = max(score, last_alive.get(user_id, score))
+        return Sightings(last_alive, online)
 
 
 _memory = MemoryPresence()
@@ -220,8 +278,3 @@ def backend():
     if url not in _redis:
         _redis[url] = RedisPresence(url)
     return _redis[url]
-
-
-def online_among(user_ids) -> set[int]:
-    """Which of these users have a socket open on any server process (settings.PRESENCE_CHECK names this)."""
-    return backend().online_among(user_ids)
