@@ -596,3 +596,38 @@ async def test_make_run_cluster_restarts_nginx_killed_outright_without_its_old_w
     assert all(gone(pid) for pid in workers)
     assert cluster.pid("nginx") == int(restarted.group(1))
     assert [cluster.pid("node1"), cluster.pid("node2")] == nodes
+
+
+def test_a_process_that_keeps_exiting_waits_0_5_s_doubling_to_10_s_and_0_5_s_again_once_it_ran_a_while(
+    tmp_path, capsys
+):
+    from deploy.cluster import STABLE_SECONDS, Supervised
+
+    child = Supervised("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), runtime=tmp_path)
+    child.start()
+    delays, pids = [], []
+    for _restart in range(7):
+        pids.append(int(child.pid_file.read_text()))
+        child.process.popen.wait(timeout=30)
+        now = time.monotonic()
+        child.check(now)  # the supervisor notices the exit
+        delays.append(child.restart_at - now)
+        child.check(child.restart_at)  # and starts it again once its delay has passed
+    assert delays == pytest.approx([0.5, 1, 2, 4, 8, 10, 10])
+    assert len(set(pids)) == 7
+
+    child.process.popen.wait(timeout=30)
+    child.process.started -= STABLE_SECONDS  # this run lasted long enough: the delay starts over
+    now = time.monotonic()
+    child.check(now)
+    assert child.restart_at - now == pytest.approx(0.5)
+    child.stop(signal.SIGTERM)
+    child.wait(timeout=10)
+    assert not child.pid_file.exists()
+
+    log = [line for line in capsys.readouterr().out.splitlines() if line.startswith("crasher")]
+    first_exit = rf"crasher \(pid {pids[0]}\) exited with status 3 after [\d.]+ s: restarting it in 0.5 s"
+    assert re.fullmatch(first_exit, log[0]), log[0]
+    assert log[1] == f"crasher restarted: pid {pids[1]}"
+    restarts = [line.rsplit(" ", 2)[1] for line in log if "restarting it in" in line]
+    assert restarts == ["0.5", "1", "2", "4", "8", "10", "10", "0.5"]
