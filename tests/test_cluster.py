@@ -570,6 +570,14 @@ def plain_get(port: int, path: str) -> tuple[int, str | None]:
         connection.close()
 
 
+def healthy(port: int) -> bool:
+    """Whether /healthz on `port` answers 200 (False while nothing listens there)."""
+    try:
+        return plain_get(port, "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
 def children_of(pid: int) -> list[int]:
     """The processes whose parent is `pid` (from /proc)."""
     found = []
@@ -591,7 +599,7 @@ async def test_make_run_cluster_restarts_nginx_killed_outright_without_its_old_w
     os.kill(master, signal.SIGKILL)
 
     restarted = await asyncio.to_thread(cluster.wait_for_line, r"^nginx restarted: pid (\d+)", within=10)
-    await until(lambda: plain_get(cluster.port, "/healthz")[0] == 200, within=10, what="nginx answering again")
+    await until(lambda: healthy(cluster.port), within=10, what="nginx answering again")
     # The killed master's workers, which would have kept the port from the new one, are gone.
     assert all(gone(pid) for pid in workers)
     assert cluster.pid("nginx") == int(restarted.group(1))
