@@ -28,7 +28,8 @@ ENDPOINT  = tcp:port=$(PORT):interface=$(subst :,\:,$(subst [,,$(subst ],,$(HOST
 DAPHNE_FLAGS = --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
 	--websocket_connect_timeout $(WS_CONNECT_TIMEOUT)
 # `make run-cluster`: NODES daphne processes on ports BASE_PORT, BASE_PORT+1, … behind nginx on
-# HOST:PORT (deploy/cluster.py; docs/cluster.md).
+# HOST:PORT (deploy/cluster.py; docs/cluster.md). The launcher restarts any of its
+# processes that exits by itself (with backoff); Ctrl-C stops them all.
 NODES     ?= 2
 BASE_PORT ?= 8001
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -13,9 +13,12 @@ the runtime directory (--runtime, `.cluster/`), so no system file is read or wri
 mime.types. Extra commands (the task worker, …) listed in WORKERS below or in the WORKERS
 environment variable (`;` between commands) run beside the nodes.
 
-Ctrl-C (or SIGTERM) stops everything: the nodes first (they close their sockets with 1012 so the
-clients would move on), then nginx and the workers. When any process exits by itself, the others
-are stopped too and the launcher exits with an error: the cluster runs whole or not at all.
+Once the cluster is up, the launcher supervises it: a node, a worker or nginx that exits by itself
+is started again, after 0.5 s doubling to 10 s for a process that keeps failing (the delay starts
+over once it has run 30 s), and the others serve meanwhile; each exit and return is logged. Each
+process's pid is in the runtime directory (`node1.pid`, …). Only Ctrl-C (or SIGTERM) stops
+everything: the nodes first (they close their sockets with 1012 so the clients move on), then
+nginx and the workers. A node that does not come up at the start stops the launcher with an error.
 """
 
 import argparse
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -45,6 +49,13 @@ LISTEN_BACKLOG = 1024
 # directory, and stopped with them (SIGTERM): the task worker (reminders, offline email and SMS).
 # Workers claim their rows in the database, so any number may run (WORKERS adds more).
 WORKERS: list[list[str]] = [[sys.executable, "manage.py", "run_worker"]]
+
+# A process that exits by itself is started again after FIRST_DELAY seconds, twice as long after each
+# exit in a row up to MAX_DELAY (a crash loop neither spins nor gives up); one that ran STABLE_SECONDS
+# before it exited starts over at FIRST_DELAY.
+FIRST_DELAY = 0.5
+MAX_DELAY = 10.0
+STABLE_SECONDS = 30.0
 
 
 class Template(string.Template):
@@ -203,22 +214,45 @@ def daphne_command(port: int, daphne_args: list[str]) -> list[str]:
     return [daphne, *daphne_args, "-e", endpoint, "mediconnect.asgi:application"]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A health check reads the answer it gets: a redirect is an answer, not a place to go."""
+
+    def redirect_request(self, *_args, **_kwargs):
+        return None
+
+
 def wait_healthy(url: str, process: subprocess.Popen, *, timeout: float = 60, verify: bool = True) -> None:
-    """Until `url` answers 200 (polling the port as it opens), or fail when the process exits.
-    `verify=False` accepts any certificate (a test's own)."""
-    handlers: list = [urllib.request.ProxyHandler({})]
+    """Until `url` answers 200 (polling the port as it opens), or fail when the process exits or
+    answers with a redirect (it would not change its mind). `verify=False` accepts any certificate
+    (a test's own)."""
+    handlers: list = [urllib.request.ProxyHandler({}), _NoRedirects()]
     if not verify:
         handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))  # noqa: S323
     opener = urllib.request.build_opener(*handlers)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"exited with status {process.returncode} before {url} answered")
-        with contextlib.suppress(OSError), opener.open(url, timeout=2) as answer:
-            if answer.status == 200:
-                return
+            raise RuntimeError(f"exited with {exit_status(process.returncode)} before {url} answered")
+        try:
+            with opener.open(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise RuntimeError(f"{url} answered {exc.code} to {exc.headers.get('Location')}") from None
+        except OSError:
+            pass  # not listening yet, or not ready: asked again below
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+def exit_status(code: int) -> str:
+    if code >= 0:
+        return f"status {code}"
+    try:
+        return f"signal {signal.Signals(-code).name}"
+    except ValueError:
+        return f"signal {-code}"
 
 
 # --- the settings the cluster needs ----------------------------------------------------------------
@@ -256,11 +290,12 @@ def missing_services() -> list[str]:
 
 
 class Process:
-    """A child in a session of its own (Ctrl-C reaches the launcher, which stops it in order); its
-    output is copied to ours, each line prefixed with its name."""
+    """One run of a child, in a session of its own (Ctrl-C reaches the launcher, which stops it in
+    order); its output is copied to ours, each line prefixed with its name."""
 
     def __init__(self, name: str, command: list[str], env: dict):
         self.name = name
+        self.started = time.monotonic()
         self.popen = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -282,6 +317,12 @@ class Process:
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(signum)
 
+    def kill_leftovers(self) -> None:
+        """Kill what is left of its process group once it is gone: nginx's workers outlive a killed
+        master and would keep the port from the next one."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
     def wait(self, timeout: float) -> None:
         try:
             self.popen.wait(timeout=timeout)
@@ -289,6 +330,65 @@ class Process:
             print(f"{self.name} did not stop within {timeout:.0f} s: killed", flush=True)
             self.popen.kill()
             self.popen.wait()
+
+
+class Supervised:
+    """One of the cluster's processes, started again with backoff whenever it exits by itself. A node
+    has a `health_url`: its return is logged once it answers there. Its pid is kept in `pid_file`."""
+
+    def __init__(self, name: str, command: list[str], env: dict, *, runtime: Path, health_url: str | None = None):
+        self.name, self.command, self.env, self.health_url = name, command, env, health_url
+        self.pid_file = Path(runtime) / f"{name}.pid"
+        self.delay = FIRST_DELAY
+        self.restart_at: float | None = None
+        self.process: Process | None = None
+
+    def start(self) -> Process:
+        self.process = Process(self.name, self.command, self.env)
+        self.pid_file.write_text(f"{self.process.popen.pid}\n")
+        return self.process
+
+    def check(self, now: float) -> None:
+        """The supervisor's look at it: start it again when its delay has passed, or notice it exited."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restart_at = None
+                process = self.start()
+                print(f"{self.name} restarted: pid {process.popen.pid}", flush=True)
+                if self.health_url:
+                    threading.Thread(target=self._announce_return, args=(process,), daemon=True).start()
+            return
+        if self.process is None or self.process.popen.poll() is None:
+            return
+        self.process.kill_leftovers()
+        ran = now - self.process.started
+        if ran >= STABLE_SECONDS:
+            self.delay = FIRST_DELAY
+        print(
+            f"{self.name} (pid {self.process.popen.pid}) exited with {exit_status(self.process.popen.returncode)} "
+            f"after {ran:.1f} s: restarting it in {self.delay:g} s",
+            flush=True,
+        )
+        self.restart_at = now + self.delay
+        self.delay = min(self.delay * 2, MAX_DELAY)
+
+    def _announce_return(self, process: Process) -> None:
+        try:
+            wait_healthy(self.health_url, process.popen)
+        except RuntimeError as exc:  # it exited again (the supervisor sees to it) or hangs: said here
+            print(f"{self.name} (pid {process.popen.pid}) did not come back: {exc}", flush=True)
+        else:
+            print(f"{self.name} is back: {self.health_url} answers (pid {process.popen.pid})", flush=True)
+
+    def stop(self, signum: int) -> None:
+        self.restart_at = None
+        if self.process is not None:
+            self.process.signal(signum)
+
+    def wait(self, timeout: float) -> None:
+        if self.process is not None:
+            self.process.wait(timeout)
+        self.pid_file.unlink(missing_ok=True)
 
 
 def worker_commands() -> list[list[str]]:
@@ -325,47 +425,77 @@ def run(opts) -> int:
     env.setdefault("TRUSTED_PROXIES", "127.0.0.1,::1")
     daphne_args = shlex.split(opts.daphne_args)
     workers = worker_commands()  # a mistake in WORKERS stops us before anything starts
-    processes: list[Process] = []
+    runtime = config.parent
+    nodes = [
+        Supervised(
+            f"node{i}",
+            daphne_command(port, daphne_args),
+            env,
+            runtime=runtime,
+            health_url=f"http://127.0.0.1:{port}/healthz",
+        )
+        for i, port in enumerate(node_ports, start=1)
+    ]
+    others = [Supervised(f"worker{i}", command, env, runtime=runtime) for i, command in enumerate(workers, start=1)]
+    front = Supervised("nginx", nginx_command(nginx, config), env, runtime=runtime)
+    others.append(front)
+    started: list[Supervised] = []
+    supervising = False
+    stop_requested: list[str] = []
 
     def stop_all() -> None:
-        nodes = [p for p in processes if p.name.startswith("node")]
-        others = [p for p in processes if p not in nodes]
-        for process in nodes:  # graceful: 1012 to every socket, then exit (mediconnect/server/graceful.py)
-            process.signal(signal.SIGTERM)
-        for process in nodes:
-            process.wait(timeout=15)
-        for process in others:
-            process.signal(signal.SIGTERM)  # nginx: fast shutdown; workers: their own clean stop
-        for process in others:
-            process.wait(timeout=15)
+        running_nodes = [child for child in started if child in nodes]
+        for child in running_nodes:  # graceful: 1012 to every socket, then exit (mediconnect/server/graceful.py)
+            child.stop(signal.SIGTERM)
+        for child in running_nodes:
+            child.wait(timeout=15)
+        running_others = [child for child in started if child not in nodes]
+        for child in running_others:
+            child.stop(signal.SIGTERM)  # nginx: fast shutdown; workers: their own clean stop
+        for child in running_others:
+            child.wait(timeout=15)
 
     def on_signal(signum, _frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        if not supervising:
+            raise KeyboardInterrupt(signal.Signals(signum).name)  # starting: stop waiting for a node or nginx
+        # Supervising: the loop below stops everything. No exception here, which could land between
+        # a restart's fork and its bookkeeping and leave a child nobody stops.
+        stop_requested.append(signal.Signals(signum).name)
 
     # Ctrl-C too, explicitly: started from a script in the background, SIGINT comes in ignored.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
     try:
-        for i, port in enumerate(node_ports, start=1):
-            node = Process(f"node{i}", daphne_command(port, daphne_args), env)
-            processes.append(node)
-        for i, (port, node) in enumerate(zip(node_ports, processes, strict=True), start=1):
-            wait_healthy(f"http://127.0.0.1:{port}/healthz", node.popen)
-            print(f"node{i}: http://127.0.0.1:{port} (metrics: http://127.0.0.1:{port}/metrics)", flush=True)
-        for i, command in enumerate(workers, start=1):
-            processes.append(Process(f"worker{i}", command, env))
-        processes.append(Process("nginx", nginx_command(nginx, config), env))
+        for node in nodes:
+            started.append(node)
+            node.start()
+        for node, port in zip(nodes, node_ports, strict=True):
+            wait_healthy(node.health_url, node.process.popen)
+            print(
+                f"{node.name}: http://127.0.0.1:{port} (pid {node.process.popen.pid}, "
+                f"metrics: http://127.0.0.1:{port}/metrics)",
+                flush=True,
+            )
+        for child in others:
+            started.append(child)
+            child.start()
         shown = f"[{opts.host.strip('[]')}]" if ":" in opts.host else opts.host
+        # Announced once nginx answers (a listen address of every interface is asked on the loopback).
+        probed = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(shown, shown)  # noqa: S104
+        wait_healthy(f"http://{probed}:{opts.port}/healthz", front.process.popen, timeout=30)
         print(
             f"MediConnect on http://{shown}:{opts.port}/ : nginx over {opts.nodes} node(s); Ctrl-C stops them all",
             flush=True,
         )
-        while True:
-            for process in processes:
-                if process.popen.poll() is not None:
-                    print(f"{process.name} exited with status {process.popen.returncode}: stopping the cluster")
-                    return 1
-            time.sleep(0.5)  # a supervisor's look at its children
+        # A supervisor's look at its children, a few times a second, until Ctrl-C or SIGTERM.
+        supervising = True
+        while not stop_requested:
+            now = time.monotonic()
+            for child in started:
+                child.check(now)
+            time.sleep(0.2)
+        print(f"{stop_requested[0]}: stopping the cluster …", flush=True)
+        return 0
     except KeyboardInterrupt:
         print("stopping the cluster …", flush=True)
         return 0
@@ -383,7 +513,12 @@ def parse_args(argv=None):
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="nginx listens here")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="nginx's port")
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BASE_PORT", "8001")), help="node 1's")
-    parser.add_argument("--runtime", type=Path, default=DEFAULT_RUNTIME, help="nginx's files (default .cluster/)")
+    parser.add_argument(
+        "--runtime",
+        type=Path,
+        default=Path(os.environ.get("CLUSTER_RUNTIME", DEFAULT_RUNTIME)),
+        help="nginx's files and the pid files (default .cluster/, or CLUSTER_RUNTIME)",
+    )
     parser.add_argument("--static-root", type=Path, default=None, help="collected static files (STATIC_ROOT)")
     parser.add_argument("--daphne-args", default="", help="daphne's flags, as `make run` passes them")
     parser.add_argument("--listen", default=None, help="site: nginx's listen (default 80, or `443 ssl` with TLS)")

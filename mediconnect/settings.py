@@ -456,6 +456,9 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_https)
+    # Machines ask a node itself over plain HTTP (the launcher's, nginx's or a load balancer's health
+    # check, Prometheus scraping /metrics): a redirect to https:// is no answer to them.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -7,15 +7,19 @@ deploy/nginx/ by deploy/cluster.py, and the socket clients behave as the portals
 """
 
 import asyncio
+import contextlib
+import http.client
 import itertools
 import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,7 +31,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from tests.faults import CLOSE_SERVICE_RESTART, Client, next_slot
-from tests.live import NGINX, ROOT, Daphne, Nginx
+from tests.live import NGINX, ROOT, Daphne, Endpoint, Nginx, free_port
+from tests.live import test_database_url as database_url  # (so that pytest does not collect it)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -52,13 +57,17 @@ class Cluster:
         return Daphne(port=port, **self.env)
 
     def sockets_per_node(self) -> list[int]:
-        """Each node's open sockets, from its own /metrics (scraped on its port, not through nginx)."""
-        counts = []
-        for node in self.nodes:
-            answer = node.fetch("GET", "/metrics")
-            assert answer.status == 200, answer.text[:200]
-            counts.append(int(float(GAUGE.search(answer.text).group(1))))
-        return counts
+        return sockets_on(self.nodes)
+
+
+def sockets_on(nodes) -> list[int]:
+    """Each node's open sockets, from its own /metrics (scraped on its port, not through nginx)."""
+    counts = []
+    for node in nodes:
+        answer = node.fetch("GET", "/metrics")
+        assert answer.status == 200, answer.text[:200]
+        counts.append(int(float(GAUGE.search(answer.text).group(1))))
+    return counts
 
 
 def collect_static(root: Path) -> None:
@@ -340,3 +349,293 @@ async def test_tls_ends_at_nginx_a_wss_socket_reaches_a_node_which_knows_the_pag
             await websockets.connect(url, ssl=trust, origin=tls.url.replace("https:", "http:"), open_timeout=10)
     finally:
         tls.stop()
+
+
+# --- `make run-cluster` itself: the launcher supervises its processes ------------------------------
+
+MAKE = shutil.which("make")
+needs_make = pytest.mark.skipif(MAKE is None, reason="needs make")
+
+
+class Address(Endpoint):
+    """A server at 127.0.0.1:`port` (a node of the launcher's, or its nginx)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ws/"
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports (the launcher's nodes take BASE_PORT, BASE_PORT+1, …)."""
+    for _attempt in range(50):
+        first = free_port()
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
+class Launcher:
+    """`make run-cluster` run by make itself, its prerequisites (pip, migrate, collectstatic, the demo
+    seed: the test database is migrated already) taken as done, on free ports, against the test
+    database and Redis; a runtime directory of its own. Its output is kept, line by line."""
+
+    def __init__(self, *, nodes: int = 2, **extra_env):
+        self.port, self.base_port = free_port(), free_ports_in_a_row(nodes)
+        self.runtime = Path(tempfile.mkdtemp(prefix="mc-launcher-"))
+        static_root = self.runtime / "static"
+        static_root.mkdir()
+        static_root.chmod(0o755)
+        self.runtime.chmod(0o755)  # nginx's workers run as nobody when the tests run as root
+        self.nginx = Address(self.port)
+        self.nodes = [Address(self.base_port + i) for i in range(nodes)]
+        env = {
+            **os.environ,
+            "ENV_FILE": "",  # no developer's .env
+            "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": settings.SECRET_KEY,  # wins over the Makefile's key file
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CHANNEL_LAYER_PREFIX": f"launcher{uuid.uuid4().hex[:8]}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "STATIC_ROOT": str(static_root),
+            "STATICFILES_MANIFEST": "false",
+            "CLUSTER_RUNTIME": str(self.runtime),
+            **{k: str(v) for k, v in extra_env.items()},
+        }
+        prerequisites = [arg for target in ("cluster-check", "nginx", "migrate") for arg in ("-o", target)]
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [MAKE, "--no-print-directory", *prerequisites, "run-cluster", f"PY={sys.executable}"]
+            + [f"NODES={nodes}", f"BASE_PORT={self.base_port}", "HOST=127.0.0.1", f"PORT={self.port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # make and the launcher: the group a terminal's Ctrl-C reaches
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, *, within: float) -> re.Match:
+        """The first line of the launcher's output that matches `pattern`, waiting up to `within` s."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + within
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if found := regex.search(line):
+                        return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self.process.poll() is not None:
+                    raise AssertionError(f"no line like {pattern!r} in the launcher's output:\n{self.output()}")
+                self._changed.wait(min(left, 1))
+
+    def pid(self, name: str) -> int:
+        return int((self.runtime / f"{name}.pid").read_text())
+
+    def sockets_per_node(self) -> list[int]:
+        return sockets_on(self.nodes)
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a terminal sends it (to make and the launcher); waits for make to return."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=40)
+
+    def close(self) -> None:
+        try:
+            if self.process.poll() is None:
+                self.interrupt()
+        finally:
+            # A launcher that did not stop leaves its pid files (a clean stop removes them): kill those.
+            for pid_file in self.runtime.glob("*.pid"):
+                with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                    os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie whose new parent has not reaped it yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture
+def launcher(django_db_setup):
+    started: list[Launcher] = []
+
+    def start(**env) -> Launcher:
+        instance = Launcher(**env)
+        started.append(instance)
+        instance.wait_for_line(r"^MediConnect on http://127\.0\.0\.1:\d+/", within=60)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.close()
+
+
+@needs_make
+async def test_make_run_cluster_restarts_a_killed_node_whose_clients_resume_on_the_other_and_it_takes_new_ones(
+    launcher,
+):
+    cluster = await asyncio.to_thread(launcher)
+    people = await make_people(10)
+    clients = await open_clients(cluster.nginx, people, per_patient=2)
+    more: list[tuple[int, Client]] = []
+    try:
+        await until(lambda: sum(cluster.sockets_per_node()) == 20, within=10, what="20 sockets counted")
+        on_victim = (await asyncio.to_thread(cluster.sockets_per_node))[0]
+        assert on_victim > 0
+        victim = cluster.pid("node1")
+        others = {name: cluster.pid(name) for name in ("node2", "worker1", "nginx")}
+        os.kill(victim, signal.SIGKILL)
+
+        # Booked while node1 is down or coming back: node2 serves, its clients find their way there.
+        for uid, _token in people.patients:
+            await asyncio.to_thread(book, cluster.nginx, people, uid)
+        await everything_delivered(clients)
+        moved = [client for _, client in clients if client.connections >= 2]
+        assert len(moved) == on_victim
+
+        await asyncio.to_thread(cluster.wait_for_line, rf"node1 \(pid {victim}\) exited with signal SIGKILL", within=5)
+        back = await asyncio.to_thread(cluster.wait_for_line, r"node1 is back: .* \(pid (\d+)\)", within=30)
+        assert int(back.group(1)) == cluster.pid("node1") != victim
+        # Nothing else was stopped or restarted.
+        assert {name: cluster.pid(name) for name in others} == others
+        assert "stopping the cluster" not in cluster.output()
+
+        # New sockets through nginx land on node1 again (round robin: within a few).
+        before = (await asyncio.to_thread(cluster.sockets_per_node))[0]
+        while (await asyncio.to_thread(cluster.sockets_per_node))[0] == before:
+            assert len(more) < 10, await asyncio.to_thread(cluster.sockets_per_node)
+            uid, token = people.patients[len(more)]
+            more.append((uid, await Client(cluster.nginx, token).start()))
+            await until(lambda: sum(cluster.sockets_per_node()) == 20 + len(more), within=10, what="sockets counted")
+        for uid, _token in people.patients:
+            await asyncio.to_thread(book, cluster.nginx, people, uid)
+        await everything_delivered(clients + more)
+    finally:
+        await stop_clients(clients + more)
+
+    # Only Ctrl-C stops it: every process of the cluster, nginx included.
+    pids = [cluster.pid(name) for name in ("node1", "node2", "worker1", "nginx")]
+    await asyncio.to_thread(cluster.interrupt)
+    assert "stopping the cluster" in cluster.output()
+    assert all(gone(pid) for pid in pids), pids
+
+
+@needs_make
+def test_make_run_cluster_starts_behind_tls_its_health_checks_answered_over_plain_http(launcher):
+    cluster = launcher(LOCAL_HTTP="false")
+    # The launcher's probe got its 200 from each node (it printed the line the fixture waited for);
+    # nginx's and a balancer's plain check too, while pages still go to https://.
+    for endpoint in (cluster.nginx, *cluster.nodes):
+        assert plain_get(endpoint.port, "/healthz") == (200, None)
+    assert plain_get(cluster.nginx.port, "/login/") == (301, f"https://127.0.0.1:{cluster.port}/login/")
+
+
+def plain_get(port: int, path: str) -> tuple[int, str | None]:
+    """GET over plain HTTP, not following a redirect: (status, Location)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Location")
+    finally:
+        connection.close()
+
+
+def healthy(port: int) -> bool:
+    """Whether /healthz on `port` answers 200 (False while nothing listens there)."""
+    try:
+        return plain_get(port, "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid …: the command may hold spaces and parentheses, so split after the last ")".
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+@needs_make
+async def test_make_run_cluster_restarts_nginx_killed_outright_without_its_old_workers(launcher):
+    cluster = await asyncio.to_thread(launcher)
+    master = cluster.pid("nginx")
+    workers = children_of(master)
+    assert workers
+    nodes = [cluster.pid("node1"), cluster.pid("node2")]
+    os.kill(master, signal.SIGKILL)
+
+    restarted = await asyncio.to_thread(cluster.wait_for_line, r"^nginx restarted: pid (\d+)", within=10)
+    await until(lambda: healthy(cluster.port), within=10, what="nginx answering again")
+    # The killed master's workers, which would have kept the port from the new one, are gone.
+    assert all(gone(pid) for pid in workers)
+    assert cluster.pid("nginx") == int(restarted.group(1))
+    assert [cluster.pid("node1"), cluster.pid("node2")] == nodes
+
+
+def test_a_process_that_keeps_exiting_waits_0_5_s_doubling_to_10_s_and_0_5_s_again_once_it_ran_a_while(
+    tmp_path, capsys
+):
+    from deploy.cluster import STABLE_SECONDS, Supervised
+
+    child = Supervised("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), runtime=tmp_path)
+    child.start()
+    delays, pids = [], []
+    for _restart in range(7):
+        pids.append(int(child.pid_file.read_text()))
+        child.process.popen.wait(timeout=30)
+        now = time.monotonic()
+        child.check(now)  # the supervisor notices the exit
+        delays.append(child.restart_at - now)
+        child.check(child.restart_at)  # and starts it again once its delay has passed
+    assert delays == pytest.approx([0.5, 1, 2, 4, 8, 10, 10])
+    assert len(set(pids)) == 7
+
+    child.process.popen.wait(timeout=30)
+    child.process.started -= STABLE_SECONDS  # this run lasted long enough: the delay starts over
+    now = time.monotonic()
+    child.check(now)
+    assert child.restart_at - now == pytest.approx(0.5)
+    child.stop(signal.SIGTERM)
+    child.wait(timeout=10)
+    assert not child.pid_file.exists()
+
+    log = [line for line in capsys.readouterr().out.splitlines() if line.startswith("crasher")]
+    first_exit = rf"crasher \(pid {pids[0]}\) exited with status 3 after [\d.]+ s: restarting it in 0.5 s"
+    assert re.fullmatch(first_exit, log[0]), log[0]
+    assert log[1] == f"crasher restarted: pid {pids[1]}"
+    restarts = [line.rsplit(" ", 2)[1] for line in log if "restarting it in" in line]
+    assert restarts == ["0.5", "1", "2", "4", "8", "10", "10", "0.5"]

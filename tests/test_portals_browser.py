@@ -20,7 +20,7 @@ from accounts.tests.factories import PASSWORD, UserFactory
 from appointments.models import Appointment
 from appointments.services import appointment_book
 from notifications.models import Notification
-from queues.services import board_doctors_changed, board_rotate_token, queue_call_next
+from queues.services import queue_call_next
 from queues.tests.factories import BoardFactory
 from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, Daphne, free_port
 
@@ -624,7 +624,29 @@ def in_thread(function, **kwargs):
 
 
 def call_next(doctor):
+    """The doctor calls the next number in this process: only while no server is up (a server's sockets
+    would not hear of it without Redis: this process's channel layer is not the server's)."""
     return in_thread(queue_call_next, actor=doctor.user, doctor=doctor)
+
+
+def call_next_over_http(server, doctor) -> dict:
+    """The doctor calls the next number through the API with their JWT, as the console's button does."""
+    token = server.token(doctor.user.email, PASSWORD)
+    status, body = server.request("POST", f"/api/queues/{doctor.pk}/next/", token=token)
+    assert status == 200, body
+    return body
+
+
+def staff_admin(new_context, base: str):
+    """A staff member signed in to the admin of the server at `base`, in a browser of their own."""
+    staff = UserFactory(role="ADMIN", is_staff=True, is_superuser=True)
+    page = new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/login/")
+    page.fill('input[name="email"]', staff.email)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{base}/admin/")
+    return page
 
 
 @pytest.fixture
@@ -671,7 +693,7 @@ def test_the_board_follows_the_doctors_call_next_live_and_names_no_patient(
         assert name not in text
 
 
-def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2, doctor):
+def test_the_board_in_bangla_shows_bangla_numerals(server, board_page, patient, patient2, doctor):
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
     board = board_page(BoardFactory(doctors=[doctor]), query="?lang=bn")
@@ -681,7 +703,7 @@ def test_the_board_in_bangla_shows_bangla_numerals(board_page, patient, patient2
     expect(mine.get_by_test_id("board-next").locator("li")).to_have_text(["১", "২"])
     expect(board.get_by_test_id("board-clock")).to_have_text(re.compile(r"^[০-৯]{2}:[০-৯]{2}$"))
 
-    call_next(doctor)
+    call_next_over_http(server, doctor)
     expect(mine.get_by_test_id("board-current")).to_have_text("১")
     expect(mine.get_by_test_id("board-next").locator("li")).to_have_text(["২"])
     expect(board.get_by_test_id("board-announcement")).to_contain_text("১")
@@ -691,7 +713,7 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
     book(doctor=doctor, patient=patient, at="09:00")
     book(doctor=doctor, patient=patient2, at="09:15")
     board_row = BoardFactory(doctors=[doctor])
-    with through_a_cut(lambda base: board_page(board_row, base=base), lambda: call_next(doctor)) as (board, _, _):
+    with through_a_cut(lambda base: board_page(board_row, base=base), lambda: call_next(doctor)) as (board, second, _):
         status = board.get_by_test_id("connection-status")
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("1")
         expect(board_queue(board, doctor).get_by_test_id("board-next").locator("li")).to_have_text(["2"])
@@ -700,22 +722,28 @@ def test_the_board_comes_back_after_a_cut_and_shows_what_changed_meanwhile(board
         expect(status).to_have_attribute("data-state", "offline")
         board.context.set_offline(False)
         expect(status).to_have_attribute("data-state", "connected")
-        call_next(doctor)
+        call_next_over_http(second, doctor)
         expect(board_queue(board, doctor).get_by_test_id("board-current")).to_have_text("2")
 
 
 def test_a_board_shows_a_new_doctor_when_staff_add_one_and_says_so_when_its_token_is_rotated(
-    board_page, doctor, doctor2
+    server, new_context, board_page, doctor, doctor2
 ):
     board_row = BoardFactory(doctors=[doctor])
     board = board_page(board_row)
     expect(board.get_by_test_id("board-queue")).to_have_count(1)
 
-    board_row.doctors.add(doctor2)
-    in_thread(board_doctors_changed, board=board_row)
+    # Staff add the doctor in the admin, as they would: the server that saves it closes the board's sockets.
+    admin = staff_admin(new_context, server.url)
+    admin.goto(f"{server.url}/admin/queues/board/{board_row.pk}/change/")
+    admin.select_option("#id_doctors_from", str(doctor2.pk))
+    admin.click("#id_doctors_add")
+    admin.click('input[name="_continue"]')
+    expect(admin.locator(".messagelist")).to_contain_text("was changed successfully")
     expect(board.get_by_test_id("board-queue")).to_have_count(2)
     expect(board_queue(board, doctor2)).to_contain_text(doctor2.user.name)
     expect(board.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
 
-    in_thread(board_rotate_token, board=board_row)
+    admin.get_by_test_id("rotate-token").click()
+    expect(admin.locator(".messagelist")).to_contain_text("new token")
     expect(board.get_by_test_id("board-missing")).to_contain_text("link has changed")

@@ -58,6 +58,21 @@ def test_a_deployment_is_https_only_by_default():
     }
 
 
+@pytest.mark.django_db(transaction=True)
+def test_behind_tls_a_plain_http_health_check_gets_its_answer_and_pages_still_redirect(client, settings):
+    deployed = settings_under({"SECRET_KEY": "k"}, ["SECURE_SSL_REDIRECT", "SECURE_REDIRECT_EXEMPT"])
+    assert deployed["SECURE_SSL_REDIRECT"] is True
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = deployed["SECURE_REDIRECT_EXEMPT"]
+
+    health = client.get("/healthz")
+    assert (health.status_code, health.json()) == (200, {"database": "ok", "channel_layer": "ok"})
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+    page = client.get("/login/")
+    assert (page.status_code, page["Location"]) == (301, "https://testserver/login/")
+    assert client.get("/healthz/").status_code == 301  # the exemption is the path exactly
+
+
 @pytest.mark.parametrize("debug", ["false", "true"])
 def test_local_http_serves_plain_http(debug):
     seen = settings_under({"SECRET_KEY": "k", "DEBUG": debug, "LOCAL_HTTP": "true"}, HTTPS_SETTINGS)
