@@ -1,10 +1,17 @@
 """ASGI entry point: HTTP through Django, WebSockets through the /ws/ consumer (`python -m mediconnect.server`)."""
 
 import os
+import sys
+from pathlib import Path
 
 from mediconnect.server.http_handler import get_http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
+
+# The `daphne` script (or `python -m daphne`) would serve this application without our server: no 1012
+# on restart, no bound on a socket's backlog, no direct frames. Refuse, rather than run without them.
+if "daphne" in {Path(sys.argv[0]).name, Path(sys.argv[0]).parent.name}:
+    raise SystemExit("Serve MediConnect with `python -m mediconnect.server` (daphne's flags), not the daphne script")
 
 # Django must be set up before anything imports models. Django's ASGI handler, one thread hop a
 # request (mediconnect/server/http_handler.py).

@@ -177,3 +177,25 @@ async def test_a_client_that_does_not_read_is_dropped_at_the_backlog_limit(serve
     assert "websocket dropped: the client is not reading" in caplog.text
     await reading.send(json.dumps({"type": "still_here"}))
     assert await reader.json() == {"type": "still_here"}  # the other socket carries on
+
+
+@pytest.mark.parametrize("command", [["daphne"], ["python", "-m", "daphne"]])
+def test_the_daphne_script_refuses_to_serve_the_application_without_our_server(command):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    executable = (
+        [str(Path(sys.executable).with_name("daphne"))] if command == ["daphne"] else [sys.executable, *command[1:]]
+    )
+    result = subprocess.run(
+        [*executable, "-e", "tcp:port=0:interface=127.0.0.1", "mediconnect.asgi:application"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "python -m mediconnect.server" in result.stderr
