@@ -10,7 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediconnect.settings")
 
 # The `daphne` script (or `python -m daphne`) would serve this application without our server: no 1012
 # on restart, no bound on a socket's backlog, no direct frames. Refuse, rather than run without them.
-if "daphne" in {Path(sys.argv[0]).name, Path(sys.argv[0]).parent.name}:
+_program = Path((getattr(sys, "argv", None) or [""])[0])
+if "daphne" in {_program.name, _program.parent.name}:
     raise SystemExit("Serve MediConnect with `python -m mediconnect.server` (daphne's flags), not the daphne script")
 
 # Django must be set up before anything imports models. Django's ASGI handler, one thread hop a

@@ -19,12 +19,17 @@
   own (no JSON, no log line) before the application sees it.
 """
 
+import asyncio
+import logging
+
 from daphne import http_protocol
 from daphne import server as daphne_server
 from twisted.internet import defer
 
 from mediconnect.server import graceful, patches
 from mediconnect.server.daphne_tuning import DIRECT_SOCKET, DirectSocket, WebSocketProtocol
+
+logger = logging.getLogger(__name__)
 
 
 class WebRequest(http_protocol.WebRequest):
@@ -86,9 +91,7 @@ class Server(daphne_server.Server):
 
     def kill_all_applications(self):
         """SIGTERM: drain (graceful.py), then what daphne does before the reactor stops."""
-        import asyncio
-
         drained = defer.Deferred.fromFuture(asyncio.ensure_future(graceful.drain(self, self.ports)))
-        drained.addErrback(lambda failure: graceful.logger.error("graceful shutdown failed: %s", failure.value))
+        drained.addErrback(lambda failure: logger.error("graceful shutdown failed: %s", failure.value))
         drained.addBoth(lambda _: super(Server, self).kill_all_applications())
         return drained
