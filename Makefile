@@ -24,7 +24,8 @@ BACKLOG  ?= 1024
 WS_CONNECT_TIMEOUT ?= 30
 ENDPOINT  = tcp:port=$(PORT):interface=$(subst :,\:,$(subst [,,$(subst ],,$(HOST)))):backlog=$(BACKLOG)
 
-# The flags every daphne process of ours runs with (`make run`, each node of `make run-cluster`).
+# The flags every daphne process of ours runs with (`make run`, each node of `make run-cluster`): daphne's
+# own, given to `python -m mediconnect.server`, daphne with our server class (mediconnect/server/).
 DAPHNE_FLAGS = --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size $(WS_MAX) \
 	--websocket_connect_timeout $(WS_CONNECT_TIMEOUT)
 # `make run-cluster`: NODES daphne processes on ports BASE_PORT, BASE_PORT+1, … behind nginx on
@@ -66,7 +67,7 @@ WORKER_ARGS ?=
 run: migrate
 	$(LOCAL) $(PY) manage.py run_worker $(WORKER_ARGS) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(LOCAL) $(VENV)/bin/daphne $(DAPHNE_FLAGS) \
+	$(LOCAL) $(PY) -m mediconnect.server $(DAPHNE_FLAGS) \
 		-e '$(ENDPOINT)' mediconnect.asgi:application
 
 # Debian's nginx, installed when missing (the cluster runs it as a user-level process of its own).

@@ -72,8 +72,8 @@ def makefile_daphne_command(port: int) -> list[str]:
             words, command = command, []
             while words and "=" in words[0] and not words[0].startswith("-"):
                 words.pop(0)  # the recipe's environment (its local key file, LOCAL_HTTP): the bench sets its own
-            if words and Path(words[0]).name == "daphne":
-                words[0] = str((ROOT / words[0]).resolve())
+            if words[1:3] == ["-m", "mediconnect.server"]:  # daphne with our server class
+                words[0] = str(ROOT / words[0])  # not resolved: a venv's python is a link out of the venv
                 return words
     raise RuntimeError(f"no daphne command in `make -n run`:\n{out}")
 

@@ -209,9 +209,9 @@ def check_nginx_config(nginx: str, config: Path) -> None:
 
 
 def daphne_command(port: int, daphne_args: list[str]) -> list[str]:
-    daphne = str(Path(sys.executable).with_name("daphne"))
+    """daphne with our server class (mediconnect/server/cli.py), as `make run` starts it."""
     endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}"
-    return [daphne, *daphne_args, "-e", endpoint, "mediconnect.asgi:application"]
+    return [sys.executable, "-m", "mediconnect.server", *daphne_args, "-e", endpoint, "mediconnect.asgi:application"]
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

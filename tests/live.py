@@ -22,7 +22,8 @@ from django.db import connection
 ROOT = Path(settings.BASE_DIR)
 # The Makefile's BACKLOG: daphne's listen queue, instead of Twisted's 50.
 LISTEN_BACKLOG = 1024
-DAPHNE = str(Path(sys.executable).with_name("daphne"))
+# daphne with our server class, as `make run` starts it (mediconnect/server/cli.py).
+DAPHNE = [sys.executable, "-m", "mediconnect.server"]
 # Debian's nginx (the cluster tests put it in front of several daphne processes).
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 
@@ -166,7 +167,7 @@ class Daphne(Endpoint):
             env.pop("REDIS_URL", None)
         env.update({k: str(v) for k, v in extra_env.items()})
         self.process = subprocess.Popen(
-            [DAPHNE, *daphne_limits(), "-e", daphne_endpoint(self.port), "mediconnect.asgi:application"],
+            [*DAPHNE, *daphne_limits(), "-e", daphne_endpoint(self.port), "mediconnect.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

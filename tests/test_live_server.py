@@ -38,3 +38,38 @@ def test_make_run_passes_host_and_port_to_the_endpoint(host, interface):
     )
     assert out.returncode == 0, out.stderr
     assert f"-e 'tcp:port=9123:interface={interface}:backlog={LISTEN_BACKLOG}'" in out.stdout
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("body", [b"--x--", b"\r\n", b"x", b"--x--\r\n", b""])
+def test_a_multipart_booking_without_parts_is_a_json_400_from_the_app(server, patient, body):
+    """Twisted used to parse the form body for daphne and answer one it could not parse with a bare 400 of
+    its own (no JSON, no log line); the body is Django's to read, and the API's to refuse."""
+    import http.client
+    import json
+
+    from accounts.tests.factories import PASSWORD
+
+    access = server.token(patient.email, PASSWORD)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/api/appointments/",
+            body=body,
+            headers={"Content-Type": "multipart/form-data; boundary=x", "Authorization": f"Bearer {access}"},
+        )
+        answer = connection.getresponse()
+        text = answer.read().decode()
+    finally:
+        connection.close()
+    assert answer.status == 400, text
+    assert answer.getheader("Content-Type") == "application/json", text
+    error = json.loads(text)
+    assert error == {
+        "doctor": ["This field is required."],
+        "date": ["This field is required."],
+        "time": ["This field is required."],
+    }
+    assert '"POST /api/appointments/" 400' in server.output()  # answered by the app, in its log

@@ -3,8 +3,9 @@
 `HubSocket` is the base of the user's socket (consumers.EventConsumer) and a display board's
 (board_socket.BoardConsumer). It runs Channels' consumer loop without a layer channel of its own
 (the hub hands it its groups' messages) and without a task or a database hop per message. Under
-daphne it writes text frames straight to the connection (daphne_tuning.DirectSocket), and a frame
-that every socket of a group gets is framed once per process (`send_shared`). A database or Redis
+our server it writes text frames straight to the connection the server offers in the scope
+(daphne_tuning.DirectSocket), and a frame that every socket of a group gets is framed once per
+process (`send_shared`). A database or Redis
 outage anywhere in its work accepts the socket if need be and closes it with 4503 (mediconnect.operations.outage).
 """
 
@@ -29,7 +30,7 @@ class HubSocket(AsyncWebsocketConsumer):
 
     async def __call__(self, scope, receive, send):
         self.scope, self.base_send, self.channel_layer = scope, send, None
-        self.direct = DirectSocket.behind(send)
+        self.direct = DirectSocket.of(scope)  # offered by our server; None under a test's communicator
         try:
             while True:
                 await self.dispatch(await receive())

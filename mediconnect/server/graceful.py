@@ -2,13 +2,14 @@
 
 daphne leaves SIGTERM to Twisted, which stops the reactor: daphne's "before shutdown" trigger
 (`Server.kill_all_applications`) cancels every application instance, and the reactor then drops
-every connection without a close frame. The clients see 1006 and back off as after a crash. Here
-that trigger first stops the listening ports (new connections are refused, so a load balancer
-sends them to another node), sends every open socket a close frame with 1012 "service restart"
-(the portals reconnect at once and resume from their last event id), and waits until the clients
-have answered and the consumers have finished, and until the HTTP requests under way have been
-answered, for GRACE_SECONDS at most. (A consumer hands its
-presence and socket count back in the background; one not done by the exit expires with the TTL.)
+every connection without a close frame. The clients see 1006 and back off as after a crash. Our
+server (daphne_server.Server) overrides that trigger to `drain` first: it stops the listening ports
+(new connections are refused, so a load balancer sends them to another node), sends every open
+socket a close frame with 1012 "service restart" (the portals reconnect at once and resume from
+their last event id), and waits until the clients have answered and the consumers have finished,
+and until the HTTP requests under way have been answered, for GRACE_SECONDS at most. (A consumer
+hands its presence and socket count back in the background; one not done by the exit expires with
+the TTL.)
 A socket that opens meanwhile (its handshake was under way) is closed the same way.
 
 1012 goes out through autobahn's `sendCloseFrame`: its public `sendClose` refuses codes below 3000
@@ -17,42 +18,12 @@ other than 1000, though 1012 is a registered close code for exactly this.
 
 import asyncio
 import logging
-import sys
-
-from twisted.internet import defer
 
 logger = logging.getLogger(__name__)
 
 CLOSE_SERVICE_RESTART = 1012
 GRACE_SECONDS = 5.0  # autobahn drops a client that does not answer a close within 1 s
 POLL_SECONDS = 0.05
-_MARK = "_mediconnect_graceful"
-
-
-def graceful_shutdown() -> None:
-    """Install the SIGTERM behaviour on daphne's server; nothing when not running under daphne."""
-    server_module = sys.modules.get("daphne.server")
-    if server_module is None:  # imported by tests or manage.py, not by daphne's command
-        return
-    server_class = server_module.Server
-    if getattr(server_class, _MARK, False):
-        return
-    listen_success = server_class.listen_success
-    kill_all_applications = server_class.kill_all_applications
-
-    def remember_port(self, port):
-        self._mediconnect_ports = [*getattr(self, "_mediconnect_ports", []), port]
-        return listen_success(self, port)
-
-    def drain_then_kill(self):
-        drained = defer.Deferred.fromFuture(asyncio.ensure_future(drain(self)))
-        drained.addErrback(lambda failure: logger.error("graceful shutdown failed: %s", failure.value))
-        drained.addBoth(lambda _: kill_all_applications(self))
-        return drained
-
-    server_class.listen_success = remember_port
-    server_class.kill_all_applications = drain_then_kill
-    setattr(server_class, _MARK, True)
 
 
 def _websockets(server) -> list:
@@ -84,8 +55,11 @@ def _settled(server, protocol) -> bool:
     return protocol.state == protocol.STATE_CLOSED and (instance is None or instance.done())
 
 
-async def drain(server) -> None:
-    for port in getattr(server, "_mediconnect_ports", []):
+async def drain(server, ports) -> None:
+    """Stop listening on `ports`, close every socket of `server` with 1012, wait for them and the requests under way."""
+    from twisted.internet import defer
+
+    for port in ports:
         await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
     sockets = _websockets(server)
     logger.info("shutting down: stopped listening; closing %d socket(s) with %d", len(sockets), CLOSE_SERVICE_RESTART)

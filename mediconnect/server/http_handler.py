@@ -80,6 +80,8 @@ class OneHopASGIHandler(ASGIHandler):
             self.threads.give(executor)
 
     async def handle(self, scope, receive, send):
+        # Django's handle, re-implemented (patches.TARGETS fingerprints it: a Django that changes it
+        # fails the tests and does not start, until this is read against it).
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -101,7 +103,7 @@ class OneHopASGIHandler(ASGIHandler):
         request, response = self.create_request(scope, body_file)
         if request is not None:
             response = self.get_response(request)
-            response._handler_class = self.__class__
+            response._handler_class = self.__class__  # as Django's run_get_response (patches.TARGETS)
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size
         if not response.streaming:

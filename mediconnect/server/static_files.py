@@ -11,6 +11,7 @@ before Django's middleware, as it served the apps' files before.
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
+from django.http import Http404
 from django.views import static
 
 
@@ -23,6 +24,11 @@ class StaticFilesHandler(ASGIStaticFilesHandler):
     (the apps' own folders do not have the hashed names)."""
 
     def serve(self, request):
+        # A `..` would climb out of the static files, which Django refuses by raising
+        # SuspiciousFileOperation: here, before the middleware and its handling of that, a 500 with a
+        # traceback. No static file has `..` in its name: not found.
+        if ".." in self.file_path(request.path).split("/"):
+            raise Http404("no such static file")
         if not settings.STATICFILES_MANIFEST:
             return super().serve(request)
         return static.serve(request, self.file_path(request.path), document_root=settings.STATIC_ROOT)

@@ -1,11 +1,16 @@
-"""The write-through TCP transport: sent at once when it can, never out of order, nothing lost."""
+"""The write-through TCP transport (sent at once when it can, never out of order, nothing lost), the bound on
+a socket's backlog, autobahn's lazy debug text and the spread keep-alive pings."""
 
 import socket
 
 from twisted.internet import reactor, tcp
 from twisted.internet.protocol import Protocol
 
-from mediconnect.server.daphne_tuning import write_through
+from mediconnect.server.patches import apply, unsent_bytes
+
+
+def write_through():
+    apply()  # idempotent: the server's start, checks and patches
 
 
 def connection_pair(send_buffer: int | None = None):
@@ -21,7 +26,7 @@ def connection_pair(send_buffer: int | None = None):
 
 def waiting(transport) -> int:
     """Bytes the transport holds for the reactor to send later."""
-    return transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+    return unsent_bytes(transport)
 
 
 def drain(transport, peer, expected: int) -> bytes:
@@ -65,10 +70,8 @@ def test_autobahns_debug_text_is_made_only_when_written():
     from autobahn.twisted import websocket
     from autobahn.websocket import protocol
 
-    from mediconnect.server.daphne_tuning import lazy_debug_text
-
-    lazy_debug_text()
-    lazy_debug_text()  # idempotent: a second call wraps nothing twice
+    apply()
+    apply()  # idempotent: a second call wraps nothing twice
     options = [("autoPingInterval", 0), ("maxMessagePayloadSize", 65536)]
     text = protocol.pformat(options)
     assert not isinstance(text, str)  # nothing formatted yet
@@ -80,47 +83,21 @@ def test_autobahns_debug_text_is_made_only_when_written():
         assert f"{size}" == util.hlval(512)
 
 
-def test_frames_are_written_straight_only_to_a_daphne_connection():
-    import functools
+def test_a_connection_whose_backlog_passes_the_limit_is_dropped_by_its_producer(caplog):
+    from mediconnect.server.daphne_tuning import BacklogLimit
 
-    from autobahn.websocket.protocol import WebSocketProtocol
-    from daphne.server import Server
-
-    from mediconnect.server.daphne_tuning import DirectSocket
-
-    class Protocol:  # what DirectSocket reads of daphne's protocol
-        state = WebSocketProtocol.STATE_OPEN
-
-    server = Server.__new__(Server)  # no reactor: only its bound handle_reply is used
-    protocol = Protocol()
-    direct = DirectSocket.behind(functools.partial(server.handle_reply, protocol))
-    assert direct is not None and direct.protocol is protocol and direct.writable()
-
-    protocol.state = WebSocketProtocol.STATE_CLOSING
-    assert not direct.writable()
-
-    async def other_send(message):  # another server's send, or a test communicator's
-        return None
-
-    assert DirectSocket.behind(other_send) is None
-
-
-def test_a_connection_whose_backlog_passes_the_limit_is_dropped(settings):
-    from types import SimpleNamespace
-
-    from mediconnect.server.daphne_tuning import drop_if_backlogged
-
-    settings.WS_MAX_BACKLOG_BYTES = 100_000
     write_through()
     transport, peer = connection_pair(send_buffer=4096)
-    protocol = SimpleNamespace(transport=transport)
+    limit = BacklogLimit(transport, 100_000)
+    transport.registerProducer(limit, True)  # as our WebSocket protocol registers it
     transport.write(b"x" * 50_000)
-    assert not drop_if_backlogged(protocol)  # under the limit: kept
-    transport.write(b"y" * 200_000)  # the peer reads nothing
+    assert not limit.dropped  # under the limit: kept
+    transport.write(b"y" * 200_000)  # the peer reads nothing: Twisted tells the producer, which drops it
     assert waiting(transport) > 100_000
-    assert drop_if_backlogged(protocol)
-    assert transport._aborting
-    assert not drop_if_backlogged(protocol)  # once
+    assert limit.dropped
+    assert "websocket dropped: the client is not reading" in caplog.text
+    transport.write(b"z" * 10)
+    assert caplog.text.count("websocket dropped") == 1  # once
     for call in reactor.getDelayedCalls():  # the reactor does not run here: no connectionLost later
         if call.func == transport.connectionLost:
             call.cancel()
@@ -132,21 +109,16 @@ def test_keep_alive_pings_are_spread_over_the_checkers_period_and_skip_closed_so
     from unittest import mock
 
     from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
-    from daphne.ws_protocol import WebSocketProtocol
-    from twisted.internet import reactor
 
-    from mediconnect.server.daphne_tuning import CHECKER_PERIOD, spread_pings
+    from mediconnect.server.daphne_tuning import WebSocketProtocol
+    from mediconnect.server.patches import CHECKER_PERIOD
 
-    spread_pings()
-    spread_pings()  # idempotent: a second call wraps nothing twice
     sockets = [WebSocketProtocol.__new__(WebSocketProtocol) for _ in range(200)]
+    scheduled = []
     for sock in sockets:
         sock.state = Autobahn.STATE_OPEN
-    scheduled = []
-    with (
-        mock.patch.object(reactor, "callLater", side_effect=lambda delay, f, *args: scheduled.append((delay, f, args))),
-        mock.patch.object(Autobahn, "_sendAutoPing", autospec=True) as ping,
-    ):
+        sock.call_later = lambda delay, f, *args: scheduled.append((delay, f, args))
+    with mock.patch.object(Autobahn, "_sendAutoPing", autospec=True) as ping:
         for sock in sockets:  # what daphne's timeout checker does in one turn, for each socket that is due
             sock._sendAutoPing()
         assert ping.call_count == 0  # no frame written in the checker's turn

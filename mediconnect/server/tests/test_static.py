@@ -87,3 +87,20 @@ async def test_deployed_pages_name_hashed_static_files_and_daphne_serves_them(ha
     assert imported, body[:300]
     assert (await get(f"/static/js/{imported.group(1).decode()}"))[0] == 200
     assert (await get("/static/js/no-such-file.js"))[0] == 404
+
+
+CLIMBING = ["/static/../settings.py", "/static/css/../../x", "/static/js/../../../etc/passwd", "/static/.."]
+
+
+@pytest.mark.parametrize("path", CLIMBING)
+async def test_a_path_that_climbs_out_of_static_is_a_clean_404(path, caplog):
+    status, _, _ = await get(path)
+    assert status == 404
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+@pytest.mark.parametrize("path", CLIMBING)
+async def test_a_path_that_climbs_out_of_the_collected_files_is_a_clean_404(path, hashed_static, caplog):
+    status, _, _ = await get(path)
+    assert status == 404
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"

@@ -1,0 +1,3 @@
+from mediconnect.server.cli import main
+
+main()
