@@ -86,9 +86,14 @@ def _refuse_active(obj) -> None:
                 str(item.get(key)) in PDF_ACTIVE_NAMES for key in ("/S", "/Type", "/Subtype") if key in keys
             ):
                 raise Refused(gettext("PDFs with scripts, automatic actions or embedded files are not accepted."))
-            stack.extend(value for value in item.values() if not value.is_indirect)
+            stack.extend(value for value in item.values() if _direct(value))
         elif isinstance(item, pikepdf.Array):
-            stack.extend(value for value in item if not value.is_indirect)
+            stack.extend(value for value in item if _direct(value))
+
+
+def _direct(value) -> bool:
+    # pikepdf hands numbers and booleans back as Python values: nothing to walk there.
+    return isinstance(value, (pikepdf.Dictionary, pikepdf.Array, pikepdf.Stream)) and not value.is_indirect
 
 
 def _reencode(upload: File, image_format: str) -> bytes:
