@@ -472,6 +472,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two `status` enums (an appointment's, a file's): each its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "appointments.models.Status",
+        "FileStatusEnum": "documents.models.File.Status",
+    },
 }
 
 LOGGING = {

@@ -13,16 +13,13 @@ from appointments.models import Status as AppointmentStatus
 from appointments.tests.factories import AppointmentFactory
 from documents.models import AccessLog, File
 from notifications.models import Event, Notification
+from tests.support import FILE_KEYS
 
 from . import samples
 from .factories import FileFactory
 
 pytestmark = pytest.mark.django_db
 
-FILE_KEYS = {
-    "id", "patient", "patient_name", "appointment", "kind", "title", "content_type", "size", "status",
-    "uploaded_by", "uploaded_by_name", "created_at",
-}  # fmt: skip
 LIST_KEYS = {"count", "next", "previous", "results"}
 
 

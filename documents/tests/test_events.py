@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from appointments.tests.factories import AppointmentFactory
 from documents.models import AccessLog
 from documents.services import file_scan_result, file_upload
+from tests.support import FILE_KEYS
 from tests.support.wsutil import frames_until, open_socket, ready
 
 from . import samples
@@ -53,6 +54,7 @@ async def test_patient_and_doctor_hear_the_file_added_and_its_status_change(pati
             if is_file_update(f)
         ]
         assert [f["data"]["status"] for f in heard] == ["SCANNING", "AVAILABLE"]
+        assert all(set(f["data"]) == FILE_KEYS for f in heard)
         assert heard[0]["data"]["id"] == file.pk and heard[0]["data"]["appointment"] == visit.pk
         assert heard[0]["id"] < heard[1]["id"]
         await socket.disconnect()
