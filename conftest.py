@@ -2,6 +2,8 @@
 
 import copy
 import datetime
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -53,6 +55,15 @@ def _fast_password_hashing(request, settings):
     Tests under tests/ log in to real daphne processes, which keep the production hashers."""
     if not Path(str(request.node.path)).is_relative_to(LIVE_TESTS):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_files_root():
+    """The run's uploaded documents (settings_test's FILES_ROOT, under the temporary directory) go with it."""
+    yield
+    root = Path(settings.FILES_ROOT)
+    if root.name.startswith("mediconnect-test-files-") and root.is_relative_to(tempfile.gettempdir()):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
