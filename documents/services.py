@@ -83,7 +83,6 @@ def _queue_scan(file: File) -> None:
     scan_file.enqueue(file.pk)
 
 
-@transaction.atomic
 def file_upload(
     *,
     actor,
@@ -92,12 +91,16 @@ def file_upload(
     title: str = "",
     appointment_id: int | None = None,
     patient_id: int | None = None,
+    scan: bool = True,
 ) -> File:
     """Store an uploaded file for a patient the caller may see: checked by its bytes (Refused → UnsupportedFile),
     images re-encoded; SCANNING until the worker's clamd verdict when CLAMD_URL is set, else AVAILABLE.
 
-    `upload` is a Django File with a `name` (the uploader's file name, kept as data) and a `size`. Every
-    check comes before a byte is stored; the file's events and notifications are recorded with it.
+    `upload` is a Django File with a `name` (the uploader's file name, kept as data) and a `size`;
+    `scan=False` for a file the server made itself (a prescription's PDF): AVAILABLE at once. Every
+    check comes before a byte is stored. The checks (a PDF parse, an image's re-encoding) run before
+    the transaction opens, so no database lock waits on them (on SQLite every transaction holds the
+    write lock); the row, its log entry, events and notifications are written in one transaction.
     """
     if kind not in File.Kind.values:
         raise InvalidInput(gettext("Not a kind of document."), field="kind")
@@ -115,7 +118,7 @@ def file_upload(
     except Refused as exc:
         raise UnsupportedFile(str(exc), field="file") from None
 
-    scanning = bool(settings.CLAMD_URL)
+    scanning = scan and bool(settings.CLAMD_URL)
     file = File(
         patient=patient,
         appointment=appointment,
@@ -130,16 +133,17 @@ def file_upload(
     # The bytes go first, under a random name; if anything after fails, they are taken back.
     file.content.save("upload", inspected.content, save=False)
     try:
-        file.save(force_insert=True)
-        _log(file, actor, Action.UPLOAD)
-        if scanning:
-            _queue_scan(file)
-        notifications = []
-        if actor.pk != patient.pk:
-            notifications.append(notification_about(patient, "added_patient", file))
-        elif appointment is not None:
-            notifications.append(notification_about(appointment.doctor.user, "added_doctor", file))
-        _publish(file, notifications)
+        with transaction.atomic():
+            file.save(force_insert=True)
+            _log(file, actor, Action.UPLOAD)
+            if scanning:
+                _queue_scan(file)
+            notifications = []
+            if actor.pk != patient.pk:
+                notifications.append(notification_about(patient, "added_patient", file))
+            elif appointment is not None:
+                notifications.append(notification_about(appointment.doctor.user, "added_doctor", file))
+            _publish(file, notifications)
     except BaseException:
         documents_storage.delete(file.content.name)
         raise

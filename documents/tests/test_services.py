@@ -5,6 +5,7 @@ import datetime
 import io
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -15,6 +16,7 @@ from documents.models import AccessLog, File
 from notifications.models import Event, Notification
 
 from .factories import FileFactory
+from .samples import pdf
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +178,37 @@ def test_the_admin_shows_files_removed_ones_too_read_only_with_their_access_log(
     assert 'name="_save"' not in html  # read-only
     assert client.get("/admin/documents/file/add/").status_code == 403
     assert client.get("/admin/documents/accesslog/").status_code == 200
+
+
+# --- uploads by the server itself ------------------------------------------------------------------
+
+
+def test_a_file_the_server_made_is_available_at_once_even_with_a_scanner(settings, patient, doctor):
+    settings.CLAMD_URL = "tcp://127.0.0.1:1"
+    visit = AppointmentFactory(patient=patient, doctor=doctor)
+
+    made = services.file_upload(
+        actor=doctor.user,
+        upload=ContentFile(pdf(), name="prescription.pdf"),
+        kind=File.Kind.PRESCRIPTION,
+        appointment_id=visit.pk,
+        scan=False,
+    )
+    scanned = services.file_upload(
+        actor=doctor.user, upload=ContentFile(pdf(), name="lab.pdf"), kind=File.Kind.LAB_REPORT, appointment_id=visit.pk
+    )
+
+    assert made.status == File.Status.AVAILABLE and made.title == "prescription.pdf"
+    assert scanned.status == File.Status.SCANNING
+
+
+def test_a_failed_write_takes_the_stored_bytes_back(patient, stored, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "_publish", fail)
+
+    with pytest.raises(RuntimeError):
+        services.file_upload(actor=patient, upload=ContentFile(pdf(), name="r.pdf"), kind=File.Kind.OTHER)
+
+    assert stored() == [] and not File.objects.exists()
