@@ -7,6 +7,7 @@ import io
 import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from PIL import Image
 
 from appointments.models import Status as AppointmentStatus
@@ -485,3 +486,37 @@ def test_only_the_patient_and_admins_read_the_access_log(api, patient, doctor, v
     assert api(doctor).get(f"/api/files/{file.pk}/access-log/").status_code == 403
     assert api(patient2).get(f"/api/files/{file.pk}/access-log/").status_code == 404
     assert api(patient).get(f"/api/files/{file.pk}/access-log/").status_code == 200
+
+
+# --- the portals' session ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal(patient):
+    """A browser's session with CSRF checks on, as the portal pages upload."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(patient)
+    browser.get("/patient/")
+    return browser, browser.cookies["csrftoken"].value
+
+
+def test_a_portal_session_uploads_with_its_csrf_token(portal, patient):
+    browser, token = portal
+    file = SimpleUploadedFile("r.pdf", samples.pdf())
+
+    assert browser.post("/api/files/", {"file": file, "kind": "OTHER"}).status_code == 403  # no token
+    file.seek(0)
+    response = browser.post("/api/files/", {"file": file, "kind": "OTHER"}, headers={"X-CSRFToken": token})
+
+    assert response.status_code == 201 and response.json()["patient"] == patient.pk
+
+
+def test_a_portal_session_gets_413_for_a_file_over_the_limit(portal, settings, stored):
+    browser, token = portal
+    settings.FILE_MAX_BYTES = 1000
+    file = SimpleUploadedFile("big.png", samples.image("PNG", size=(40, 40), compress_level=0))
+
+    response = browser.post("/api/files/", {"file": file, "kind": "OTHER"}, headers={"X-CSRFToken": token})
+
+    assert response.status_code == 413 and set(response.json()) == {"file"}
+    assert stored() == []
