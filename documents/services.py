@@ -35,12 +35,21 @@ def _log(file: File, user, action: str) -> AccessLog:
     return AccessLog.objects.create(file=file, user=user, action=action)
 
 
+def _doctor_told(file: File):
+    """The user of the file's appointment's doctor, if they may see the patient's files (the appointment,
+    or another, is not cancelled); else None."""
+    if not file.appointment_id:
+        return None
+    doctor_user = file.appointment.doctor.user
+    if doctor_user.pk == file.patient_id or not may_see_patient(doctor_user, file.patient_id):
+        return None
+    return doctor_user
+
+
 def _audience(file: File) -> list[int]:
     """Who hears of the file: its patient and, for an appointment's file, that appointment's doctor."""
-    users = [file.patient_id]
-    if file.appointment_id and file.appointment.doctor.user_id not in users:
-        users.append(file.appointment.doctor.user_id)
-    return users
+    doctor_user = _doctor_told(file)
+    return [file.patient_id] + ([doctor_user.pk] if doctor_user else [])
 
 
 def _publish(file: File, notifications=()) -> None:
@@ -142,7 +151,8 @@ def file_upload(
             if actor.pk != patient.pk:
                 notifications.append(notification_about(patient, "added_patient", file))
             elif appointment is not None:
-                notifications.append(notification_about(appointment.doctor.user, "added_doctor", file))
+                if doctor_user := _doctor_told(file):
+                    notifications.append(notification_about(doctor_user, "added_doctor", file))
             _publish(file, notifications)
     except BaseException:
         documents_storage.delete(file.content.name)

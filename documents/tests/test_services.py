@@ -212,3 +212,19 @@ def test_a_failed_write_takes_the_stored_bytes_back(patient, stored, monkeypatch
         services.file_upload(actor=patient, upload=ContentFile(pdf(), name="r.pdf"), kind=File.Kind.OTHER)
 
     assert stored() == [] and not File.objects.exists()
+
+
+def test_a_doctor_who_may_no_longer_see_the_patient_hears_nothing_of_their_files(patient, doctor):
+    visit = AppointmentFactory(patient=patient, doctor=doctor)
+    file = FileFactory(patient=patient, appointment=visit, status=File.Status.SCANNING)
+    visit.status = "CANCELLED"
+    visit.save(update_fields=["status"])
+
+    services.file_scan_result(file_id=file.pk, infected=False)
+    services.file_upload(
+        actor=patient, upload=ContentFile(pdf(), name="r.pdf"), kind=File.Kind.OTHER, appointment_id=visit.pk
+    )
+
+    assert not Event.objects.filter(user=doctor.user).exists()
+    assert not Notification.objects.filter(user=doctor.user).exists()
+    assert Event.objects.filter(user=patient, type="file_updated").count() == 2
