@@ -2,6 +2,8 @@
 
 import copy
 import datetime
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import DoctorFactory, UserFactory
 from appointments.services import appointment_book
+from documents.append_only import flushing
 from tests.support import bearer_client, hhmm, user_of
 
 LIVE_TESTS = Path(__file__).parent / "tests"
@@ -52,6 +55,33 @@ def _fast_password_hashing(request, settings):
     Tests under tests/ log in to real daphne processes, which keep the production hashers."""
     if not Path(str(request.node.path)).is_relative_to(LIVE_TESTS):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_files_root():
+    """The run's uploaded documents (settings_test's FILES_ROOT, under the temporary directory) go with it."""
+    yield
+    root = Path(settings.FILES_ROOT)
+    if root.name.startswith("mediconnect-test-files-") and root.is_relative_to(tempfile.gettempdir()):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _access_log_flushable(request):
+    """On SQLite, let the flush after a transactional test empty the documents' append-only access
+    log (documents/append_only.py); PostgreSQL empties it with TRUNCATE, which its trigger allows.
+
+    Set up after the test database (so torn down, and the flag raised, just before its flush); the
+    flag is lowered again when the next test starts."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
+    flushing(False)
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    flushing(True)
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "accounts",
     "notifications",
     "appointments",
+    "documents",
     "queues",
     "mediconnect",
 ]
@@ -214,6 +215,37 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# Clinical documents (contract v1.2): the bytes live under FILES_ROOT, a private directory that no
+# URL maps to (never under STATIC_ROOT): they leave only through a signed, short-lived link
+# (FILE_LINK_SECONDS), served by Django or, when nginx is in front, handed to it with X-Accel-Redirect
+# under FILES_X_ACCEL_PREFIX (an `internal` location of nginx's; empty: Django sends the bytes).
+FILES_ROOT = Path(env("FILES_ROOT", default=str(BASE_DIR / "private-media")))
+STORAGES["documents"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    # base_url None: the storage has no public URL; file modes owner-only.
+    "OPTIONS": {
+        "location": str(FILES_ROOT),
+        "base_url": None,
+        "file_permissions_mode": 0o600,
+        "directory_permissions_mode": 0o700,
+    },
+}
+FILE_MAX_BYTES = env.int("FILE_MAX_BYTES", default=10 * 1024 * 1024)
+FILE_LINK_SECONDS = env.int("FILE_LINK_SECONDS", default=60)
+FILES_X_ACCEL_PREFIX = env("FILES_X_ACCEL_PREFIX", default="")
+# Uploads stream to a temporary file (documents.uploads): file bytes never count against this, which
+# bounds the other fields of a form and urlencoded bodies only (Django's default, written out).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# The virus scanner: clamd at tcp://host:port or unix:///path. Empty: files are available at once.
+# A file waits in SCANNING until the task worker has had clamd check it; while clamd is away the
+# scan is tried again after FILE_SCAN_RETRY_SECONDS, doubling up to an hour.
+CLAMD_URL = env("CLAMD_URL", default="")
+CLAMD_TIMEOUT = env.float("CLAMD_TIMEOUT", default=30.0)
+FILE_SCAN_RETRY_SECONDS = env.int("FILE_SCAN_RETRY_SECONDS", default=30)
+# `manage.py prune` deletes the bytes of files removed (DELETE) more than this many days ago; the
+# record and its access log stay. Empty (the default): removed files keep their bytes for good.
+FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=None)
 
 # Channel layer: in-memory by default; REDIS_URL switches to Redis so that
 # several server processes share groups. Each process receives on one channel (its hub's, see
@@ -440,6 +472,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two `status` enums (an appointment's, a file's): each its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "appointments.models.Status",
+        "FileStatusEnum": "documents.models.File.Status",
+    },
 }
 
 LOGGING = {
@@ -447,6 +484,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # pikepdf (documents' PDF checks) announces its logger bridge at INFO in every process.
+    "loggers": {"pikepdf": {"level": "WARNING"}},
 }
 
 if not DEBUG:

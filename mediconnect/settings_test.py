@@ -7,6 +7,7 @@ same key to the daphne processes it starts.
 
 import os
 import secrets
+import tempfile
 
 # A developer's `.env` (DEBUG, hosts, mail, time zone for `make run`) is not read: the suite asserts
 # the defaults, and the same tests must pass on every machine. The environment still wins, so
@@ -16,5 +17,8 @@ os.environ.setdefault("SECRET_KEY", f"test-run-{secrets.token_urlsafe(48)}")
 os.environ.setdefault("LOCAL_HTTP", "true")
 # Static files from the apps, unhashed: no `collectstatic` before a test run (nor in the live servers).
 os.environ.setdefault("STATICFILES_MANIFEST", "false")
+# Uploaded documents of the run (and of the live servers it starts) in a directory of its own, not the
+# checkout's private-media/; the root conftest removes it at the end.
+os.environ.setdefault("FILES_ROOT", os.path.join(tempfile.gettempdir(), f"mediconnect-test-files-{os.getpid()}"))
 
 from mediconnect.settings import *  # noqa: E402, F403

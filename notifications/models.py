@@ -10,6 +10,8 @@ class NotificationType(models.TextChoices):
     REVIEW_REQUEST = "REVIEW_REQUEST", "Review request"
     APPOINTMENT_REMINDER = "APPOINTMENT_REMINDER", "Appointment reminder"
     DOCTOR_DIGEST = "DOCTOR_DIGEST", "Doctor's day digest"
+    DOCUMENT_ADDED = "DOCUMENT_ADDED", "Document added"
+    DOCUMENT_REJECTED = "DOCUMENT_REJECTED", "Document rejected"
 
 
 # The notifications a user with no open socket also gets by email and SMS (contract v1.1).
@@ -53,6 +55,7 @@ class EventType(models.TextChoices):
     NOTIFICATION_READ = "notification_read"
     ALL_NOTIFICATIONS_READ = "all_notifications_read"
     APPOINTMENT_UPDATED = "appointment_updated"
+    FILE_UPDATED = "file_updated"
 
 
 class Event(models.Model):

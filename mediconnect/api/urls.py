@@ -35,5 +35,6 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="drf_spectacular/swagger_ui_strict.html"),
         name="docs",
     ),
+    path("", include("documents.urls")),
     path("", include(router.urls)),
 ]

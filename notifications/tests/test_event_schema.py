@@ -18,10 +18,13 @@ STORED = {
     EventType.NOTIFICATION_READ: {"notification_id", "unread_count"},
     EventType.ALL_NOTIFICATIONS_READ: {"unread_count"},
 }
+# Event types of the floors above, checked beside their code with the same keys from tests.support
+# (file_updated: documents/tests/test_events.py).
+ABOVE = {EventType.FILE_UPDATED}
 
 
 def test_every_stored_event_type_has_its_contract_keys(book, patient, doctor, today):
-    assert set(STORED) == set(EventType)  # a new event type needs its keys here
+    assert set(STORED) == set(EventType) - ABOVE  # a new event type needs its keys here
 
     appointment = book(patient=patient, doctor=doctor, date=today)
     appointment_transition(actor=doctor.user, appointment=appointment, to_status="COMPLETED")  # a review request
@@ -30,7 +33,7 @@ def test_every_stored_event_type_has_its_contract_keys(book, patient, doctor, to
     notifications_mark_all_read(user=patient)
 
     events = list(Event.objects.filter(user=patient).order_by("seq"))
-    assert {e.type for e in events} == set(EventType)
+    assert {e.type for e in events} == set(STORED)
     for event in events:
         assert set(event.data) == STORED[event.type], event.type
 

@@ -30,6 +30,10 @@ APPOINTMENT_KEYS = {
 NOTIFICATION_KEYS = {"id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"}
 QUEUE_KEYS = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
 BOARD_QUEUE_KEYS = QUEUE_KEYS | {"doctor_name", "next"}
+FILE_KEYS = {
+    "id", "patient", "patient_name", "appointment", "kind", "title", "content_type", "size", "status",
+    "uploaded_by", "uploaded_by_name", "created_at",
+}  # fmt: skip
 
 
 def user_of(who):

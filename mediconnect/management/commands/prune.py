@@ -8,6 +8,7 @@ from django_tasks_db.models import DBTaskResult
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from appointments.services import idempotency_records_prune
+from documents.services import files_purge
 from notifications.services import events_prune
 
 
@@ -15,7 +16,8 @@ class Command(BaseCommand):
     help = (
         "Delete what is kept past its retention: stored events older than EVENT_RETENTION_DAYS, "
         "idempotency records older than IDEMPOTENCY_RETENTION_HOURS, expired refresh tokens "
-        "with their blacklist entries, and the task queue's rows of tasks that ended over a day ago. "
+        "with their blacklist entries, the task queue's rows of tasks that ended over a day ago, and, when "
+        "FILE_RETENTION_DAYS is set, the bytes of files removed longer ago than that (records and access logs stay). "
         "Safe to run at any time and as often as you like (e.g. daily)."
     )
 
@@ -23,6 +25,9 @@ class Command(BaseCommand):
         days, hours = settings.EVENT_RETENTION_DAYS, settings.IDEMPOTENCY_RETENTION_HOURS
         if days < 1 or hours < 1:
             raise CommandError("EVENT_RETENTION_DAYS and IDEMPOTENCY_RETENTION_HOURS must be at least 1.")
+        file_days = settings.FILE_RETENTION_DAYS
+        if file_days is not None and file_days < 1:
+            raise CommandError("FILE_RETENTION_DAYS must be at least 1 (or unset: removed files are kept).")
         now = timezone.now()
 
         events = events_prune(before=now - datetime.timedelta(days=days))
@@ -37,6 +42,9 @@ class Command(BaseCommand):
             Q(finished_at__lt=day_ago) | Q(status="RUNNING", started_at__lt=day_ago)
         ).delete()
 
+        # Off by default: a removed file's bytes are kept for the clinic's records until this is set.
+        files = files_purge(removed_before=now - datetime.timedelta(days=file_days)) if file_days else 0
+
         self.stdout.write(
             f"prune: {events} event(s) older than {days} day(s), "
             f"{records} idempotency record(s) older than {hours} hour(s), "
@@ -44,3 +52,8 @@ class Command(BaseCommand):
             f"({tokens.get(BlacklistedToken._meta.label, 0)} of them blacklisted), "
             f"{tasks} task row(s) ended over a day ago removed."
         )
+        if file_days:
+            self.stdout.write(
+                f"prune: the bytes of {files} file(s) removed over {file_days} day(s) ago deleted "
+                "(their records and access logs stay)."
+            )
