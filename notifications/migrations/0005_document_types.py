@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0003_delivery_and_new_types'),
+        ('notifications', '0004_delivery_seen'),
     ]
 
     operations = [
