@@ -9,9 +9,10 @@ from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from appointments.models import Status
+from core import groups, outbox
 from mediconnect.asgi import application
 from mediconnect.realtime import consumers
-from notifications import stream
+from notifications import replay, stream
 from notifications.services import notifications_mark_read
 from queues.models import QueueDay
 from tests.support import QUEUE_KEYS
@@ -168,7 +169,7 @@ async def test_resume_after_three_missed_bookings_gets_exactly_those_events_in_o
 async def test_a_lost_push_is_filled_from_the_stream_in_order(patient, doctor):
     socket = await open_socket(patient)
     await ready(socket)
-    with mock.patch("notifications.stream._deliver"):  # the layer drops these pushes
+    with mock.patch("core.outbox._deliver"):  # the layer drops these pushes
         await book(actor=patient, doctor=doctor, time="08:00")
     await mark_all_read(patient)
 
@@ -313,7 +314,7 @@ async def test_closing_a_users_sockets_closes_all_of_theirs_with_4401_and_no_one
     for socket in (phone, laptop, other):
         await ready(socket)
 
-    await database_sync_to_async(stream.close_user_sockets)(patient.pk)
+    await database_sync_to_async(outbox.close_user_sockets)(patient.pk)
 
     for socket in (phone, laptop):
         assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
@@ -479,14 +480,14 @@ async def test_a_resume_from_events_no_longer_kept_gets_resync(patient, settings
 async def test_a_replay_is_read_a_page_at_a_time_and_arrives_whole_and_in_order(patient):
     ids = await record(patient, 7)
     pages = []
-    original = stream.replay_page
+    original = replay.replay_page
 
-    def counting(user_id, after, upto, size=stream.REPLAY_PAGE):
+    def counting(user_id, after, upto, size=replay.REPLAY_PAGE):
         page = original(user_id, after, upto, size=3)
         pages.append(len(page))
         return page
 
-    with mock.patch.object(stream, "replay_page", counting), mock.patch.object(stream, "REPLAY_PAGE", 3):
+    with mock.patch.object(replay, "replay_page", counting), mock.patch.object(replay, "REPLAY_PAGE", 3):
         socket = await open_socket(patient, query="last_event_id=0")
         await ready(socket)
         assert [(await frame(socket))["id"] for _ in range(7)] == ids
@@ -546,7 +547,7 @@ def holds_nothing(user_id: int) -> bool:
     from mediconnect.realtime.hub import hub
 
     current = hub()
-    group = current.groups.get(stream.user_group(user_id))
+    group = current.groups.get(groups.user_group(user_id))
     return (
         not (group and group.sinks)
         and current.users[user_id] == 0
@@ -596,7 +597,7 @@ async def test_a_lost_gap_longer_than_the_replay_cap_gets_resync_then_live_event
     settings.WS_REPLAY_MAX = 2
     socket = await open_socket(patient)
     await ready(socket)
-    with mock.patch("notifications.stream._deliver"):  # the layer drops these pushes
+    with mock.patch("core.outbox._deliver"):  # the layer drops these pushes
         ids = await record(patient, 3)
     await mark_all_read(patient)
     assert await frame(socket) == {"type": "resync", "data": {"last_event_id": ids[-1]}}
@@ -617,7 +618,7 @@ async def test_when_the_layer_returns_sockets_get_what_they_missed_from_the_stor
     assert (await frame(socket))["data"]["current_queue"] == 0
 
     # The layer is away: what is committed meanwhile is stored, but no push gets through.
-    with mock.patch("notifications.stream._deliver"):
+    with mock.patch("core.outbox._deliver"):
         missed = await book(actor=doctor.user, doctor=doctor, patient=patient, time="10:00")
         await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=9)
 
