@@ -16,6 +16,7 @@ from notifications import replay, stream
 from notifications.services import notifications_mark_read
 from queues.models import QueueDay
 from tests.support import QUEUE_KEYS
+from tests.support.frames import check_frame
 from tests.support.wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -107,6 +108,30 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     assert (await frame(patient_socket))["type"] == "all_notifications_read"
     await patient_socket.disconnect()
     await doctor_socket.disconnect()
+
+
+async def test_an_appointment_change_reaches_the_queues_watchers_in_order_with_the_queue_services(
+    patient, patient2, doctor
+):
+    """A cancellation (appointments/ cannot read a queue: each process's hub reads it when told), then a
+    queue update (its state read at commit): the watcher hears both, and the update's state last."""
+    from queues.services import queue_update
+
+    await book(actor=patient, doctor=doctor, time="09:00")
+    theirs = await book(actor=patient2, doctor=doctor, time="09:15")
+    socket = await open_socket(patient)
+    await ready(socket)
+    await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    assert (await frame(socket))["data"]["waiting_numbers"] == [1, 2]
+
+    await transition(actor=patient2, appointment=theirs, to_status="CANCELLED")
+    await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=5)
+    await mark_all_read(patient)  # a sentinel after both
+
+    seen = await frames_until(socket, lambda f: f["type"] == "all_notifications_read")
+    queues = [(f["data"]["current_queue"], f["data"]["waiting_numbers"]) for f in seen if f["type"] == "queue_updated"]
+    assert queues[0][1] == [1] and queues[-1] == (1, [])  # the cancellation seen, the update's state last
+    await socket.disconnect()
 
 
 async def queue_watchers(doctor, count: int):
@@ -384,12 +409,15 @@ async def test_a_token_of_a_deactivated_user_is_refused_at_the_handshake(patient
 
 
 @database_sync_to_async
-def record(user, count: int, *, type_: str = "new_notification", data=None) -> list[int]:
+def record(user, count: int, *, type_: str = "notification_read", data=None) -> list[int]:
     """`count` events in the user's stream, as the services write them; returns their ids."""
     from django.db import transaction
 
+    def data_of(n: int) -> dict:
+        return data or {"notification_id": n + 1, "unread_count": 0}
+
     with transaction.atomic():
-        events = stream.record_many([(user.pk, type_, data or {"n": n}) for n in range(count)])
+        events = stream.record_many([(user.pk, type_, data_of(n)) for n in range(count)])
     return [e.seq for e in events]
 
 
@@ -514,14 +542,26 @@ async def test_a_bad_last_event_id_gets_bad_request_and_no_replay(patient, value
 async def test_frames_are_utf8_text_not_escapes(patient):
     socket = await open_socket(patient)
     await ready(socket)
-    await record(patient, 1, data={"title": "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉"})
+    notification = {
+        "id": 1,
+        "type": "APPOINTMENT_CONFIRMED",
+        "title": "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉",
+        "message": "",
+        "related_id": None,
+        "related_type": "",
+        "is_read": False,
+        "created_at": "2026-01-01T10:00:00+06:00",
+        "unread_count": 1,
+    }
+    await record(patient, 1, type_="new_notification", data=notification)
     text = await socket.receive_from(timeout=5)
     assert "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉" in text and "\\u" not in text
+    check_frame(text)
     await socket.disconnect()
 
     socket = await open_socket(patient, query="last_event_id=0")  # replayed from the store alike
     await ready(socket)
-    assert "নিশ্চিত 🎉" in await socket.receive_from(timeout=5)
+    assert "নিশ্চিত 🎉" in check_frame(await socket.receive_from(timeout=5))["data"]["title"]
     await socket.disconnect()
 
 
