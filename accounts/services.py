@@ -4,11 +4,8 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core import outbox
 from core.errors import InvalidInput
-
-# The one arrow up from accounts: signing a user out must reach their sockets, and the stream owns
-# the sockets' wire (its close is sent after commit); notifications imports nothing from accounts.
-from notifications import stream
 
 from .models import Role, User
 from .signals import credentials_revoked
@@ -55,7 +52,7 @@ def user_set_language(*, user: User, language: str) -> User:
 def user_logout(*, user_id: int) -> None:
     """Sign a user out: close every open socket of the user (4401) after commit. The caller ends what
     signed in: the API's logout blacklists its refresh token, the portal's view ends the session."""
-    stream.close_user_sockets(user_id)
+    outbox.close_user_sockets(user_id)
 
 
 @transaction.atomic
@@ -64,7 +61,7 @@ def user_deactivate(*, user: User) -> User:
     user.is_active = False
     user.save(update_fields=["is_active"])
     credentials_revoked.send(sender=User, user=user)
-    stream.close_user_sockets(user.pk)
+    outbox.close_user_sockets(user.pk)
     return user
 
 
@@ -95,5 +92,5 @@ def user_set_password(*, user: User, password: str | None) -> User:
     user.set_password(password)
     user.save(update_fields=["password"])
     credentials_revoked.send(sender=User, user=user)
-    stream.close_user_sockets(user.pk)
+    outbox.close_user_sockets(user.pk)
     return user

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Doctor, Role
+from core import outbox
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from notifications import stream
 from notifications.models import EventType, Notification, NotificationType
 from notifications.services import notifications_create
 
@@ -76,7 +76,8 @@ def _publish(appointment: Appointment, notifications: list[Notification], *, que
             for user_id in (appointment.patient_id, appointment.doctor.user_id)
         ],
     )
-    stream.queue_changed(appointment.doctor_id, *queue_days)
+    # No reader: the queue is counted on the floor above; each server process with watchers reads it.
+    outbox.queue_changed(appointment.doctor_id, *queue_days)
 
 
 def _lock_bookable_doctor(doctor_id: int) -> Doctor:
@@ -256,7 +257,7 @@ def appointment_transition(*, actor, appointment: Appointment, to_status: str) -
     if to_status not in ACTIVE_STATUSES and not has_active_appointment(
         patient=patient, doctor_id=appointment.doctor_id
     ):
-        stream.queue_revoke(patient.pk, appointment.doctor_id)
+        outbox.queue_revoke(patient.pk, appointment.doctor_id)
     return appointment
 
 

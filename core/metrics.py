@@ -1,7 +1,7 @@
 """The process's Prometheus series (prometheus-client's default registry), served by GET /metrics.
 
 Here at the bottom of the imports so that every layer can count: the push after commit
-(notifications.stream), the hub and the socket (mediconnect). Labels are bounded sets only;
+(core.outbox), the hub and the socket (mediconnect). Labels are bounded sets only;
 nothing about a user (id, email, a reason) is ever a label. An increment is all a hot path pays.
 """
 

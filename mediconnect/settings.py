@@ -394,7 +394,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # After a commit, the request hands its pushes to the channel layer and waits at most this long
 # (seconds): a hung Redis costs a request no more. A push not sent by then is dropped; the stored
-# events are the truth, and sockets fill the gap from them (see notifications/stream.py).
+# events are the truth, and sockets fill the gap from them (see core/outbox.py).
 PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=0.5)
 
 # The largest client frame on /ws/; a larger one closes the socket with 1009. daphne enforces it

@@ -5,4 +5,4 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
-        from . import stream  # noqa: F401  (connects the post_save push)
+        from . import signals  # noqa: F401  (connects the post_save push)

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from core import wire
+
 
 class NotificationType(models.TextChoices):
     APPOINTMENT_BOOKED = "APPOINTMENT_BOOKED", "Appointment booked"
@@ -51,11 +53,13 @@ class Notification(models.Model):
 
 
 class EventType(models.TextChoices):
-    NEW_NOTIFICATION = "new_notification"
-    NOTIFICATION_READ = "notification_read"
-    ALL_NOTIFICATIONS_READ = "all_notifications_read"
-    APPOINTMENT_UPDATED = "appointment_updated"
-    FILE_UPDATED = "file_updated"
+    """The per-user frame types of core/wire.py, as the stored stream names them."""
+
+    NEW_NOTIFICATION = wire.NEW_NOTIFICATION
+    NOTIFICATION_READ = wire.NOTIFICATION_READ
+    ALL_NOTIFICATIONS_READ = wire.ALL_NOTIFICATIONS_READ
+    APPOINTMENT_UPDATED = wire.APPOINTMENT_UPDATED
+    FILE_UPDATED = wire.FILE_UPDATED
 
 
 class Event(models.Model):

@@ -10,11 +10,12 @@ from django.utils.translation import gettext
 
 from accounts.models import Doctor
 from appointments.models import ACTIVE_STATUSES, Appointment, Status
+from core import outbox
 from core.errors import InvalidInput
-from notifications import stream
+from core.wire import CLOSE_BOARD_CHANGED, CLOSE_SIGNED_OUT
 
 from .models import Board, QueueDay, new_board_token
-from .selectors import board_doctors, check_can_run_queue
+from .selectors import board_doctors, check_can_run_queue, queue_state
 
 UNSET = object()
 # The contract's bounds: numbers fit PostgreSQL's integer column; a doctor's minutes per patient at most 600.
@@ -114,7 +115,7 @@ def queue_update(
     if estimated_wait is not UNSET:
         row.estimated_wait = estimated_wait
     row.save()
-    stream.queue_changed(row.doctor_id, row.date)
+    _tell_watchers(row)
     return row
 
 
@@ -137,8 +138,14 @@ def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
         )
     row.current_queue = following
     row.save()
-    stream.queue_changed(row.doctor_id, row.date)
+    _tell_watchers(row)
     return row
+
+
+def _tell_watchers(row: QueueDay) -> None:
+    """Every socket watching the queue gets its state as it stands at commit (read once, then)."""
+    doctor_id = row.doctor_id
+    outbox.queue_changed(doctor_id, row.date, read=lambda: queue_snapshot(queue_state(doctor_id=doctor_id)))
 
 
 # Display boards
@@ -166,11 +173,11 @@ def board_rotate_token(*, board: Board) -> Board:
     """Give the board a new secret: the old URL stops working and its open sockets close (after commit)."""
     board.token = new_board_token()
     board.save(update_fields=["token"])
-    stream.close_board_sockets(board.pk, stream.CLOSE_BOARD_TOKEN_ROTATED)
+    outbox.close_board_sockets(board.pk, CLOSE_SIGNED_OUT)  # the old URL no longer works
     return board
 
 
 @transaction.atomic
 def board_doctors_changed(*, board: Board) -> None:
     """After the board's doctors were edited: its open sockets close and reconnect to the new set."""
-    stream.close_board_sockets(board.pk, stream.CLOSE_BOARD_CHANGED)
+    outbox.close_board_sockets(board.pk, CLOSE_BOARD_CHANGED)

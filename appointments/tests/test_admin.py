@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 
 from appointments.models import Appointment, Status
-from notifications import stream
+from core import groups
 from notifications.models import Event, Notification
 
 pytestmark = pytest.mark.django_db
@@ -192,11 +192,13 @@ def test_a_refused_change_is_shown_next_to_its_field_and_changes_nothing(
 @pytest.mark.django_db(transaction=True)  # the action's own transaction commits, as in production
 def test_an_action_over_a_days_rows_pushes_the_doctors_queue_once(staff, book, patient, patient2, doctor, today):
     todays = [book(patient=p, doctor=doctor, date=today, time=t) for p, t in ((patient, "09:00"), (patient2, "09:30"))]
-    with mock.patch("notifications.stream._deliver") as deliver:
+    with mock.patch("core.outbox._deliver") as deliver:
         run_action(staff, "cancel", todays)
 
     queue_pushes = [
-        m for call in deliver.call_args_list for group, m in call.args[0] if group == stream.queue_group(doctor.pk)
+        m for call in deliver.call_args_list for group, m in call.args[0] if group == groups.queue_group(doctor.pk)
     ]
-    assert len(queue_pushes) == 1
-    assert '"waiting":0' in queue_pushes[0]["frame"]  # read after both cancellations
+    # Once, and read by the watchers' server processes when told (so after both cancellations).
+    assert queue_pushes == [
+        {"type": groups.QUEUE_CHANGED, "doctor_id": doctor.pk, "group": groups.queue_group(doctor.pk)}
+    ]

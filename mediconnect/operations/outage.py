@@ -27,6 +27,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import server_error as django_server_error
 
+from core.wire import CLOSE_SERVICE_UNAVAILABLE
+
 try:
     import psycopg
 except ImportError:  # SQLite deployments do not install it
@@ -35,7 +37,6 @@ except ImportError:  # SQLite deployments do not install it
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-CLOSE_SERVICE_UNAVAILABLE = 4503
 API_DETAIL = "The service is briefly unavailable; try again shortly."
 
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from mediconnect.pages.portal import connection_strings
+from mediconnect.pages.portal import connection_strings, socket_config
 from queues.selectors import board_by_token
 from queues.services import board_queues
 
@@ -50,5 +50,11 @@ def board_page(request, token: str):
         }
         for queue in board_queues(board=board)
     ]
-    config = {"token": board.token, "language": language, "time_zone": settings.TIME_ZONE, "strings": strings}
+    config = {
+        "token": board.token,
+        "language": language,
+        "time_zone": settings.TIME_ZONE,
+        "strings": strings,
+        **socket_config(),
+    }
     return render(request, "board/board.html", {"board": board, "queues": queues, "config": config})

@@ -13,7 +13,8 @@ from accounts.models import Role
 from accounts.views import home_for
 from appointments.models import ACTIVE_STATUSES
 from appointments.services import ADMIN, DOCTOR, PATIENT, TRANSITIONS
-from notifications import stream
+from core import wire
+from notifications import replay
 from notifications.selectors import unread_count
 
 
@@ -107,6 +108,11 @@ def _moves_for(user) -> dict[str, list[str]]:
     return moves
 
 
+def socket_config() -> dict:
+    """The socket's codes for the page's scripts (static/js/socket.js), from the one declaration in core.wire."""
+    return {"close_codes": wire.CLOSE_CODES, "error_codes": list(wire.ERROR_CODES)}
+
+
 def _portal(request, template: str, strings: dict, **extra):
     user = request.user
     config = {
@@ -116,7 +122,8 @@ def _portal(request, template: str, strings: dict, **extra):
         "csrf_token": get_token(request),
         # The stream position when the page was made: the socket resumes from here, so
         # nothing that happens while the page loads its lists is missed.
-        "last_event_id": stream.last_seq(user.pk) or 0,
+        "last_event_id": replay.last_seq(user.pk) or 0,
+        **socket_config(),
         "today": timezone.localdate().isoformat(),
         # The server's clock (ms since the epoch): the page turns the day at the clinic's midnight by it.
         "now": int(timezone.now().timestamp() * 1000),

@@ -5,20 +5,21 @@ scope. The socket joins only its doctors' queue groups and its board's group (fo
 the token is rotated or the doctors change), through the process's hub: no user stream, no
 presence, no per-user socket count. Every client frame gets `error` `forbidden`.
 
-Pushed queue states arrive as the patients' `queue_updated` frames; a board's carries the doctor's
-name and the next three numbers as well. That frame is made once per push per process (kept on
-the hub's message, which every board socket of that doctor here shares), not once per socket.
+Pushed queue states arrive with the queue object beside the patients' `queue_updated` frame; a
+board's frame carries the doctor's name and the next three numbers as well. That frame is made once
+per push per process (kept on the hub's message, which every board socket of that doctor here
+shares), not once per socket.
 """
 
-import json
 import logging
 
 from channels.db import database_sync_to_async
 
+from core import wire
+from core.groups import board_group, queue_group
 from mediconnect.realtime.consumers import RATE_BURST, RATE_PER_SECOND, RateLimiter
 from mediconnect.realtime.hub import hub
 from mediconnect.realtime.hub_socket import HubSocket
-from notifications import stream
 from queues.models import Board
 from queues.services import board_queue, board_queues
 
@@ -41,9 +42,9 @@ def board_frame(message: dict) -> str:
     """The board's `queue_updated` for a pushed queue state: made once per message, then reused."""
     text = message.get(BOARD_FRAME)
     if text is None:
-        snapshot = json.loads(message["frame"])["data"]
-        name = _doctor_names.get(snapshot["doctor_id"], "")
-        text = message[BOARD_FRAME] = stream.frame("queue_updated", board_queue(snapshot, doctor_name=name))
+        queue = message["queue"]
+        name = _doctor_names.get(queue["doctor_id"], "")
+        text = message[BOARD_FRAME] = wire.queue_updated_frame(board_queue(queue, doctor_name=name))
     return text
 
 
@@ -60,16 +61,16 @@ class BoardConsumer(HubSocket):
         self.limiter = RateLimiter(RATE_PER_SECOND, RATE_BURST)
         self.pending: list[dict] | None = []  # pushes that arrive before the first states are sent
         # Join before reading, so that no change between the read and the join is missed.
-        for group in [stream.board_group(self.board_id), *map(stream.queue_group, board["doctors"])]:
+        for group in [board_group(self.board_id), *map(queue_group, board["doctors"])]:
             self.groups_held.append(group)
             await self.hub.join(group, self)
         snapshots = await _snapshots(self.board_id)
         if self.released:
             return
         await self.accept()
-        await self.send(stream.frame("ready", {"user_id": None, "role": "BOARD", "last_event_id": None}))
+        await self.send(wire.ready_frame(user_id=None, role="BOARD", last_event_id=None))
         for snapshot in snapshots:
-            await self.send(stream.frame("queue_updated", snapshot))
+            await self.send(wire.queue_updated_frame(snapshot))
         while self.pending:
             await self.send(board_frame(self.pending.pop(0)))
         self.pending = None
@@ -84,8 +85,7 @@ class BoardConsumer(HubSocket):
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.limiter.allow():
-            data = {"code": "forbidden", "message": "A display board's socket is read-only."}
-            await self.send(stream.frame("error", data))
+            await self.send(wire.error_frame(wire.FORBIDDEN, "A display board's socket is read-only."))
 
     # Hub → socket
 

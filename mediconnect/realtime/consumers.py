@@ -22,19 +22,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.selectors import doctor_by_id
-from core import wirejson
+from core import wire, wirejson
 from core.errors import DomainError, InvalidInput, NotAllowed
+from core.groups import queue_group, user_group
 from core.metrics import REPLAYED_EVENTS, RESYNCS, WS_CONNECTIONS
-from mediconnect.realtime.hub import hub, log_failure
+from mediconnect.realtime.failures import log_failure
+from mediconnect.realtime.hub import hub
 from mediconnect.realtime.hub_socket import HubSocket
-from notifications import stream
+from notifications import replay
 from queues.selectors import may_watch_queue, queue_state
 from queues.services import UNSET, queue_snapshot, queue_update
 
 logger = logging.getLogger(__name__)
 
-CLOSE_TOO_BIG = 1009
-CLOSE_TOKEN_EXPIRED = 4401
 LARGEST_ID = 2147483647  # the contract's bound on whole numbers in requests and frames
 RESYNC = "resync"  # instead of a replay
 RATE_PER_SECOND = 10  # client frames, sustained
@@ -86,7 +86,7 @@ def _open_stream(user_id: int, after: int | None):
     """The active user with their stream's newest seq (one query), and what to send for a resume from `after`:
     the first page of the replay, or RESYNC."""
     users = get_user_model().objects.select_related("doctor_profile").filter(pk=user_id, is_active=True)
-    user = stream.with_stream_head(users).order_by().first()
+    user = replay.with_stream_head(users).order_by().first()
     if user is None:
         return None, None, []
     newest = user.stream_head
@@ -94,15 +94,15 @@ def _open_stream(user_id: int, after: int | None):
         return user, newest, []
     if newest - after > settings.WS_REPLAY_MAX:
         return user, newest, RESYNC
-    page = stream.replay_page(user_id, after, newest)
-    if not stream.replayable(page, after):
+    page = replay.replay_page(user_id, after, newest)
+    if not replay.replayable(page, after):
         return user, newest, RESYNC
-    return user, newest, [(e.seq, stream.event_frame(e)) for e in page]
+    return user, newest, [(e.seq, replay.event_frame(e)) for e in page]
 
 
 @database_sync_to_async
 def _replay_page(user_id: int, after: int, upto: int):
-    return [(e.seq, stream.event_frame(e)) for e in stream.replay_page(user_id, after, upto)]
+    return [(e.seq, replay.event_frame(e)) for e in replay.replay_page(user_id, after, upto)]
 
 
 @database_sync_to_async
@@ -150,8 +150,8 @@ class EventConsumer(HubSocket):
 
         # Join the stream before reading it: an event committed from here on is either
         # in the replay below or arrives live afterwards (and duplicates are dropped).
-        await self.hub.join(stream.user_group(self.user_id), self)
-        self.user, newest, replay = await _open_stream(self.user_id, after)
+        await self.hub.join(user_group(self.user_id), self)
+        self.user, newest, first = await _open_stream(self.user_id, after)
         if self.user is None:  # deleted or deactivated since the token was issued
             logger.info("websocket refused: no active user for the token")
             self._release()
@@ -162,23 +162,14 @@ class EventConsumer(HubSocket):
         if not self.released:
             self.counted = True
             WS_CONNECTIONS.inc()
-        await self.send(
-            stream.frame(
-                "ready",
-                {
-                    "user_id": self.user.pk,
-                    "role": self.user.role,
-                    "last_event_id": newest,
-                },
-            )
-        )
+        await self.send(wire.ready_frame(user_id=self.user.pk, role=self.user.role, last_event_id=newest))
         if resume_error:
-            await self._error("bad_request", resume_error)
-        if replay == RESYNC:
+            await self._error(wire.BAD_REQUEST, resume_error)
+        if first == RESYNC:
             RESYNCS.inc()
-            await self.send(stream.resync_frame(newest))
+            await self.send(wire.resync_frame(newest))
         else:
-            await self._replay(replay, newest)
+            await self._replay(first, newest)
         self.last_sent = newest or 0
         await self._catch_up()
         if self.released:  # closed meanwhile (its user's sockets closed, or it was the oldest of too many)
@@ -199,13 +190,13 @@ class EventConsumer(HubSocket):
             for _seq, text in page:
                 await self.send(text)
             last = page[-1][0]
-            if last >= newest or len(page) < stream.REPLAY_PAGE:
+            if last >= newest or len(page) < replay.REPLAY_PAGE:
                 return
             page = await _replay_page(self.user_id, last, newest)
 
     def _expire(self):
         self.expiry = None
-        self.closing = asyncio.ensure_future(self._close_now(CLOSE_TOKEN_EXPIRED))
+        self.closing = asyncio.ensure_future(self._close_now(wire.CLOSE_SIGNED_OUT))
 
     async def _close_now(self, code: int):
         """Close the socket from the server's side; it hears nothing more from here on."""
@@ -221,9 +212,9 @@ class EventConsumer(HubSocket):
             self.expiry.cancel()
         if self.catching_up is not None and self.catching_up is not asyncio.current_task():
             self.catching_up.cancel()
-        self.hub.leave(stream.user_group(self.user_id), self)
+        self.hub.leave(user_group(self.user_id), self)
         for doctor_id in self.queues:
-            self.hub.leave(stream.queue_group(doctor_id), self)
+            self.hub.leave(queue_group(doctor_id), self)
         self.queues = set()
         if self.present:
             self.present = False
@@ -235,10 +226,7 @@ class EventConsumer(HubSocket):
             WS_CONNECTIONS.dec()
 
     async def _error(self, code: str, message: str, request: str | None = None):
-        data = {"code": code, "message": message}
-        if request:
-            data["request"] = request
-        await self.send(stream.frame("error", data))
+        await self.send(wire.error_frame(code, message, request))
 
     # Client → server
 
@@ -249,7 +237,7 @@ class EventConsumer(HubSocket):
             log_failure(logger, "websocket frame handler", exc)
             # The contract's error codes have none for a server fault; bad_request is the one a client
             # already handles (show the message, carry on).
-            await self._error("bad_request", "The server could not handle this frame; try again later.")
+            await self._error(wire.BAD_REQUEST, "The server could not handle this frame; try again later.")
 
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else bytes_data
@@ -258,30 +246,30 @@ class EventConsumer(HubSocket):
             # Reached only on a server that does not enforce the limit itself; daphne's autobahn
             # refuses 1009 from an application, so there the socket closes plainly instead.
             try:
-                await self.close(code=CLOSE_TOO_BIG)
+                await self.close(code=wire.CLOSE_TOO_BIG)
             except Exception:
                 logger.warning("server refused close code 1009; start daphne with --websocket-max-message-size")
                 await self.close()
             return
         if not self.limiter.allow():
-            await self._error("rate_limited", "Too many frames; slow down.")
+            await self._error(wire.RATE_LIMITED, "Too many frames; slow down.")
             return
         try:
             message = wirejson.loads(raw)
         except wirejson.MalformedJSON as exc:
-            await self._error("bad_request", f'Frames are JSON objects: {{"type": ..., "data": {{...}}}}. {exc}')
+            await self._error(wire.BAD_REQUEST, f'Frames are JSON objects: {{"type": ..., "data": {{...}}}}. {exc}')
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self._error("bad_request", 'Frames are JSON objects with a string "type".')
+            await self._error(wire.BAD_REQUEST, 'Frames are JSON objects with a string "type".')
             return
         kind = message["type"]
         data = message.get("data", {})
         handler = self.HANDLERS.get(kind)
         if handler is None:
-            await self._error("bad_request", f"Unknown type {kind[:40]!r}.", kind[:40])
+            await self._error(wire.BAD_REQUEST, f"Unknown type {kind[:40]!r}.", kind[:40])
             return
         if not isinstance(data, dict):
-            await self._error("bad_request", '"data" must be an object.', kind)
+            await self._error(wire.BAD_REQUEST, '"data" must be an object.', kind)
             return
         try:
             await handler(self, data)
@@ -294,8 +282,8 @@ class EventConsumer(HubSocket):
         if self.released:
             return  # closed while the snapshot was read
         self.queues.add(doctor_id)
-        await self.hub.join(stream.queue_group(doctor_id), self)
-        await self.send(stream.frame("queue_updated", snapshot))
+        await self.hub.join(queue_group(doctor_id), self)
+        await self.send(wire.queue_updated_frame(snapshot))
 
     async def leave_queue(self, data: dict):
         self._leave(_int_field(data, "doctor_id"))
@@ -309,10 +297,10 @@ class EventConsumer(HubSocket):
     HANDLERS = {"join_queue": join_queue, "leave_queue": leave_queue, "update_queue": update_queue}
 
     def _leave(self, doctor_id: int):
-        self.hub.leave(stream.queue_group(doctor_id), self)
+        self.hub.leave(queue_group(doctor_id), self)
         self.queues.discard(doctor_id)
 
-    # Hub → socket (named after the message types in notifications.stream)
+    # Hub → socket (named after the message types in core.groups)
 
     async def event_push(self, message):
         """A committed transaction's events for this user, `[[seq, frame], ...]` in order."""
@@ -352,7 +340,7 @@ class EventConsumer(HubSocket):
                 if upto - self.last_sent > settings.WS_REPLAY_MAX:
                     # Too many lost to fill (the layer was away a long time): the client reloads instead.
                     RESYNCS.inc()
-                    await self.send(stream.resync_frame(upto))
+                    await self.send(wire.resync_frame(upto))
                     self.last_sent = upto
                 while upto > self.last_sent:
                     page = await _replay_page(self.user_id, self.last_sent, upto)

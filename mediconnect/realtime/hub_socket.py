@@ -15,8 +15,9 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from mediconnect.operations.outage import CLOSE_SERVICE_UNAVAILABLE, is_outage, log_outage
-from mediconnect.realtime.hub import log_failure
+from core.wire import CLOSE_SERVICE_UNAVAILABLE
+from mediconnect.operations.outage import is_outage, log_outage
+from mediconnect.realtime.failures import log_failure
 from mediconnect.server.daphne_tuning import DirectSocket, prepare_text
 
 logger = logging.getLogger(__name__)

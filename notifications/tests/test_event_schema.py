@@ -4,11 +4,14 @@ each event it sends): a key added, renamed or dropped anywhere on the way fails 
 import pytest
 
 from appointments.services import appointment_transition
+from core import wire
 from notifications.models import Event, EventType
+from notifications.replay import event_frame
 from notifications.services import notifications_mark_all_read, notifications_mark_read
 from queues.selectors import queue_state
 from queues.services import queue_snapshot
 from tests.support import APPOINTMENT_KEYS, NOTIFICATION_KEYS, QUEUE_KEYS
+from tests.support.frames import check_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +27,7 @@ ABOVE = {EventType.FILE_UPDATED}
 
 
 def test_every_stored_event_type_has_its_contract_keys(book, patient, doctor, today):
-    assert set(STORED) == set(EventType) - ABOVE  # a new event type needs its keys here
+    assert set(STORED) == set(EventType) - ABOVE == set(wire.STORED_TYPES) - ABOVE  # a new type needs its keys here
 
     appointment = book(patient=patient, doctor=doctor, date=today)
     appointment_transition(actor=doctor.user, appointment=appointment, to_status="COMPLETED")  # a review request
@@ -36,6 +39,7 @@ def test_every_stored_event_type_has_its_contract_keys(book, patient, doctor, to
     assert {e.type for e in events} == set(STORED)
     for event in events:
         assert set(event.data) == STORED[event.type], event.type
+        check_frame(event_frame(event))  # and its frame is the one core/wire.py declares
 
 
 def test_the_queue_object_of_queue_updated_has_its_contract_keys(book, patient, doctor, today):

@@ -9,7 +9,8 @@ from django.db import connection, transaction
 from django.db.models.signals import post_save
 
 from accounts.tests.factories import UserFactory
-from notifications import stream
+from core import wire
+from notifications import replay, stream
 from notifications.models import Event, EventSequence
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def seqs(user) -> list[int]:
 
 
 def test_numbers_count_per_user_in_the_order_given(patient, patient2):
-    assert stream.last_seq(patient.pk) is None
+    assert replay.last_seq(patient.pk) is None
 
     with transaction.atomic():
         first = stream.record_many(
@@ -47,7 +48,7 @@ def test_numbers_count_per_user_in_the_order_given(patient, patient2):
     assert all(e.pk for e in first)
     assert seqs(patient) == [1, 2, 3] and seqs(patient2) == [1, 2]
     assert Event.objects.get(user=patient, seq=1).data == {"n": 1}
-    assert (stream.last_seq(patient.pk), stream.last_seq(patient2.pk)) == (3, 2)
+    assert (replay.last_seq(patient.pk), replay.last_seq(patient2.pk)) == (3, 2)
 
 
 def test_post_save_is_sent_for_each_event_as_save_would(patient, patient2, saved_events):
@@ -72,7 +73,7 @@ def test_a_rolled_back_change_gives_its_numbers_back(patient):
         stream.record_many([(patient.pk, "d", {})])
 
     assert list(Event.objects.filter(user=patient).order_by("seq").values_list("seq", "type")) == [(1, "a"), (2, "d")]
-    assert stream.last_seq(patient.pk) == 2
+    assert replay.last_seq(patient.pk) == 2
 
 
 def test_reserving_for_many_users_is_one_statement_and_one_insert(django_assert_num_queries):
@@ -111,10 +112,10 @@ def test_the_migration_starts_each_sequence_at_the_stored_streams_newest(patient
 
 
 def test_frames_are_utf8_text_and_a_lone_surrogate_is_escaped_not_fatal():
-    text = stream.frame("new_notification", {"title": "সময় নিশ্চিত 😀"}, id_=3)
+    text = wire.frame("new_notification", {"title": "সময় নিশ্চিত 😀"}, id_=3)
     assert text == '{"type":"new_notification","data":{"title":"সময় নিশ্চিত 😀"},"id":3}'
-    assert len(stream.frame("x", {"t": "😀"}).encode()) == len('{"type":"x","data":{"t":""}}') + 4  # not 12
-    broken = stream.frame("x", {"title": "a\ud800b"})  # cannot be UTF-8: sent escaped instead
+    assert len(wire.frame("x", {"t": "😀"}).encode()) == len('{"type":"x","data":{"t":""}}') + 4  # not 12
+    broken = wire.frame("x", {"title": "a\ud800b"})  # cannot be UTF-8: sent escaped instead
     assert broken.encode() and "\\ud800" in broken
 
 
@@ -125,15 +126,15 @@ def test_a_resume_is_replayable_only_from_the_next_kept_event(patient, settings)
 
     with transaction.atomic():
         stream.record_many([(patient.pk, "a", {}) for _ in range(4)])
-    assert stream.replayable(stream.replay_page(patient.pk, 1, 4), 1)
-    assert [e.seq for e in stream.replay_page(patient.pk, 0, 4, size=2)] == [1, 2]
+    assert replay.replayable(replay.replay_page(patient.pk, 1, 4), 1)
+    assert [e.seq for e in replay.replay_page(patient.pk, 0, 4, size=2)] == [1, 2]
 
     Event.objects.filter(user=patient, seq=2).delete()  # pruned
-    assert not stream.replayable(stream.replay_page(patient.pk, 1, 4), 1)
-    assert stream.replayable(stream.replay_page(patient.pk, 2, 4), 2)
-    assert not stream.replayable([], 4)
+    assert not replay.replayable(replay.replay_page(patient.pk, 1, 4), 1)
+    assert replay.replayable(replay.replay_page(patient.pk, 2, 4), 2)
+    assert not replay.replayable([], 4)
 
     settings.EVENT_RETENTION_DAYS = 7
     Event.objects.filter(user=patient, seq=3).update(created_at=timezone.now() - datetime.timedelta(days=8))
-    assert not stream.replayable(stream.replay_page(patient.pk, 2, 4), 2)
-    assert stream.replayable(stream.replay_page(patient.pk, 3, 4), 3)
+    assert not replay.replayable(replay.replay_page(patient.pk, 2, 4), 2)
+    assert replay.replayable(replay.replay_page(patient.pk, 3, 4), 3)

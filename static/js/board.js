@@ -125,7 +125,11 @@ function show(queue) {
   if (queue.current_queue > before && queue.current_queue > 0) announce(block, queue.current_queue, queue.doctor_name);
 }
 
-const socket = createSocket({ tokenUrl: null, query: `board=${encodeURIComponent(config.token)}` });
+const socket = createSocket({
+  closeCodes: config.close_codes,
+  tokenUrl: null,
+  query: `board=${encodeURIComponent(config.token)}`,
+});
 socket.on("queue_updated", show);
 
 // The board's own set of doctors, or its token, changed: the page reloads (a rotated token shows

@@ -38,7 +38,7 @@ function initConnection(socket) {
 // `loadPage` fetches the page's lists; the socket connects after them, resuming from the stream
 // position the page was rendered at, so nothing that happened meanwhile is missed.
 export function startPortal(loadPage) {
-  const socket = createSocket({ lastEventId: config.last_event_id });
+  const socket = createSocket({ closeCodes: config.close_codes, lastEventId: config.last_event_id });
   socket.on("unauthorized", signIn);
   // Signing out closes the page's socket first, so that the server's 4401 to every socket of the user
   // does not send this page to /login/?next= while the form's own POST is under way.

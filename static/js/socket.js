@@ -5,12 +5,11 @@
 // the user touches the page, or two windows would keep closing each other), and a close with 1012
 // (the server is restarting: reconnect at once, to another server, resuming from the last event).
 // A display board has no user: `tokenUrl: null` and its `query` (`board=<token>`) instead.
+// The close codes come from the page's config (`closeCodes`: core/wire.py's CLOSE_CODES).
 
 const MIN_DELAY = 1000;
 const MAX_DELAY = 30000;
-const CLOSE_TOO_MANY_SOCKETS = 4429;
-const CLOSE_SERVICE_RESTART = 1012;
-const SIGNED_OUT_PAUSE = 1000; // after a 4401 close, before asking for a new token
+const SIGNED_OUT_PAUSE = 1000; // after a signed-out close (4401), before asking for a new token
 
 function tokenExpiry(token) {
   try {
@@ -21,7 +20,13 @@ function tokenExpiry(token) {
   }
 }
 
-export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/", path = "/ws/", query = "" } = {}) {
+export function createSocket({
+  closeCodes,
+  lastEventId = 0,
+  tokenUrl = "/api/auth/ws-token/",
+  path = "/ws/",
+  query = "",
+} = {}) {
   const handlers = new Map();
   const queues = new Set(); // doctor ids joined; joined again after every reconnect
   let lastId = lastEventId;
@@ -119,18 +124,18 @@ export function createSocket({ lastEventId = 0, tokenUrl = "/api/auth/ws-token/"
       ready = false;
       if (closedByPage) return;
       if (!wasReady) token = null; // refused at the handshake: the next try asks for a new token
-      if (event.code === CLOSE_TOO_MANY_SOCKETS) {
+      if (event.code === closeCodes.too_many_sockets) {
         waitForUser();
         return;
       }
-      if (event.code === CLOSE_SERVICE_RESTART && wasReady) {
+      if (event.code === closeCodes.service_restart && wasReady) {
         // A graceful restart: another server (or this one, back) takes the socket now, from lastId.
         attempt = 0;
         setState("reconnecting");
         connect();
         return;
       }
-      if (event.code === 4401) {
+      if (event.code === closeCodes.signed_out) {
         // The token expired under the open socket, or the user's password changed (in another tab
         // too): a new token, after a moment (once; then back off). The moment lets the other tab's
         // response renew the session cookie first, or its new token would be refused.

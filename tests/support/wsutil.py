@@ -1,4 +1,5 @@
-"""Helpers for socket tests: connect as a user, read frames with a timeout, act through services."""
+"""Helpers for socket tests: connect as a user, read frames with a timeout (each checked against its
+schema, tests/support/frames.py), act through services."""
 
 import datetime
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from mediconnect.asgi import application
+from tests.support.frames import check_frame
 
 TIMEOUT = 5
 
@@ -29,7 +31,8 @@ async def open_socket(user=None, *, token=None, query="", headers=()):
 
 
 async def frame(communicator) -> dict:
-    return await communicator.receive_json_from(timeout=TIMEOUT)
+    """The next frame, checked against its schema (core/wire.py)."""
+    return check_frame(await communicator.receive_json_from(timeout=TIMEOUT))
 
 
 async def ready(communicator) -> dict:

@@ -57,6 +57,19 @@ async def test_a_board_gets_ready_then_every_doctors_queue_with_names_and_next_n
     await socket.disconnect()
 
 
+async def test_a_booking_for_today_shows_on_the_board(patient, patient2, doctor):
+    """A booking tells the queue's watchers only that it changed; the board's process reads it once."""
+    await book(actor=patient, doctor=doctor, time="09:00")
+    board = await make_board(doctor)
+    socket, [first] = await opened(board, 1)
+    assert first["data"]["next"] == [1]
+
+    await book(actor=patient2, doctor=doctor, time="09:15")
+    booked = (await frame(socket))["data"]
+    assert (booked["doctor_name"], booked["next"], booked["waiting"]) == ("Dr. Doc", [1, 2], 2)
+    await socket.disconnect()
+
+
 async def test_a_board_follows_queue_updates_and_call_next_live(patient, patient2, doctor, doctor2):
     await book(actor=patient, doctor=doctor, time="09:00")
     await book(actor=patient2, doctor=doctor, time="09:15")

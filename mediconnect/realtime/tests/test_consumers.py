@@ -9,12 +9,14 @@ from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from appointments.models import Status
+from core import groups, outbox
 from mediconnect.asgi import application
 from mediconnect.realtime import consumers
-from notifications import stream
+from notifications import replay, stream
 from notifications.services import notifications_mark_read
 from queues.models import QueueDay
 from tests.support import QUEUE_KEYS
+from tests.support.frames import check_frame
 from tests.support.wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -108,6 +110,30 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     await doctor_socket.disconnect()
 
 
+async def test_an_appointment_change_reaches_the_queues_watchers_in_order_with_the_queue_services(
+    patient, patient2, doctor
+):
+    """A cancellation (appointments/ cannot read a queue: each process's hub reads it when told), then a
+    queue update (its state read at commit): the watcher hears both, and the update's state last."""
+    from queues.services import queue_update
+
+    await book(actor=patient, doctor=doctor, time="09:00")
+    theirs = await book(actor=patient2, doctor=doctor, time="09:15")
+    socket = await open_socket(patient)
+    await ready(socket)
+    await socket.send_json_to({"type": "join_queue", "data": {"doctor_id": doctor.pk}})
+    assert (await frame(socket))["data"]["waiting_numbers"] == [1, 2]
+
+    await transition(actor=patient2, appointment=theirs, to_status="CANCELLED")
+    await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=5)
+    await mark_all_read(patient)  # a sentinel after both
+
+    seen = await frames_until(socket, lambda f: f["type"] == "all_notifications_read")
+    queues = [(f["data"]["current_queue"], f["data"]["waiting_numbers"]) for f in seen if f["type"] == "queue_updated"]
+    assert queues[0][1] == [1] and queues[-1] == (1, [])  # the cancellation seen, the update's state last
+    await socket.disconnect()
+
+
 async def queue_watchers(doctor, count: int):
     """`count` patients, each booked with `doctor` today and watching the queue: (patients, sockets)."""
     from accounts.tests.factories import UserFactory
@@ -168,7 +194,7 @@ async def test_resume_after_three_missed_bookings_gets_exactly_those_events_in_o
 async def test_a_lost_push_is_filled_from_the_stream_in_order(patient, doctor):
     socket = await open_socket(patient)
     await ready(socket)
-    with mock.patch("notifications.stream._deliver"):  # the layer drops these pushes
+    with mock.patch("core.outbox._deliver"):  # the layer drops these pushes
         await book(actor=patient, doctor=doctor, time="08:00")
     await mark_all_read(patient)
 
@@ -313,7 +339,7 @@ async def test_closing_a_users_sockets_closes_all_of_theirs_with_4401_and_no_one
     for socket in (phone, laptop, other):
         await ready(socket)
 
-    await database_sync_to_async(stream.close_user_sockets)(patient.pk)
+    await database_sync_to_async(outbox.close_user_sockets)(patient.pk)
 
     for socket in (phone, laptop):
         assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
@@ -383,12 +409,15 @@ async def test_a_token_of_a_deactivated_user_is_refused_at_the_handshake(patient
 
 
 @database_sync_to_async
-def record(user, count: int, *, type_: str = "new_notification", data=None) -> list[int]:
+def record(user, count: int, *, type_: str = "notification_read", data=None) -> list[int]:
     """`count` events in the user's stream, as the services write them; returns their ids."""
     from django.db import transaction
 
+    def data_of(n: int) -> dict:
+        return data or {"notification_id": n + 1, "unread_count": 0}
+
     with transaction.atomic():
-        events = stream.record_many([(user.pk, type_, data or {"n": n}) for n in range(count)])
+        events = stream.record_many([(user.pk, type_, data_of(n)) for n in range(count)])
     return [e.seq for e in events]
 
 
@@ -479,14 +508,14 @@ async def test_a_resume_from_events_no_longer_kept_gets_resync(patient, settings
 async def test_a_replay_is_read_a_page_at_a_time_and_arrives_whole_and_in_order(patient):
     ids = await record(patient, 7)
     pages = []
-    original = stream.replay_page
+    original = replay.replay_page
 
-    def counting(user_id, after, upto, size=stream.REPLAY_PAGE):
+    def counting(user_id, after, upto, size=replay.REPLAY_PAGE):
         page = original(user_id, after, upto, size=3)
         pages.append(len(page))
         return page
 
-    with mock.patch.object(stream, "replay_page", counting), mock.patch.object(stream, "REPLAY_PAGE", 3):
+    with mock.patch.object(replay, "replay_page", counting), mock.patch.object(replay, "REPLAY_PAGE", 3):
         socket = await open_socket(patient, query="last_event_id=0")
         await ready(socket)
         assert [(await frame(socket))["id"] for _ in range(7)] == ids
@@ -513,14 +542,26 @@ async def test_a_bad_last_event_id_gets_bad_request_and_no_replay(patient, value
 async def test_frames_are_utf8_text_not_escapes(patient):
     socket = await open_socket(patient)
     await ready(socket)
-    await record(patient, 1, data={"title": "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉"})
+    notification = {
+        "id": 1,
+        "type": "APPOINTMENT_CONFIRMED",
+        "title": "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉",
+        "message": "",
+        "related_id": None,
+        "related_type": "",
+        "is_read": False,
+        "created_at": "2026-01-01T10:00:00+06:00",
+        "unread_count": 1,
+    }
+    await record(patient, 1, type_="new_notification", data=notification)
     text = await socket.receive_from(timeout=5)
     assert "অ্যাপয়েন্টমেন্ট নিশ্চিত 🎉" in text and "\\u" not in text
+    check_frame(text)
     await socket.disconnect()
 
     socket = await open_socket(patient, query="last_event_id=0")  # replayed from the store alike
     await ready(socket)
-    assert "নিশ্চিত 🎉" in await socket.receive_from(timeout=5)
+    assert "নিশ্চিত 🎉" in check_frame(await socket.receive_from(timeout=5))["data"]["title"]
     await socket.disconnect()
 
 
@@ -546,7 +587,7 @@ def holds_nothing(user_id: int) -> bool:
     from mediconnect.realtime.hub import hub
 
     current = hub()
-    group = current.groups.get(stream.user_group(user_id))
+    group = current.groups.get(groups.user_group(user_id))
     return (
         not (group and group.sinks)
         and current.users[user_id] == 0
@@ -596,7 +637,7 @@ async def test_a_lost_gap_longer_than_the_replay_cap_gets_resync_then_live_event
     settings.WS_REPLAY_MAX = 2
     socket = await open_socket(patient)
     await ready(socket)
-    with mock.patch("notifications.stream._deliver"):  # the layer drops these pushes
+    with mock.patch("core.outbox._deliver"):  # the layer drops these pushes
         ids = await record(patient, 3)
     await mark_all_read(patient)
     assert await frame(socket) == {"type": "resync", "data": {"last_event_id": ids[-1]}}
@@ -617,7 +658,7 @@ async def test_when_the_layer_returns_sockets_get_what_they_missed_from_the_stor
     assert (await frame(socket))["data"]["current_queue"] == 0
 
     # The layer is away: what is committed meanwhile is stored, but no push gets through.
-    with mock.patch("notifications.stream._deliver"):
+    with mock.patch("core.outbox._deliver"):
         missed = await book(actor=doctor.user, doctor=doctor, patient=patient, time="10:00")
         await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=9)
 

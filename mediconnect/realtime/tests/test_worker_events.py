@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
 
-from mediconnect.realtime import hub
+from mediconnect.realtime import recovery
 from notifications.models import NotificationType
 from notifications.services import notification_create
 from tests.support.wsutil import frames_until, open_socket, ready
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @database_sync_to_async
 def store_unpushed_reminder(user):
     """As the worker does in a process of its own: stored, with a push that cannot reach this process."""
-    with mock.patch("notifications.stream._deliver"), transaction.atomic():
+    with mock.patch("core.outbox._deliver"), transaction.atomic():
         return notification_create(
             user=user, type=NotificationType.APPOINTMENT_REMINDER, title="Appointment Reminder", message="m"
         )
@@ -26,7 +26,7 @@ def store_unpushed_reminder(user):
 async def test_without_redis_a_socket_gets_what_another_process_stored(settings, patient, monkeypatch):
     settings.REDIS_URL = ""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    monkeypatch.setattr(hub, "LAYER_PROBE_SECONDS", 0.05)
+    monkeypatch.setattr(recovery, "LAYER_PROBE_SECONDS", 0.05)
     communicator = await open_socket(patient)
     try:
         await ready(communicator)

@@ -1,0 +1,49 @@
+"""Imports point down: mediconnect → documents → queues → appointments → notifications → accounts → core. No module
+of a floor imports one above it (at its top or inside a function), and none below mediconnect/ reads
+Django's private transaction state (the push after commit uses `transaction.on_commit` only)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOORS = ["core", "accounts", "notifications", "appointments", "queues", "documents", "mediconnect"]
+PRIVATE = ("run_on_commit", "savepoint_ids", "atomic_blocks")
+
+
+def sources(package: str):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "tests" not in path.relative_to(ROOT).parts:
+            yield path
+
+
+def imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("floor", FLOORS[:-1])
+def test_no_module_imports_a_floor_above_its_own(floor):
+    above = set(FLOORS[FLOORS.index(floor) + 1 :])
+    upward = {str(path.relative_to(ROOT)): sorted(imported(path) & above) for path in sources(floor)}
+    assert {path: names for path, names in upward.items() if names} == {}
+
+
+def test_the_scan_sees_imports_inside_functions(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from queues import services\n")
+    assert imported(module) == {"queues"}
+
+
+@pytest.mark.parametrize("floor", FLOORS[:-1])
+def test_no_floor_reads_djangos_private_transaction_state(floor):
+    found = [
+        f"{path.relative_to(ROOT)}: {name}" for path in sources(floor) for name in PRIVATE if name in path.read_text()
+    ]
+    assert found == []
