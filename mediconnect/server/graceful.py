@@ -19,9 +19,10 @@ other than 1000, though 1012 is a registered close code for exactly this.
 import asyncio
 import logging
 
+from core.wire import CLOSE_SERVICE_RESTART
+
 logger = logging.getLogger(__name__)
 
-CLOSE_SERVICE_RESTART = 1012
 GRACE_SECONDS = 5.0  # autobahn drops a client that does not answer a close within 1 s
 POLL_SECONDS = 0.05
 
