@@ -132,10 +132,13 @@ else:
     # thread; the pool lends a connection per request instead and takes it back at its end,
     # never holding more than DB_POOL_MAX_SIZE per process. A request waits DB_POOL_TIMEOUT seconds
     # for a free one, then fails with a database error. The pool drops a connection that comes back
-    # broken; DB_HEALTH_CHECKS also checks each one before lending it (one more round trip for
-    # every request and socket connect, so off by default).
+    # broken, but one that died while it sat in the pool (PostgreSQL restarted while the process was
+    # idle) would fail the request it is lent to with a 503: DB_HEALTH_CHECKS (on by default) has the
+    # pool check each one before lending it and replace a dead one (Django passes the pool
+    # `check=ConnectionPool.check_connection`: an empty query, one more round trip per request and
+    # socket connect).
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool refuses persistent connections
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=False)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=True)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
