@@ -3,10 +3,11 @@
 import datetime
 from contextlib import nullcontext
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import Doctor, Role
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -112,14 +113,44 @@ def _slot_taken(*, doctor_id: int, date: datetime.date, time: datetime.time, exc
     return Appointment.objects.filter(holders, doctor_id=doctor_id, date=date).exists()
 
 
-def _claim_slot(*, doctor_id: int, date: datetime.date, time: datetime.time, exclude_id: int | None = None) -> int:
-    """Raise Conflict when the slot is held; else the day's next queue number. One query (under the doctor lock)."""
-    day = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(
-        last=Max("queue_number"), holders=Count("pk", filter=_slot_holders(time=time, exclude_id=exclude_id))
-    )
+def _claim_slot(
+    *,
+    doctor_id: int,
+    date: datetime.date,
+    time: datetime.time,
+    exclude_id: int | None = None,
+    limited_patient_id: int | None = None,
+) -> int:
+    """Raise Conflict when the slot is held, or when `limited_patient_id` already holds the most active
+    appointments one patient may have with the doctor that day; else the day's next queue number.
+    One query (under the doctor lock)."""
+    counts = {"holders": Count("pk", filter=_slot_holders(time=time, exclude_id=exclude_id))}
+    if limited_patient_id is not None:
+        mine = Q(patient_id=limited_patient_id, status__in=ACTIVE_STATUSES)
+        counts["mine"] = Count("pk", filter=mine & ~Q(pk=exclude_id) if exclude_id else mine)
+    day = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(last=Max("queue_number"), **counts)
     if day["holders"]:
         raise Conflict(gettext("That time is already booked with this doctor."), field="time")
+    limit = settings.BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY
+    if day.get("mine", 0) >= limit:
+        raise Conflict(
+            ngettext(
+                "You already have %(limit)d active appointment with this doctor on that day, the most one "
+                "patient may hold; cancel it or choose another day.",
+                "You already have %(limit)d active appointments with this doctor on that day, the most one "
+                "patient may hold; cancel one or choose another day.",
+                limit,
+            )
+            % {"limit": limit},
+            field="date",
+        )
     return (day["last"] or 0) + 1
+
+
+def _limited(actor, patient) -> int | None:
+    """Whose bookings count against the per-day limit: a patient acting for themselves. A doctor or staff
+    booking for a patient may exceed it (a double session, a family's visits arranged at the desk)."""
+    return patient.pk if actor.pk == patient.pk and not actor.is_admin else None
 
 
 def _check_bookable_date(date: datetime.date) -> None:
@@ -173,7 +204,7 @@ def appointment_book(
     """
     doctor = _lock_bookable_doctor(doctor if isinstance(doctor, int) else doctor.pk)
     patient = check_booking(actor=actor, doctor=doctor, date=date, patient=patient)
-    queue_number = _claim_slot(doctor_id=doctor.pk, date=date, time=time)
+    queue_number = _claim_slot(doctor_id=doctor.pk, date=date, time=time, limited_patient_id=_limited(actor, patient))
     try:
         # No savepoint of its own: a failure here fails the whole booking (the Conflict below
         # leaves this function's transaction, which rolls back).
@@ -283,7 +314,13 @@ def appointment_reschedule(
     time = time or appointment.time
     if not check_reschedule(actor=actor, appointment=appointment, date=date, time=time):
         return appointment
-    next_number = _claim_slot(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk)
+    next_number = _claim_slot(
+        doctor_id=appointment.doctor_id,
+        date=date,
+        time=time,
+        exclude_id=appointment.pk,
+        limited_patient_id=_limited(actor, appointment.patient),
+    )
     moved_from = appointment.date
     if date != appointment.date:
         appointment.queue_number = next_number

@@ -398,6 +398,11 @@ CLINIC_HOURS = {
     "end": datetime.time.fromisoformat(env("CLINIC_CLOSES", default="17:00")),
     "slot_minutes": env.int("SLOT_MINUTES", default=15),
 }
+# Active (pending or confirmed) appointments a patient may book with one doctor on one day; one more
+# is a 409. Doctors and staff booking for a patient may go beyond it.
+BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY = env.int("BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY", default=2)
+if BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY < 1:
+    raise ImproperlyConfigured("BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY must be 1 or more.")
 
 # A socket refreshes its presence every HEARTBEAT seconds; one not refreshed for TTL seconds
 # (its process died) no longer counts as online.
