@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext
 from rest_framework import serializers
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -91,6 +91,16 @@ class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
     def validate(self, attrs):
         attrs[self.username_field] = attrs.get(self.username_field, "").lower()
         return super().validate(attrs)
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh, with a token whose user was deleted refused as invalid (401), not a crash (500)."""
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist as exc:  # simplejwt's own look-up of the token's user
+            raise InvalidToken() from exc  # the same answer as any other invalid token
 
 
 class LanguageSerializer(serializers.Serializer):
