@@ -1,20 +1,32 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .emails import email_normalise
 from .models import Doctor, User
-from .services import user_deactivate, user_set_password
+from .services import email_taken, user_deactivate, user_set_password
 
 
-class EmailUserCreationForm(UserCreationForm):
+class NormalisedEmailMixin:
+    """The address in its one spelling (accounts.emails), refused when another account's looks the same."""
+
+    def clean_email(self):
+        email = email_normalise(self.cleaned_data["email"])
+        if email_taken(email, exclude_id=self.instance.pk):
+            raise ValidationError(_("An account with this email already exists."), code="unique")
+        return email
+
+
+class EmailUserCreationForm(NormalisedEmailMixin, UserCreationForm):
     class Meta:
         model = User
         fields = ("email", "name", "role")
 
 
-class EmailUserChangeForm(UserChangeForm):
+class EmailUserChangeForm(NormalisedEmailMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"

@@ -7,6 +7,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from .emails import email_normalise
 from .models import Doctor, User, phone_validator
 from .services import user_register_validate
 
@@ -86,10 +87,10 @@ class DoctorSerializer(serializers.ModelSerializer):
 
 
 class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
-    """Emails are stored lower-case; accept them in any case."""
+    """Emails are stored in one spelling (accounts.emails); accept them in any case."""
 
     def validate(self, attrs):
-        attrs[self.username_field] = attrs.get(self.username_field, "").lower()
+        attrs[self.username_field] = email_normalise(attrs.get(self.username_field, ""))
         return super().validate(attrs)
 
 

@@ -10,8 +10,15 @@ from core.errors import InvalidInput
 # the sockets' wire (its close is sent after commit); notifications imports nothing from accounts.
 from notifications import stream
 
+from .emails import email_lookalike_key, email_normalise
 from .models import Role, User
 from .signals import credentials_revoked
+
+
+def email_taken(email: str, *, exclude_id: int | None = None) -> bool:
+    """An account has this address, or one that only looks the same (accounts.emails)."""
+    users = User.objects.filter(email_key=email_lookalike_key(email))
+    return (users.exclude(pk=exclude_id) if exclude_id else users).exists()
 
 
 def user_register_validate(*, email: str, password: str, name: str) -> dict:
@@ -19,9 +26,9 @@ def user_register_validate(*, email: str, password: str, name: str) -> dict:
 
     Returns the cleaned values for `user_register`; raises a ValidationError keyed by field.
     """
-    email = email.strip().lower()
+    email = email_normalise(email)
     errors = {}
-    if User.objects.filter(email__iexact=email).exists():
+    if email_taken(email):
         errors["email"] = [ValidationError(_("An account with this email already exists."), code="unique")]
     try:
         validate_password(password, user=User(email=email, name=name))
