@@ -166,9 +166,14 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
 
 # Email (password reset, offline notifications): EMAIL_URL picks the backend, e.g.
-# smtp+tls://user:password@smtp.example.com:587; the default writes each message to the log.
+# smtp+tls://user:password@smtp.example.com:587; the default logs each message's recipients and
+# subject, never its body.
 # (EMAIL_BACKEND, EMAIL_HOST, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, …)
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # Recipients and subjects only: a whole message in the log would hand out reset links (core/mail.py).
+    _email["EMAIL_BACKEND"] = "core.mail.LogEmailBackend"
+vars().update(_email)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MediConnect <no-reply@localhost>")
 # Seconds an SMTP connection may block (Django's default is forever): a worker's claim on an email
 # lasts TASK_LEASE_SECONDS, and a hung mail server must fail the attempt well within it.
