@@ -383,6 +383,44 @@ def appointment_change(
     return appointment
 
 
+REASON = "reason"
+
+
+# savepoint=False: these run inside the API's transaction around the whole booking, whose rollback
+# (a refused booking) takes the claimed key with it; a savepoint of their own would only cost queries.
+@transaction.atomic(savepoint=False)
+def idempotency_record_claim(*, user, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """Claim `key` for `user`'s request with this fingerprint: (record, True) when new, (the earlier
+    record, False) for a repeat. The same key for another request is an InvalidInput on idempotency_key.
+
+    Callers hold a transaction around the claim, the booking and `idempotency_record_complete`.
+    """
+    # INSERT first: the first request (the usual case) needs no SELECT. A racing twin blocks on the
+    # key's unique index here until the first one commits, then reads it.
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(user=user, key=key, fingerprint=fingerprint), True
+    except IntegrityError:
+        record = IdempotencyRecord.objects.get(user=user, key=key)
+    if record.fingerprint != fingerprint:
+        raise InvalidInput(gettext("This key was used for a different request."), field="idempotency_key")
+    return record, False
+
+
+@transaction.atomic(savepoint=False)
+def idempotency_record_complete(*, record: IdempotencyRecord, status: int, body) -> IdempotencyRecord:
+    """Keep the first response to the claimed request, with a booking's reason (health detail) left out.
+
+    The record lives for IDEMPOTENCY_RETENTION_HOURS (then `manage.py prune`); the reason stays with
+    the appointment only, where its audit trail and access rules are. A replay takes it from the repeat.
+    """
+    if status == 201 and isinstance(body, dict) and REASON in body:
+        body = {**body, REASON: None}
+    record.response_status, record.response_body = status, body
+    record.save(update_fields=["response_status", "response_body"])
+    return record
+
+
 def idempotency_records_prune(*, before: datetime.datetime) -> int:
     """Delete idempotency records made before `before` (retention: `manage.py prune`); returns how many.
 
