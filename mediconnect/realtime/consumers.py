@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
 CLOSE_TOKEN_EXPIRED = 4401
-LARGEST_ID = 2147483647  # the contract's bound on whole numbers in requests and frames
+LARGEST_ID = wirejson.MAX_INT  # the contract's bound on whole numbers in requests and frames
 RESYNC = "resync"  # instead of a replay
 RATE_PER_SECOND = 10  # client frames, sustained
 RATE_BURST = 30
