@@ -75,6 +75,23 @@ def user_deactivate(*, user: User) -> User:
     return user
 
 
+@transaction.atomic
+def user_set_role(*, user: User, role: str) -> User:
+    """Set a user's role (staff only) and the flags it implies: `is_staff` exactly for ADMIN, and leaving
+    ADMIN ends superuser rights too, so no other role keeps admin rights by a flag. When anything changed,
+    the user's open sockets close (4401): they reconnect with the new rights."""
+    if role not in Role.values:
+        raise InvalidInput(gettext("No such role."), field="role")
+    staff = role == Role.ADMIN
+    superuser = user.is_superuser and staff
+    if (user.role, user.is_staff, user.is_superuser) == (role, staff, superuser):
+        return user
+    user.role, user.is_staff, user.is_superuser = role, staff, superuser
+    user.save(update_fields=["role", "is_staff", "is_superuser"])
+    stream.close_user_sockets(user.pk)
+    return user
+
+
 PROFILE_FIELDS = ("name", "phone", "language", "notify_email", "notify_sms")
 
 
