@@ -36,7 +36,7 @@ class UserManager(BaseUserManager):
 
     def create_user(self, email, password=None, **fields):
         fields.setdefault("role", Role.PATIENT)
-        fields.setdefault("is_staff", False)
+        fields.setdefault("is_staff", fields["role"] == Role.ADMIN)  # the flag follows the role (user_set_role)
         fields.setdefault("is_superuser", False)
         return self._create(email, password, **fields)
 

@@ -100,3 +100,11 @@ def test_leaving_the_admin_role_ends_superuser_rights_too(admin_user):
 
     assert flags(admin_user) == (Role.DOCTOR, False, False)
     assert not admin_user.is_admin
+
+
+def test_an_admin_made_with_create_user_is_staff():
+    assert flags(User.objects.create_user("a@example.com", GOOD, name="A", role=Role.ADMIN)) == (
+        Role.ADMIN,
+        True,
+        False,
+    )
