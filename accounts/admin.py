@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .emails import email_normalise
-from .models import Doctor, Role, User
+from .models import Doctor, User
 from .services import email_taken, user_deactivate, user_set_password, user_set_role
 
 
@@ -30,13 +30,6 @@ class EmailUserChangeForm(NormalisedEmailMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
-
-    def clean(self):
-        data = super().clean()
-        if data.get("is_superuser") and data.get("role") != Role.ADMIN:
-            # user_set_role would take the flag back: admin rights come with the ADMIN role.
-            self.add_error("is_superuser", _("Only a user with the Admin role may be a superuser."))
-        return data
 
 
 class ServicePasswordChangeForm(AdminPasswordChangeForm):
@@ -72,20 +65,18 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "role", "password1", "password2")}),)
 
-    def get_readonly_fields(self, request, obj=None):
-        return ["is_staff"]  # follows the role (user_set_role)
-
     def save_model(self, request, obj, form, change):
         # Unticking "active" goes through the service, which also revokes tokens and closes sockets.
         deactivating = change and "is_active" in form.changed_data and not obj.is_active
         if deactivating:
             obj.is_active = True
-        # The role, with the staff flag it implies, is set by its service after the form's other fields.
-        role = obj.role
-        if change and "role" in form.changed_data:
-            obj.role = form.initial["role"]
+        # The role and the staff flag are set together by their service (an Admin is always staff),
+        # after the form's other fields. The add form has no staff box: the role decides.
+        role, is_staff = obj.role, obj.is_staff if change else None
+        if change:
+            obj.role, obj.is_staff = form.initial["role"], form.initial["is_staff"]
         super().save_model(request, obj, form, change)
-        user_set_role(user=obj, role=role)
+        user_set_role(user=obj, role=role, is_staff=is_staff)
         if deactivating:
             user_deactivate(user=obj)
 

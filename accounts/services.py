@@ -76,18 +76,20 @@ def user_deactivate(*, user: User) -> User:
 
 
 @transaction.atomic
-def user_set_role(*, user: User, role: str) -> User:
-    """Set a user's role (staff only) and the flags it implies: `is_staff` exactly for ADMIN, and leaving
-    ADMIN ends superuser rights too, so no other role keeps admin rights by a flag. When anything changed,
-    the user's open sockets close (4401): they reconnect with the new rights."""
+def user_set_role(*, user: User, role: str, is_staff: bool | None = None) -> User:
+    """Set a user's role and staff flag together (staff only): the ADMIN role is always staff; another role
+    is staff only when asked (a doctor who also runs the clinic). `is_staff=None` keeps the flag, except
+    that it follows the role into and out of ADMIN. When anything changed, the user's open sockets close
+    (4401): they reconnect with the new rights."""
     if role not in Role.values:
         raise InvalidInput(gettext("No such role."), field="role")
-    staff = role == Role.ADMIN
-    superuser = user.is_superuser and staff
-    if (user.role, user.is_staff, user.is_superuser) == (role, staff, superuser):
+    if is_staff is None:
+        is_staff = user.is_staff if Role.ADMIN not in (role, user.role) else role == Role.ADMIN
+    is_staff = is_staff or role == Role.ADMIN
+    if (user.role, user.is_staff) == (role, is_staff):
         return user
-    user.role, user.is_staff, user.is_superuser = role, staff, superuser
-    user.save(update_fields=["role", "is_staff", "is_superuser"])
+    user.role, user.is_staff = role, is_staff
+    user.save(update_fields=["role", "is_staff"])
     stream.close_user_sockets(user.pk)
     return user
 

@@ -7,6 +7,7 @@ import pytest
 from accounts import services
 from accounts.models import Role, User
 from accounts.tests.factories import UserFactory
+from core.errors import InvalidInput
 from notifications import stream
 
 pytestmark = pytest.mark.django_db
@@ -43,36 +44,33 @@ def change(staff, user, **values):
 
 def flags(user) -> tuple:
     user.refresh_from_db()
-    return user.role, user.is_staff, user.is_superuser
+    return user.role, user.is_staff
 
 
-def test_making_a_user_an_admin_gives_the_staff_flag_and_taking_it_back_removes_both(staff):
+def test_choosing_the_admin_role_makes_a_user_staff(staff):
     user = UserFactory()
 
-    assert change(staff, user, role=Role.ADMIN).status_code == 302
-    assert flags(user) == (Role.ADMIN, True, False)
+    assert change(staff, user, role=Role.ADMIN).status_code == 302  # the staff box left unticked
 
-    User.objects.filter(pk=user.pk).update(is_superuser=True)
-    assert change(staff, user, role=Role.DOCTOR).status_code == 302
-    assert flags(user) == (Role.DOCTOR, False, False)
+    assert flags(user) == (Role.ADMIN, True)
 
 
-def test_the_staff_flag_cannot_be_ticked_apart_from_the_role(staff):
-    user = UserFactory()
+def test_an_admin_is_always_staff(staff, admin_user):
+    other = UserFactory(role=Role.ADMIN, is_staff=True)
 
-    assert change(staff, user, is_staff="on").status_code == 302
+    assert change(staff, other).status_code == 302  # the staff box unticked, the role kept
 
-    assert flags(user) == (Role.PATIENT, False, False)
+    assert flags(other) == (Role.ADMIN, True)
 
 
-def test_a_superuser_must_have_the_admin_role(staff):
-    user = UserFactory()
+@pytest.mark.parametrize(("box", "staff_after"), [({}, False), ({"is_staff": "on"}, True)])
+def test_leaving_the_admin_role_keeps_the_staff_flag_only_when_ticked(staff, box, staff_after):
+    """A doctor who also runs the clinic keeps the staff box ticked."""
+    user = UserFactory(role=Role.ADMIN, is_staff=True)
 
-    response = change(staff, user, is_superuser="on")
+    assert change(staff, user, role=Role.DOCTOR, **box).status_code == 302
 
-    assert response.status_code == 200  # the form again, with the error
-    assert "Only a user with the Admin role may be a superuser." in response.content.decode()
-    assert flags(user) == (Role.PATIENT, False, False)
+    assert flags(user) == (Role.DOCTOR, staff_after)
 
 
 def test_an_admin_added_in_the_admin_is_staff(staff):
@@ -81,30 +79,43 @@ def test_an_admin_added_in_the_admin_is_staff(staff):
 
     assert staff.post("/admin/accounts/user/add/", body).status_code == 302
 
-    assert flags(User.objects.get(email="new-admin@example.com")) == (Role.ADMIN, True, False)
+    assert flags(User.objects.get(email="new-admin@example.com")) == (Role.ADMIN, True)
 
 
-def test_a_role_change_closes_the_users_sockets_and_no_change_closes_none():
+def test_the_admin_changes_role_and_staff_through_the_service_which_closes_the_users_sockets(staff):
     user = UserFactory()
     with mock.patch.object(stream, "close_user_sockets") as closed:
-        services.user_set_role(user=user, role=Role.PATIENT)
-        closed.assert_not_called()
-        services.user_set_role(user=user, role=Role.DOCTOR)
+        assert change(staff, user, name="Renamed").status_code == 302
+        closed.assert_not_called()  # nothing of the role changed
+        assert change(staff, user, name="Renamed", role=Role.DOCTOR).status_code == 302
+
     closed.assert_called_once_with(user.pk)
+    assert flags(user) == (Role.DOCTOR, False)
 
 
-def test_leaving_the_admin_role_ends_superuser_rights_too(admin_user):
-    assert admin_user.is_admin
+@pytest.mark.parametrize(
+    ("before", "role", "is_staff", "after"),
+    [
+        ((Role.PATIENT, False), Role.ADMIN, None, (Role.ADMIN, True)),
+        ((Role.ADMIN, True), Role.DOCTOR, None, (Role.DOCTOR, False)),
+        ((Role.DOCTOR, True), Role.PATIENT, None, (Role.PATIENT, True)),  # not ADMIN: the flag is kept
+        ((Role.DOCTOR, False), Role.ADMIN, False, (Role.ADMIN, True)),  # an Admin is staff, whatever is asked
+        ((Role.ADMIN, True), Role.DOCTOR, True, (Role.DOCTOR, True)),
+    ],
+)
+def test_user_set_role_keeps_the_admin_role_and_the_staff_flag_together(before, role, is_staff, after):
+    user = UserFactory(role=before[0], is_staff=before[1])
 
-    services.user_set_role(user=admin_user, role=Role.DOCTOR)
+    services.user_set_role(user=user, role=role, is_staff=is_staff)
 
-    assert flags(admin_user) == (Role.DOCTOR, False, False)
-    assert not admin_user.is_admin
+    assert flags(user) == after
+
+
+def test_an_unknown_role_is_refused_on_role():
+    with pytest.raises(InvalidInput) as refused:
+        services.user_set_role(user=UserFactory(), role="OWNER")
+    assert refused.value.field == "role"
 
 
 def test_an_admin_made_with_create_user_is_staff():
-    assert flags(User.objects.create_user("a@example.com", GOOD, name="A", role=Role.ADMIN)) == (
-        Role.ADMIN,
-        True,
-        False,
-    )
+    assert flags(User.objects.create_user("a@example.com", GOOD, name="A", role=Role.ADMIN)) == (Role.ADMIN, True)
