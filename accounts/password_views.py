@@ -63,6 +63,10 @@ class UserLanguagePasswordResetForm(PasswordResetForm):
     """Django's reset form; the email speaks the account's language, as its notifications do, and
     one address gets a bounded number of them. The page says the same either way."""
 
+    def clean_email(self):
+        # The account's one spelling, so that any spelling that signs in finds it (accounts.emails).
+        return email_normalise(self.cleaned_data["email"])
+
     def save(self, *args, **kwargs):
         if reset_email_allowed(self.cleaned_data["email"]):
             super().save(*args, **kwargs)

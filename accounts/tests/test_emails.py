@@ -78,3 +78,13 @@ def test_an_existing_lower_case_account_signs_in_however_its_address_is_typed(cl
 
     assert api.status_code == 200 and "access" in api.json()
     assert portal.status_code == 302 and portal["Location"] == "/patient/"
+
+
+def test_a_password_reset_finds_the_account_by_any_spelling_that_signs_in(client):
+    from django.core import mail
+
+    assert register("Pat\u0130ent@example.com").status_code == 201
+
+    assert client.post("/password/reset/", {"email": "PAT\u0130ENT@EXAMPLE.COM"}).status_code == 302
+
+    assert [m.to for m in mail.outbox] == [["pati\u0307ent@example.com"]]
