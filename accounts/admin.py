@@ -1,20 +1,32 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .emails import email_normalise
 from .models import Doctor, User
-from .services import user_deactivate, user_set_password
+from .services import email_taken, user_deactivate, user_set_password, user_set_role
 
 
-class EmailUserCreationForm(UserCreationForm):
+class NormalisedEmailMixin:
+    """The address in its one spelling (accounts.emails), refused when another account's looks the same."""
+
+    def clean_email(self):
+        email = email_normalise(self.cleaned_data["email"])
+        if email_taken(email, exclude_id=self.instance.pk):
+            raise ValidationError(_("An account with this email already exists."), code="unique")
+        return email
+
+
+class EmailUserCreationForm(NormalisedEmailMixin, UserCreationForm):
     class Meta:
         model = User
         fields = ("email", "name", "role")
 
 
-class EmailUserChangeForm(UserChangeForm):
+class EmailUserChangeForm(NormalisedEmailMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
@@ -58,7 +70,13 @@ class UserAdmin(BaseUserAdmin):
         deactivating = change and "is_active" in form.changed_data and not obj.is_active
         if deactivating:
             obj.is_active = True
+        # The role and the staff flag are set together by their service (an Admin is always staff),
+        # after the form's other fields. The add form has no staff box: the role decides.
+        role, is_staff = obj.role, obj.is_staff if change else None
+        if change:
+            obj.role, obj.is_staff = form.initial["role"], form.initial["is_staff"]
         super().save_model(request, obj, form, change)
+        user_set_role(user=obj, role=role, is_staff=is_staff)
         if deactivating:
             user_deactivate(user=obj)
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from .selectors import active_doctors
 from .serializers import (
@@ -20,6 +20,7 @@ from .serializers import (
     LogoutSerializer,
     MeSerializer,
     ProfileUpdateSerializer,
+    RefreshSerializer,
     RegisterSerializer,
     UserSerializer,
 )
@@ -84,6 +85,13 @@ class TokenView(TokenObtainPairView):
             if retry_after is None:
                 return response
         raise Throttled(wait=retry_after, detail=gettext("Too many failed sign-ins. Try again later."))
+
+
+class RefreshView(TokenRefreshView):
+    """A new access token (and a rotated refresh token) for a refresh token; an invalid, used or
+    orphaned one is 401."""
+
+    serializer_class = RefreshSerializer
 
 
 class LogoutView(generics.GenericAPIView):

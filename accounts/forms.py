@@ -3,13 +3,14 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .emails import email_normalise
 from .models import User
 from .services import user_register_validate
 
 
 class EmailAuthenticationForm(AuthenticationForm):
     """Django's sign-in form (its `username` is the user's USERNAME_FIELD, the email), named `email` in the
-    page as the contract wants; emails are stored lower-case, so any case signs in."""
+    page as the contract wants; emails are stored in one spelling (accounts.emails), so any case signs in."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -21,7 +22,7 @@ class EmailAuthenticationForm(AuthenticationForm):
         return super().add_prefix("email" if field_name == "username" else field_name)
 
     def clean_username(self):
-        return self.cleaned_data["username"].lower()
+        return email_normalise(self.cleaned_data["username"])
 
 
 class SignUpForm(forms.Form):

@@ -6,6 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .emails import email_lookalike_key, email_normalise
+
 # An international or national number as digits, with an optional leading +: 8 to 15 digits
 # (E.164's longest), so both 01712345678 and +8801712345678 (Bangladesh) pass.
 phone_validator = RegexValidator(
@@ -27,14 +29,14 @@ class UserManager(BaseUserManager):
     def _create(self, email, password, **fields):
         if not email:
             raise ValueError("An email is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=email_normalise(email), **fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
 
     def create_user(self, email, password=None, **fields):
         fields.setdefault("role", Role.PATIENT)
-        fields.setdefault("is_staff", False)
+        fields.setdefault("is_staff", fields["role"] == Role.ADMIN)  # the flag follows the role (user_set_role)
         fields.setdefault("is_superuser", False)
         return self._create(email, password, **fields)
 
@@ -42,9 +44,16 @@ class UserManager(BaseUserManager):
         fields.update(role=Role.ADMIN, is_staff=True, is_superuser=True)
         return self._create(email, password, **fields)
 
+    def get_by_natural_key(self, username):
+        # Sign-in (Django's backends, simplejwt) finds the account by its address in its one spelling.
+        return self.get(email=email_normalise(username))
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(unique=True)
+    # The address without what only changes its look (accounts.emails): a second account whose address
+    # looks the same as this one is refused. Kept by save().
+    email_key = models.CharField(max_length=254, db_index=True, editable=False, default="")
     name = models.CharField(max_length=150)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.PATIENT)
     language = models.CharField(
@@ -76,6 +85,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.name or self.email
+
+    def save(self, *args, **kwargs):
+        self.email_key = email_lookalike_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
     @property
     def is_admin(self) -> bool:

@@ -18,6 +18,7 @@ from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods
 
+from .emails import email_normalise
 from .services import user_set_password
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 def reset_limit_key(email: str) -> str:
     """The cache key counting one address's reset emails (hashed: no address in the cache)."""
-    return "password-reset:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return "password-reset:" + hashlib.sha256(email_normalise(email).encode()).hexdigest()
 
 
 def reset_email_allowed(email: str) -> bool:
@@ -61,6 +62,10 @@ def reset_email_allowed(email: str) -> bool:
 class UserLanguagePasswordResetForm(PasswordResetForm):
     """Django's reset form; the email speaks the account's language, as its notifications do, and
     one address gets a bounded number of them. The page says the same either way."""
+
+    def clean_email(self):
+        # The account's one spelling, so that any spelling that signs in finds it (accounts.emails).
+        return email_normalise(self.cleaned_data["email"])
 
     def save(self, *args, **kwargs):
         if reset_email_allowed(self.cleaned_data["email"]):

@@ -2,11 +2,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext
 from rest_framework import serializers
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from .emails import email_normalise
 from .models import Doctor, User, phone_validator
 from .services import user_register_validate
 
@@ -86,11 +87,21 @@ class DoctorSerializer(serializers.ModelSerializer):
 
 
 class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
-    """Emails are stored lower-case; accept them in any case."""
+    """Emails are stored in one spelling (accounts.emails); accept them in any case."""
 
     def validate(self, attrs):
-        attrs[self.username_field] = attrs.get(self.username_field, "").lower()
+        attrs[self.username_field] = email_normalise(attrs.get(self.username_field, ""))
         return super().validate(attrs)
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh, with a token whose user was deleted refused as invalid (401), not a crash (500)."""
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist as exc:  # simplejwt's own look-up of the token's user
+            raise InvalidToken() from exc  # the same answer as any other invalid token
 
 
 class LanguageSerializer(serializers.Serializer):

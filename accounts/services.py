@@ -7,8 +7,15 @@ from django.utils.translation import gettext_lazy as _
 from core import outbox
 from core.errors import InvalidInput
 
+from .emails import email_lookalike_key, email_normalise
 from .models import Role, User
 from .signals import credentials_revoked
+
+
+def email_taken(email: str, *, exclude_id: int | None = None) -> bool:
+    """An account has this address, or one that only looks the same (accounts.emails)."""
+    users = User.objects.filter(email_key=email_lookalike_key(email))
+    return (users.exclude(pk=exclude_id) if exclude_id else users).exists()
 
 
 def user_register_validate(*, email: str, password: str, name: str) -> dict:
@@ -16,9 +23,9 @@ def user_register_validate(*, email: str, password: str, name: str) -> dict:
 
     Returns the cleaned values for `user_register`; raises a ValidationError keyed by field.
     """
-    email = email.strip().lower()
+    email = email_normalise(email)
     errors = {}
-    if User.objects.filter(email__iexact=email).exists():
+    if email_taken(email):
         errors["email"] = [ValidationError(_("An account with this email already exists."), code="unique")]
     try:
         validate_password(password, user=User(email=email, name=name))
@@ -61,6 +68,25 @@ def user_deactivate(*, user: User) -> User:
     user.is_active = False
     user.save(update_fields=["is_active"])
     credentials_revoked.send(sender=User, user=user)
+    outbox.close_user_sockets(user.pk)
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: str, is_staff: bool | None = None) -> User:
+    """Set a user's role and staff flag together (staff only): the ADMIN role is always staff; another role
+    is staff only when asked (a doctor who also runs the clinic). `is_staff=None` keeps the flag, except
+    that it follows the role into and out of ADMIN. When anything changed, the user's open sockets close
+    (4401): they reconnect with the new rights."""
+    if role not in Role.values:
+        raise InvalidInput(gettext("No such role."), field="role")
+    if is_staff is None:
+        is_staff = user.is_staff if Role.ADMIN not in (role, user.role) else role == Role.ADMIN
+    is_staff = is_staff or role == Role.ADMIN
+    if (user.role, user.is_staff) == (role, is_staff):
+        return user
+    user.role, user.is_staff = role, is_staff
+    user.save(update_fields=["role", "is_staff"])
     outbox.close_user_sockets(user.pk)
     return user
 

@@ -16,6 +16,8 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import cache
 
+from .emails import email_normalise
+
 logger = logging.getLogger(__name__)
 
 _RATE_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -84,8 +86,9 @@ def _seconds_left(start: float | None, window: int) -> int:
 
 
 def _email_key(email: str) -> str:
-    # Hashed: the cache need not hold the addresses people type.
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    # Hashed: the cache need not hold the addresses people type. Normalised: every spelling that signs
+    # in to one account counts against it.
+    digest = hashlib.sha256(email_normalise(email).encode()).hexdigest()
     return f"auth:login-failures:email:{digest}"
 
 

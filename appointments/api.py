@@ -3,7 +3,7 @@ import json
 
 import django_filters
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -15,11 +15,18 @@ from rest_framework.views import APIView
 
 from accounts.selectors import doctor_by_id
 
-from .models import Appointment, IdempotencyRecord, Status
+from .models import Appointment, Status
 from .payloads import appointment_history_payload
 from .selectors import appointment_history, appointments_visible_to, free_slots
 from .serializers import AppointmentBookSerializer, AppointmentChangeSerializer, AppointmentSerializer
-from .services import appointment_book, appointment_cancel, appointment_change
+from .services import (
+    REASON,
+    appointment_book,
+    appointment_cancel,
+    appointment_change,
+    idempotency_record_claim,
+    idempotency_record_complete,
+)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -28,20 +35,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=False,
     description="Repeating a request with the same key returns the first response and books nothing new.",
 )
-
-
-REASON = "reason"
-
-
-def _without_reason(status_code: int, body):
-    """A booking's response as the idempotency record keeps it: the reason (health detail) left blank.
-
-    The record lives for IDEMPOTENCY_RETENTION_HOURS (then `manage.py prune`); the reason stays
-    with the appointment only, where its audit trail and access rules are.
-    """
-    if status_code == status.HTTP_201_CREATED and isinstance(body, dict) and REASON in body:
-        return {**body, REASON: None}
-    return body  # an error: nothing of the patient's
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -93,27 +86,16 @@ class AppointmentViewSet(
         if len(key) > 255:
             raise ValidationError({"idempotency_key": [gettext("At most 255 characters.")]})
         fingerprint = hashlib.sha256(json.dumps(request.data, sort_keys=True, default=str).encode()).hexdigest()
-        with transaction.atomic():
-            # INSERT first: the first request (the usual case) needs no SELECT. A racing twin
-            # blocks on the key's unique index here until the first one commits, then reads it.
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(user=request.user, key=key, fingerprint=fingerprint)
-                created = True
-            except IntegrityError:
-                record, created = IdempotencyRecord.objects.get(user=request.user, key=key), False
-            if not created:
-                if record.fingerprint != fingerprint:
-                    raise ValidationError({"idempotency_key": [gettext("This key was used for a different request.")]})
+        with transaction.atomic():  # a refused booking rolls its claim of the key back: the key stays usable
+            record, first = idempotency_record_claim(user=request.user, key=key, fingerprint=fingerprint)
+            if not first:
                 return Response(
                     self._replayed_body(request, record.response_status, record.response_body),
                     status=record.response_status,
                     headers={"Idempotent-Replayed": "true"},
                 )
             response = self._book(request)
-            record.response_status = response.status_code
-            record.response_body = _without_reason(response.status_code, response.data)
-            record.save(update_fields=["response_status", "response_body"])
+            idempotency_record_complete(record=record, status=response.status_code, body=response.data)
             return response
 
     def _replayed_body(self, request, status_code: int, body):

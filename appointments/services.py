@@ -3,10 +3,11 @@
 import datetime
 from contextlib import nullcontext
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import Doctor, Role
 from core import outbox
@@ -113,14 +114,44 @@ def _slot_taken(*, doctor_id: int, date: datetime.date, time: datetime.time, exc
     return Appointment.objects.filter(holders, doctor_id=doctor_id, date=date).exists()
 
 
-def _claim_slot(*, doctor_id: int, date: datetime.date, time: datetime.time, exclude_id: int | None = None) -> int:
-    """Raise Conflict when the slot is held; else the day's next queue number. One query (under the doctor lock)."""
-    day = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(
-        last=Max("queue_number"), holders=Count("pk", filter=_slot_holders(time=time, exclude_id=exclude_id))
-    )
+def _claim_slot(
+    *,
+    doctor_id: int,
+    date: datetime.date,
+    time: datetime.time,
+    exclude_id: int | None = None,
+    limited_patient_id: int | None = None,
+) -> int:
+    """Raise Conflict when the slot is held, or when `limited_patient_id` already holds the most active
+    appointments one patient may have with the doctor that day; else the day's next queue number.
+    One query (under the doctor lock)."""
+    counts = {"holders": Count("pk", filter=_slot_holders(time=time, exclude_id=exclude_id))}
+    if limited_patient_id is not None:
+        mine = Q(patient_id=limited_patient_id, status__in=ACTIVE_STATUSES)
+        counts["mine"] = Count("pk", filter=mine & ~Q(pk=exclude_id) if exclude_id else mine)
+    day = Appointment.objects.filter(doctor_id=doctor_id, date=date).aggregate(last=Max("queue_number"), **counts)
     if day["holders"]:
         raise Conflict(gettext("That time is already booked with this doctor."), field="time")
+    limit = settings.BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY
+    if day.get("mine", 0) >= limit:
+        raise Conflict(
+            ngettext(
+                "You already have %(limit)d active appointment with this doctor on that day, the most one "
+                "patient may hold; cancel it or choose another day.",
+                "You already have %(limit)d active appointments with this doctor on that day, the most one "
+                "patient may hold; cancel one or choose another day.",
+                limit,
+            )
+            % {"limit": limit},
+            field="date",
+        )
     return (day["last"] or 0) + 1
+
+
+def _limited(actor, patient) -> int | None:
+    """Whose bookings count against the per-day limit: a patient acting for themselves. A doctor or staff
+    booking for a patient may exceed it (a double session, a family's visits arranged at the desk)."""
+    return patient.pk if actor.pk == patient.pk and not actor.is_admin else None
 
 
 def _check_bookable_date(date: datetime.date) -> None:
@@ -174,7 +205,7 @@ def appointment_book(
     """
     doctor = _lock_bookable_doctor(doctor if isinstance(doctor, int) else doctor.pk)
     patient = check_booking(actor=actor, doctor=doctor, date=date, patient=patient)
-    queue_number = _claim_slot(doctor_id=doctor.pk, date=date, time=time)
+    queue_number = _claim_slot(doctor_id=doctor.pk, date=date, time=time, limited_patient_id=_limited(actor, patient))
     try:
         # No savepoint of its own: a failure here fails the whole booking (the Conflict below
         # leaves this function's transaction, which rolls back).
@@ -284,7 +315,13 @@ def appointment_reschedule(
     time = time or appointment.time
     if not check_reschedule(actor=actor, appointment=appointment, date=date, time=time):
         return appointment
-    next_number = _claim_slot(doctor_id=appointment.doctor_id, date=date, time=time, exclude_id=appointment.pk)
+    next_number = _claim_slot(
+        doctor_id=appointment.doctor_id,
+        date=date,
+        time=time,
+        exclude_id=appointment.pk,
+        limited_patient_id=_limited(actor, appointment.patient),
+    )
     moved_from = appointment.date
     if date != appointment.date:
         appointment.queue_number = next_number
@@ -345,6 +382,44 @@ def appointment_change(
         if status is not None:
             appointment = appointment_transition(actor=actor, appointment=appointment, to_status=status)
     return appointment
+
+
+REASON = "reason"
+
+
+# savepoint=False: these run inside the API's transaction around the whole booking, whose rollback
+# (a refused booking) takes the claimed key with it; a savepoint of their own would only cost queries.
+@transaction.atomic(savepoint=False)
+def idempotency_record_claim(*, user, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """Claim `key` for `user`'s request with this fingerprint: (record, True) when new, (the earlier
+    record, False) for a repeat. The same key for another request is an InvalidInput on idempotency_key.
+
+    Callers hold a transaction around the claim, the booking and `idempotency_record_complete`.
+    """
+    # INSERT first: the first request (the usual case) needs no SELECT. A racing twin blocks on the
+    # key's unique index here until the first one commits, then reads it.
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(user=user, key=key, fingerprint=fingerprint), True
+    except IntegrityError:
+        record = IdempotencyRecord.objects.get(user=user, key=key)
+    if record.fingerprint != fingerprint:
+        raise InvalidInput(gettext("This key was used for a different request."), field="idempotency_key")
+    return record, False
+
+
+@transaction.atomic(savepoint=False)
+def idempotency_record_complete(*, record: IdempotencyRecord, status: int, body) -> IdempotencyRecord:
+    """Keep the first response to the claimed request, with a booking's reason (health detail) left out.
+
+    The record lives for IDEMPOTENCY_RETENTION_HOURS (then `manage.py prune`); the reason stays with
+    the appointment only, where its audit trail and access rules are. A replay takes it from the repeat.
+    """
+    if status == 201 and isinstance(body, dict) and REASON in body:
+        body = {**body, REASON: None}
+    record.response_status, record.response_body = status, body
+    record.save(update_fields=["response_status", "response_body"])
+    return record
 
 
 def idempotency_records_prune(*, before: datetime.datetime) -> int:

@@ -133,10 +133,13 @@ else:
     # thread; the pool lends a connection per request instead and takes it back at its end,
     # never holding more than DB_POOL_MAX_SIZE per process. A request waits DB_POOL_TIMEOUT seconds
     # for a free one, then fails with a database error. The pool drops a connection that comes back
-    # broken; DB_HEALTH_CHECKS also checks each one before lending it (one more round trip for
-    # every request and socket connect, so off by default).
+    # broken, but one that died while it sat in the pool (PostgreSQL restarted while the process was
+    # idle) would fail the request it is lent to with a 503: DB_HEALTH_CHECKS (on by default) has the
+    # pool check each one before lending it and replace a dead one (Django passes the pool
+    # `check=ConnectionPool.check_connection`: an empty query, one more round trip per request and
+    # socket connect).
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool refuses persistent connections
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=False)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=True)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
@@ -164,9 +167,14 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
 
 # Email (password reset, offline notifications): EMAIL_URL picks the backend, e.g.
-# smtp+tls://user:password@smtp.example.com:587; the default writes each message to the log.
+# smtp+tls://user:password@smtp.example.com:587; the default logs each message's recipients and
+# subject, never its body.
 # (EMAIL_BACKEND, EMAIL_HOST, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, …)
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # Recipients and subjects only: a whole message in the log would hand out reset links (core/mail.py).
+    _email["EMAIL_BACKEND"] = "core.mail.LogEmailBackend"
+vars().update(_email)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MediConnect <no-reply@localhost>")
 # Seconds an SMTP connection may block (Django's default is forever): a worker's claim on an email
 # lasts TASK_LEASE_SECONDS, and a hung mail server must fail the attempt well within it.
@@ -425,6 +433,11 @@ CLINIC_HOURS = {
     "end": datetime.time.fromisoformat(env("CLINIC_CLOSES", default="17:00")),
     "slot_minutes": env.int("SLOT_MINUTES", default=15),
 }
+# Active (pending or confirmed) appointments a patient may book with one doctor on one day; one more
+# is a 409. Doctors and staff booking for a patient may go beyond it.
+BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY = env.int("BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY", default=2)
+if BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY < 1:
+    raise ImproperlyConfigured("BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY must be 1 or more.")
 
 # A socket refreshes its presence every HEARTBEAT seconds; one not refreshed for TTL seconds
 # (its process died) no longer counts as online. Offline delivery does not wait for the TTL: a

@@ -1,4 +1,5 @@
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -8,11 +9,39 @@ from django.utils.html import format_html
 from core.errors import DomainError
 
 from .models import Board, QueueDay
-from .services import UNSET, board_doctors_changed, board_rotate_token, queue_update
+from .services import UNSET, board_doctors_changed, board_rotate_token, check_queue_update, queue_update
+
+
+class QueueDayAdminForm(forms.ModelForm):
+    """Shows a refused update next to its field, with queue_update's own checks (made again when it saves)."""
+
+    actor = None  # the staff user, set by QueueDayAdmin.get_form
+
+    class Meta:
+        model = QueueDay
+        fields = ["doctor", "date", "current_queue", "estimated_wait"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            check_queue_update(
+                actor=self.actor,
+                doctor=self.instance.doctor if self.instance.pk else data["doctor"],
+                current_queue=data["current_queue"],
+                estimated_wait=data["estimated_wait"],
+            )
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
 
 
 @admin.register(QueueDay)
 class QueueDayAdmin(admin.ModelAdmin):
+    """A doctor's day, set by staff through queue_update only: one write, one push of the queue."""
+
+    form = QueueDayAdminForm
     list_display = ["date", "doctor", "current_queue", "estimated_wait", "updated_at"]
     list_filter = ["doctor", "date"]
     date_hierarchy = "date"
@@ -22,19 +51,22 @@ class QueueDayAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["doctor", "date"] if obj else []
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            super().save_model(request, obj, form, change)
-        try:
-            queue_update(
-                actor=request.user,
-                doctor=obj.doctor,
-                date=obj.date,
-                current_queue=obj.current_queue,
-                estimated_wait=obj.estimated_wait if "estimated_wait" in form.changed_data else UNSET,
-            )
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+        # The form ran the service's checks; the service makes them again and does the only write
+        # (the row made on first use, in the admin's one transaction) and the one push.
+        row = queue_update(
+            actor=request.user,
+            doctor=obj.doctor,
+            date=obj.date,
+            current_queue=obj.current_queue,
+            estimated_wait=obj.estimated_wait if not change or "estimated_wait" in form.changed_data else UNSET,
+        )
+        obj.pk, obj.updated_at = row.pk, row.updated_at  # for the admin's log entry and redirect
 
 
 @admin.register(Board)

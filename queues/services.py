@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 
 from accounts.models import Doctor
 from appointments.models import ACTIVE_STATUSES, Appointment, Status
-from core import outbox
+from core import outbox, wirejson
 from core.errors import InvalidInput
 from core.wire import CLOSE_BOARD_CHANGED, CLOSE_SIGNED_OUT
 
@@ -18,8 +18,10 @@ from .models import Board, QueueDay, new_board_token
 from .selectors import board_doctors, check_can_run_queue, queue_state
 
 UNSET = object()
-# The contract's bounds: numbers fit PostgreSQL's integer column; a doctor's minutes per patient at most 600.
-MAX_QUEUE_NUMBER = 2**31 - 1
+# The contract's bounds: a queue number is a whole number of the wire (core.wirejson, which the REST
+# parser and the socket enforce for every number: it fits PostgreSQL's integer column); a doctor's
+# minutes per patient at most 600. The serializer, the admin and queue_update use these.
+MAX_QUEUE_NUMBER = wirejson.MAX_INT
 MAX_ESTIMATED_WAIT = 600
 BOARD_NEXT = 3  # waiting numbers a board shows after the one being served
 # Used only until a doctor has completed two consultations in the look-back window.
@@ -92,14 +94,8 @@ def queue_snapshot(row: QueueDay) -> dict:
     }
 
 
-@transaction.atomic
-def queue_update(
-    *, actor, doctor: Doctor, current_queue: int, estimated_wait=UNSET, date: datetime.date | None = None
-) -> QueueDay:
-    """Set today's now-serving number (and the doctor's estimate; None returns to the measured one).
-
-    That doctor or staff only. Broadcasts `queue_updated` after commit.
-    """
+def check_queue_update(*, actor, doctor: Doctor, current_queue: int, estimated_wait=UNSET) -> None:
+    """queue_update's checks, for a form to show before anything is saved: who may, and the bounds."""
     check_can_run_queue(actor, doctor)
     if current_queue < 0:
         raise InvalidInput(gettext("Must be 0 or more."), field="current_queue")
@@ -110,6 +106,17 @@ def queue_update(
             raise InvalidInput(gettext("Must be 0 or more."), field="estimated_wait")
         if estimated_wait > MAX_ESTIMATED_WAIT:
             raise InvalidInput(_at_most(MAX_ESTIMATED_WAIT), field="estimated_wait")
+
+
+@transaction.atomic
+def queue_update(
+    *, actor, doctor: Doctor, current_queue: int, estimated_wait=UNSET, date: datetime.date | None = None
+) -> QueueDay:
+    """Set today's now-serving number (and the doctor's estimate; None returns to the measured one).
+
+    That doctor or staff only. Broadcasts `queue_updated` after commit.
+    """
+    check_queue_update(actor=actor, doctor=doctor, current_queue=current_queue, estimated_wait=estimated_wait)
     row = queue_day(doctor=doctor, date=date, lock=True)
     row.current_queue = current_queue
     if estimated_wait is not UNSET:

@@ -158,6 +158,9 @@ class Daphne(Endpoint):
             "DATABASE_URL": test_database_url(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            # The live tests book many slots of one doctor's day for one patient; the per-patient
+            # limit is tested in-process (appointments/tests/test_booking_limit.py).
+            "BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY": "1000",
         }
         config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
         if settings.REDIS_URL:

@@ -209,7 +209,9 @@ async def test_a_server_killed_with_sigkill_its_clients_resume_on_a_new_process_
 
 
 async def test_postgres_stopped_during_a_handshake_refuses_cleanly_and_recovers(fault_server, pg, users):
-    server = await asyncio.to_thread(fault_server)
+    # A request that finds the database gone waits DB_POOL_TIMEOUT for a connection (the pool checks
+    # each one it lends), and a handshake must be refused within daphne's 5 s handshake timeout.
+    server = await asyncio.to_thread(fault_server, DB_POOL_TIMEOUT=2)
     patient, doctor = users.patient(), users.doctors[0]
     patient_token = await login(server, patient)
 
@@ -219,6 +221,12 @@ async def test_postgres_stopped_during_a_handshake_refuses_cleanly_and_recovers(
     answer = await asyncio.to_thread(server.fetch, "GET", "/api/appointments/", None, patient_token, timeout=30)
     assert answer.status == 503 and answer.content_type.startswith("application/json"), (answer.status, answer.text)
     await asyncio.to_thread(pg.start)
+    # The pool reconnects on its backoff (one attempt 1, 2, 4 s … after the last): the API answers 503
+    # with Retry-After until then, and a client retries.
+    back = await asyncio.to_thread(
+        retried_while_unavailable, lambda: server.fetch("GET", "/api/appointments/", None, patient_token)
+    )
+    assert back.status == 200, (back.status, back.text)
 
     # Back: the first socket and the first booking work, and the booking reaches the socket.
     client = await Client(server, patient_token).start()

@@ -159,6 +159,19 @@ def test_refresh_with_a_bad_token_is_refused(anon, refresh):
     assert response.status_code == (401 if refresh else 400)
 
 
+def test_the_refresh_token_of_a_deleted_user_is_refused_like_any_invalid_one(anon, patient):
+    refresh = obtain(anon, patient.email, PASSWORD).json()["refresh"]
+    patient.delete()
+    anon.raise_request_exception = False  # a crash must show as the client sees it
+
+    response = anon.post("/api/auth/token/refresh/", {"refresh": refresh}, format="json")
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "token_not_valid"
+    assert "access" not in response.json()
+
+
 def test_an_access_token_is_not_a_refresh_token(anon, patient):
     access = str(AccessToken.for_user(patient))
     assert anon.post("/api/auth/token/refresh/", {"refresh": access}, format="json").status_code == 401

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.password_views import reset_limit_key
 from accounts.tests.factories import PASSWORD
+from mediconnect.tests.test_settings import settings_under
 from tests.support.wsutil import open_socket, ready
 
 NEW = "a-Fresh-passphrase-42"
@@ -250,3 +251,17 @@ def test_the_change_page_speaks_bangla(patient):
     page = signed_in.get("/password/change/").content.decode()
     assert "পাসওয়ার্ড পরিবর্তন করুন" in page
     assert 'href="/password/change/"' in signed_in.get("/patient/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_default_mail_backend_logs_a_reset_emails_recipient_not_its_link(client, patient, settings, caplog, capsys):
+    """With no mail server configured, mail goes to the log: a reset link there would let anyone who
+    reads the log take over the account."""
+    settings.EMAIL_BACKEND = settings_under({"SECRET_KEY": "k"}, ["EMAIL_BACKEND"])["EMAIL_BACKEND"]
+    caplog.set_level("DEBUG")
+
+    assert client.post("/password/reset/", {"email": patient.email}).status_code == 302
+
+    written = caplog.text + "".join(capsys.readouterr())
+    assert "/password/reset/" not in written, written
+    assert patient.email in caplog.text

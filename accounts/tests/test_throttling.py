@@ -93,6 +93,17 @@ def test_after_ten_failures_for_an_email_even_the_right_password_gets_429(patien
     assert token(api, other.email, PASSWORD).status_code == 200
 
 
+def test_failures_count_for_the_account_however_its_address_is_spelled(settings):
+    """Spellings that sign in to one account (case, full-width letters) share its failure count."""
+    UserFactory(email="patient@test.com")
+    api = APIClient()
+    spellings = ["patient@test.com", "PATIENT@test.com", "\uff50\uff41\uff54\uff49\uff45\uff4e\uff54@test.com"]
+    for i in range(10):
+        assert token(api, spellings[i % 3], WRONG).status_code == 401
+
+    assert token(api, "patient@test.com", PASSWORD).status_code == 429
+
+
 def test_nine_failures_do_not_block_and_successes_do_not_count(patient, settings):
     settings.LOGIN_FAILURES_PER_EMAIL = 3
     api = APIClient()

@@ -95,7 +95,9 @@ def test_a_reader_never_sees_a_hole_in_a_stream_while_bookings_race(doctor, tomo
     assert sorted(Event.objects.filter(user=doctor.user).values_list("seq", flat=True)) == list(range(1, 41))
 
 
-def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow):
+def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow, settings):
+    settings.BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY = 20  # the one patient's event numbers are what races here
+
     def request_for(i):
         body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"{8 + i // 4:02d}:{15 * (i % 4):02d}"}
         return bearer_client(patient), "/api/appointments/", body, {}
@@ -106,6 +108,19 @@ def test_twenty_concurrent_bookings_by_one_patient(doctor, patient, tomorrow):
     assert sorted(body["queue_number"] for _, body in results) == list(range(1, 21))
     seqs = list(Event.objects.filter(user=patient).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, 41))
+
+
+def test_concurrent_bookings_by_one_patient_stop_at_the_daily_limit(doctor, patient, tomorrow, settings):
+    settings.BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY = 2
+
+    def request_for(i):
+        body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": f"09:{15 * i:02d}"}
+        return bearer_client(patient), "/api/appointments/", body, {}
+
+    results = race(4, request_for)
+
+    assert sorted(code for code, _ in results) == [201, 201, 409, 409]
+    assert Appointment.objects.filter(patient=patient, doctor=doctor, date=tomorrow).count() == 2
 
 
 def test_ten_concurrent_bookings_of_one_slot_one_wins(doctor, tomorrow):

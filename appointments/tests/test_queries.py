@@ -73,7 +73,8 @@ BOOKING = [
     "the JWT's user",
     "SAVEPOINT (appointment_book)",
     "the doctor with its user, the doctor's row locked (read once: the serializer takes the id only)",
-    "the slot's holder and the day's last queue number, in one aggregate",
+    "the slot's holder, the day's last queue number and the patient's active bookings that day"
+    " (BOOKINGS_PER_PATIENT_PER_DOCTOR_DAY), in one aggregate",
     "INSERT the appointment",
     "INSERT its audit-trail row (django-simple-history's post_save)",
     "INSERT both notifications",

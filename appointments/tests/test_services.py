@@ -336,3 +336,42 @@ def test_a_move_off_today_and_a_status_move_in_one_patch_push_todays_queue_once(
     assert queue_pushes == [
         {"type": groups.QUEUE_CHANGED, "doctor_id": doctor.pk, "group": groups.queue_group(doctor.pk)}
     ]
+
+
+# --- Idempotency-Key records (the API's repeats go through these) -----------------------------
+
+
+def test_an_idempotency_key_is_claimed_once_and_keeps_the_first_response_without_its_reason(patient, patient2):
+    record, first = services.idempotency_record_claim(user=patient, key="k", fingerprint="f")
+    services.idempotency_record_complete(record=record, status=201, body={"id": 7, "reason": "chest pain"})
+
+    again, repeated_first = services.idempotency_record_claim(user=patient, key="k", fingerprint="f")
+    theirs, theirs_first = services.idempotency_record_claim(user=patient2, key="k", fingerprint="g")
+
+    assert (first, repeated_first, theirs_first) == (True, False, True)
+    assert again.pk == record.pk and theirs.pk != record.pk
+    assert (again.response_status, again.response_body) == (201, {"id": 7, "reason": None})
+
+
+def test_an_idempotency_key_claimed_for_another_request_is_refused_on_the_key(patient):
+    services.idempotency_record_claim(user=patient, key="k", fingerprint="f")
+
+    with pytest.raises(InvalidInput) as refused:
+        services.idempotency_record_claim(user=patient, key="k", fingerprint="other")
+
+    assert refused.value.field == "idempotency_key"
+
+
+def test_the_idempotency_api_writes_through_the_services(api, patient, doctor, tomorrow):
+    from appointments import api as appointments_api
+
+    body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
+    claim_service, complete_service = services.idempotency_record_claim, services.idempotency_record_complete
+    with (
+        mock.patch.object(appointments_api, "idempotency_record_claim", wraps=claim_service) as claim,
+        mock.patch.object(appointments_api, "idempotency_record_complete", wraps=complete_service) as complete,
+    ):
+        response = api(patient).post("/api/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+
+    assert response.status_code == 201
+    assert claim.call_count == complete.call_count == 1

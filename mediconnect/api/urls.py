@@ -1,9 +1,17 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
-from rest_framework_simplejwt.views import TokenRefreshView
 
-from accounts.api import DoctorViewSet, LanguageView, LogoutView, MeView, RegisterView, SocketTokenView, TokenView
+from accounts.api import (
+    DoctorViewSet,
+    LanguageView,
+    LogoutView,
+    MeView,
+    RefreshView,
+    RegisterView,
+    SocketTokenView,
+    TokenView,
+)
 from appointments.api import AppointmentViewSet, DoctorSlotsView
 from mediconnect.api.presence import PresenceView, UserPresenceView
 from notifications.api import NotificationViewSet
@@ -17,7 +25,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 urlpatterns = [
     path("auth/register/", RegisterView.as_view(), name="register"),
     path("auth/token/", TokenView.as_view(), name="token"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/refresh/", RefreshView.as_view(), name="token-refresh"),
     path("auth/logout/", LogoutView.as_view(), name="logout"),
     path("auth/ws-token/", SocketTokenView.as_view(), name="ws-token"),
     path("me/", MeView.as_view(), name="me"),

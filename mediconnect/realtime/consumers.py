@@ -35,7 +35,7 @@ from queues.services import UNSET, queue_snapshot, queue_update
 
 logger = logging.getLogger(__name__)
 
-LARGEST_ID = 2147483647  # the contract's bound on whole numbers in requests and frames
+LARGEST_ID = wirejson.MAX_INT  # the contract's bound on whole numbers in requests and frames
 RESYNC = "resync"  # instead of a replay
 RATE_PER_SECOND = 10  # client frames, sustained
 RATE_BURST = 30

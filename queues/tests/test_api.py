@@ -18,7 +18,10 @@ def as_(request, api):
 @pytest.fixture
 def todays(book, patient, patient2, doctor, today):
     """Four of today's appointments with `doctor`: #1, #3 for patient, #2, #4 for patient2."""
-    return [book(patient=(patient, patient2)[i % 2], doctor=doctor, date=today, time=f"1{i}:00") for i in range(4)]
+    return [
+        book(patient=(patient, patient2)[i % 2], doctor=doctor, date=today, time=f"1{i}:00", actor=doctor)
+        for i in range(4)
+    ]
 
 
 def set_status(appointment, status):
@@ -151,7 +154,7 @@ def test_next_moves_to_the_next_confirmed_number(as_, todays, doctor):
 
 
 def test_waiting_numbers_are_the_still_active_ones_after_the_current_number(as_, todays, book, patient, doctor, today):
-    late = book(patient=patient, doctor=doctor, date=today, time="15:00")  # #5
+    late = book(patient=patient, doctor=doctor, date=today, time="15:00", actor=doctor)  # #5
     set_status(todays[1], Status.CANCELLED)  # #2
     set_status(todays[2], Status.NO_SHOW)  # #3
     set_status(late, Status.PENDING)  # #5 still counts: pending is active

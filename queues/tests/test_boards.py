@@ -23,7 +23,10 @@ def board(doctor, doctor2):
 @pytest.fixture
 def five_today(book, patient, patient2, doctor, today):
     """Five of today's appointments with `doctor` (#1 to #5), alternating two patients."""
-    return [book(patient=(patient, patient2)[i % 2], doctor=doctor, date=today, time=f"1{i}:00") for i in range(5)]
+    return [
+        book(patient=(patient, patient2)[i % 2], doctor=doctor, date=today, time=f"1{i}:00", actor=doctor)
+        for i in range(5)
+    ]
 
 
 def test_the_board_api_shows_each_doctors_queue_with_the_next_three_and_no_login(

@@ -27,7 +27,8 @@ def set_status(appointment: Appointment, status: str) -> Appointment:
 def todays_queue(book, patient, patient2, doctor, today):
     """Five of today's appointments with the doctor, numbered 1..5."""
     return [
-        book(patient=(patient, patient2)[i % 2], doctor=doctor, date=today, time=f"{9 + i:02d}:00") for i in range(5)
+        book(patient=(patient, patient2)[i % 2], doctor=doctor, date=today, time=f"{9 + i:02d}:00", actor=doctor)
+        for i in range(5)
     ]
 
 
