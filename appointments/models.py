@@ -146,7 +146,7 @@ class DoctorDigest(models.Model):
 
 
 class Wakeup(models.Model):
-    """A run of one of our periodic tasks, queued for `at` and not started yet (reminders' sweep).
+    """A run of one of our periodic tasks, queued for `at` and not started yet (reminders, doctors' digest).
 
     Written with the task's queueing, in the same transaction, and deleted when a run of that task
     starts at or after `at`: so a sweep tells whether a run is already queued from a row of ours,
