@@ -15,13 +15,12 @@ from django.db.models import Count, Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_tasks import task
-from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Doctor
 from notifications.models import NotificationType
 from notifications.services import notification_create
 
-from .models import ACTIVE_STATUSES, Appointment, DoctorDigest
+from .models import ACTIVE_STATUSES, Appointment, DoctorDigest, Wakeup
 
 TITLE = _("Today's appointments")
 MESSAGE = _("You have {count} appointment(s) today, the first at {time}.")
@@ -33,8 +32,13 @@ def digest_time(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, at), timezone.get_default_timezone())
 
 
+@transaction.atomic
 def digest_schedule(*, now: datetime.datetime | None = None) -> bool:
-    """Queue the next digest run (the next DOCTOR_DIGEST_AT after `now`) unless it is queued; False when off."""
+    """Queue the next digest run (the next DOCTOR_DIGEST_AT after `now`) unless it is queued; False when off.
+
+    Which runs are queued is known from Wakeup rows of ours, written with each run's queueing; those
+    due by `now` are for runs that are due (or were missed) and are forgotten here.
+    """
     if not settings.DOCTOR_DIGEST_AT:
         return False
     now = now or timezone.now()
@@ -42,9 +46,11 @@ def digest_schedule(*, now: datetime.datetime | None = None) -> bool:
     if digest_time(day) <= now:
         day += datetime.timedelta(days=1)
     run_after = digest_time(day)
-    queued = DBTaskResult.objects.filter(status="READY", task_path=send_doctor_digests.module_path, run_after=run_after)
-    if not queued.exists():
+    wakeups = Wakeup.objects.filter(task=send_doctor_digests.module_path)
+    wakeups.filter(at__lte=now).delete()
+    if not wakeups.filter(at=run_after).exists():
         send_doctor_digests.using(run_after=run_after).enqueue(day.isoformat())
+        Wakeup.objects.create(task=send_doctor_digests.module_path, at=run_after)
     return True
 
 

@@ -143,3 +143,21 @@ class DoctorDigest(models.Model):
 
     def __str__(self):
         return f"{self.doctor_id} {self.date}"
+
+
+class Wakeup(models.Model):
+    """A run of one of our periodic tasks, queued for `at` and not started yet (reminders, doctors' digest).
+
+    Written with the task's queueing, in the same transaction, and deleted when a run of that task
+    starts at or after `at`: so a sweep tells whether a run is already queued from a row of ours,
+    not from the task backend's own table.
+    """
+
+    task = models.CharField(max_length=200)  # the task's module_path
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "at"], name="wakeup_task_at")]
+
+    def __str__(self):
+        return f"{self.task} at {self.at:%Y-%m-%d %H:%M:%S}"

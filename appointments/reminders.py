@@ -16,16 +16,15 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Min
 from django.utils import timezone
 from django_tasks import task
-from django_tasks_db.models import DBTaskResult
 
 from core.leases import claim_due
 from notifications.models import NotificationType
 from notifications.services import notifications_create
 
-from .models import Appointment, Reminder
+from .models import Appointment, Reminder, Wakeup
 from .texts import notification_about
 
 State = Reminder.State
@@ -39,19 +38,28 @@ def appointment_start(appointment: Appointment) -> datetime.datetime:
 
 
 def wake(at: datetime.datetime) -> None:
-    """Queue a run of the reminder worker at `at`, in the caller's transaction (it exists iff the rows do)."""
+    """Queue a run of the reminder worker at `at`, in the caller's transaction (it exists iff the rows do).
+
+    With a Wakeup row of ours, so that sweep_schedule sees the run queued without reading the task backend's rows.
+    """
     send_due_reminders.using(run_after=at).enqueue()
+    Wakeup.objects.create(task=send_due_reminders.module_path, at=at)
 
 
+@transaction.atomic
 def sweep_schedule(*, now: datetime.datetime) -> None:
     """Queue the worker's next run: at the next planned reminder's time or SWEEP from `now`, whichever
-    is first, unless a run is queued by then already (it will queue the one after)."""
+    is first, unless a run is queued by then already (it will queue the one after).
+
+    A run calls this as it starts: the wake-ups due by `now` are this run's and any others due with it,
+    which start now too and queue nothing past the one this queues. Two sweeps at once may both queue
+    one; the earlier of those runs then finds the later one queued and queues none, so the chains merge.
+    """
+    wakeups = Wakeup.objects.filter(task=send_due_reminders.module_path)
+    wakeups.filter(at__lte=now).delete()
     upcoming = Reminder.objects.filter(state=State.PLANNED, due_at__gt=now).aggregate(first=Min("due_at"))["first"]
     run_after = min(upcoming or now + SWEEP, now + SWEEP)
-    queued = DBTaskResult.objects.filter(status="READY", task_path=send_due_reminders.module_path).filter(
-        Q(run_after__isnull=True) | Q(run_after__lte=run_after)
-    )
-    if not queued.exists():
+    if not wakeups.filter(at__lte=run_after).exists():
         wake(run_after)
 
 

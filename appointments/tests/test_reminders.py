@@ -12,7 +12,7 @@ import time_machine
 from django.db import connection, connections
 from django.utils import timezone
 
-from appointments.models import Reminder
+from appointments.models import Reminder, Wakeup
 from appointments.reminders import SWEEP, reminders_send_due
 from appointments.services import appointment_reschedule, appointment_transition
 from appointments.tests.factories import AppointmentFactory
@@ -227,3 +227,12 @@ def test_a_reminder_days_ahead_is_sent_at_its_time_by_the_sweeps_chain(clock, bo
     at(clock, due)
     run_worker()
     assert len(reminders_of(patient)) == 1
+
+
+def test_workers_started_again_and_again_keep_one_sweep_queued(clock):
+    """Each start queues a run; a run finds the next sweep queued already and queues none: one chain."""
+    run_worker(starting=True)
+    run_worker(starting=True)
+    at(clock, NOW + SWEEP)
+    run_worker()
+    assert list(Wakeup.objects.values_list("at", flat=True)) == [NOW + 2 * SWEEP]

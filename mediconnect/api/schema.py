@@ -19,9 +19,9 @@ A `TimeField` is declared as the `HH:MM` string the API writes and reads, not `f
 (which promises seconds and a time zone).
 """
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 CONFLICT_ROUTES = {
@@ -57,20 +57,36 @@ DESCRIPTIONS = {
 }
 
 
+class HHMMTimeField(OpenApiSerializerFieldExtension):
+    """Every `TimeField` (and subclass) as the HH:MM string the API writes and reads."""
+
+    target_class = "rest_framework.serializers.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        return dict(HHMM)
+
+
 class MediConnectAutoSchema(AutoSchema):
-    def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        if isinstance(field, serializers.TimeField):
-            return dict(HHMM)
-        return super()._map_serializer_field(field, direction, bypass_extensions)
+    """drf-spectacular's operation, with the error statuses its view can answer added by rule.
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        for code in self._error_codes():
+    Works on the finished operation (`get_operation` is what the schema generator calls), so it reads
+    only what the operation states and the view's public DRF API, none of drf-spectacular's own steps.
+    """
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:  # excluded from the schema
+            return None
+        responses = operation["responses"]
+        for code in self.error_codes(operation.get("parameters", [])):
             if code not in responses:
-                responses[code] = self._error_response(code)
-        return dict(sorted(responses.items()))
+                responses[code] = self.error_response(code)
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
 
-    def _error_codes(self) -> list[str]:
+    def error_codes(self, parameters: list[dict]) -> list[str]:
+        """The error statuses this operation can answer, by the rules in the module's docstring."""
         view, method, path = self.view, self.method.upper(), self.path
         codes = {"503"}
         authenticates = bool(getattr(view, "authentication_classes", None))
@@ -80,10 +96,10 @@ class MediConnectAutoSchema(AutoSchema):
             codes.add("401")
         if method in {"POST", "PUT", "PATCH", "DELETE"}:
             codes.add("400")
-        parameters = self._get_parameters()
-        if any(p["in"] == "query" for p in parameters):
+        query = {p["name"] for p in parameters if p["in"] == "query"}
+        if query:
             codes.add("400")
-        if any(p["in"] == "path" for p in parameters) or (self._is_list_view() and self._get_paginator()):
+        if any(p["in"] == "path" for p in parameters) or self.is_paginated(query):
             codes.add("404")
         if (method, path) in CONFLICT_ROUTES:
             codes.add("409")
@@ -93,7 +109,15 @@ class MediConnectAutoSchema(AutoSchema):
             codes.discard("403")
         return sorted(codes)
 
-    def _error_response(self, code: str) -> dict:
+    def is_paginated(self, query: set[str]) -> bool:
+        """A paginated list: drf-spectacular gave the operation its view's paginator's query parameters."""
+        paginator = getattr(self.view, "paginator", None)  # DRF's GenericAPIView: None if it does not paginate
+        if paginator is None:
+            return False
+        names = {p["name"] for p in paginator.get_schema_operation_parameters(self.view)}
+        return bool(names) and names <= query
+
+    def error_response(self, code: str) -> dict:
         name, schema = ("ValidationError", VALIDATION_ERROR) if code == "400" else ("Error", ERROR)
         component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema)
         self.registry.register_on_missing(component)

@@ -17,6 +17,7 @@ from notifications.services import notifications_mark_read
 from queues.models import QueueDay
 from tests.support import QUEUE_KEYS
 from tests.support.frames import check_frame
+from tests.support.queries import counting_queries
 from tests.support.wsutil import book, frame, frames_until, mark_all_read, open_socket, ready, token_for, transition
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -378,18 +379,9 @@ async def test_a_queue_update_reaches_every_watcher_once_and_not_those_who_left(
 
 
 async def test_a_socket_connect_reads_the_database_once(patient, doctor):
-    from django.db.backends.utils import CursorWrapper
-
     await book(actor=patient, doctor=doctor)  # a stream with events in it
     await ready(await open_socket(patient))  # the worker thread's database connection is open from here on
-    executed = []
-    original = CursorWrapper._execute
-
-    def counting(self, sql, *args, **kwargs):
-        executed.append(sql)
-        return original(self, sql, *args, **kwargs)
-
-    with mock.patch.object(CursorWrapper, "_execute", counting):
+    async with counting_queries() as executed:
         socket = await open_socket(patient)
         await ready(socket)
     # The user (with their doctor profile) and the stream's newest event id, in one query; no writes.
