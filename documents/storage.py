@@ -2,26 +2,21 @@
 
 import uuid
 
-from django.core.files.storage import storages
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.utils.functional import LazyObject, empty
+from django.core.files.storage import Storage, storages
 
 
-class _DocumentsStorage(LazyObject):
-    # Looked up when first used, not when the model is imported, so a test (or a deployment's
-    # settings module) that changes STORAGES is heard.
-    def _setup(self):
-        self._wrapped = storages["documents"]
+class _DocumentsStorage(Storage):
+    """STORAGES["documents"] as configured at the moment of each call, not when the model was imported:
+    Django's `storages` handler forgets its backends when STORAGES changes (a test, a settings module),
+    and this asks it every time."""
+
+    def __getattribute__(self, name):
+        if name.startswith("__"):
+            return object.__getattribute__(self, name)
+        return getattr(storages["documents"], name)
 
 
 documents_storage = _DocumentsStorage()
-
-
-@receiver(setting_changed)
-def _storages_changed(*, setting, **kwargs):
-    if setting == "STORAGES":
-        documents_storage._wrapped = empty
 
 
 def select_storage():

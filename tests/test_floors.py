@@ -47,3 +47,41 @@ def test_no_floor_reads_djangos_private_transaction_state(floor):
         f"{path.relative_to(ROOT)}: {name}" for path in sources(floor) for name in PRIVATE if name in path.read_text()
     ]
     assert found == []
+
+
+# Documented by their libraries, though spelled with an underscore: Django's model options, and
+# django-simple-history's way of naming who made a change.
+DOCUMENTED_PRIVATE = {"_meta", "_history_user"}
+# The one package that may reach into a library's internals, each use listed in its registry
+# (mediconnect/server/patches.py, checked by mediconnect/server/tests/test_patches.py).
+SERVER = ("mediconnect", "server")
+
+
+def private_reads(path: Path) -> list[str]:
+    """Each `x._name` where x is not the class's own `self`/`cls`: another object's private attribute."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or node.attr.startswith("__"):
+            continue
+        if node.attr in DOCUMENTED_PRIVATE or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            continue
+        found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_code_outside_the_server_package_reads_a_private_attribute():
+    found = [
+        f"{path.parent.relative_to(ROOT)}/{line}"
+        for package in [*FLOORS, "deploy"]
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not {"tests", "migrations"} & set(path.relative_to(ROOT).parts)
+        and path.relative_to(ROOT).parts[:2] != SERVER
+        for line in private_reads(path)
+    ]
+    assert found == []
+
+
+def test_the_private_scan_sees_a_library_internal_and_passes_over_the_documented_ones(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("connection.savepoint_ids\nserver._ports = []\nmodel._meta\nself._own\n")
+    assert private_reads(module) == ["m.py:2: server._ports"]
