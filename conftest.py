@@ -39,6 +39,15 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
 
 
+@pytest.fixture
+def own_layer_prefix(settings):
+    """Channel-layer and presence keys of this test's own on a shared Redis: entries other tests leave
+    behind stay out of its counts."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"].setdefault("CONFIG", {})["prefix"] = f"mctest{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = layers
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings):
     """Every test counts sign-in failures and sign-ups from zero: the cache gets a key prefix of the

@@ -1,9 +1,7 @@
 """The presence store: who has a socket open, and when a socket of a user was last alive."""
 
-import copy
 import math
 import secrets
-import uuid
 
 import pytest
 import time_machine
@@ -11,15 +9,9 @@ from django.conf import settings
 
 from notifications import presence
 
+pytestmark = pytest.mark.usefixtures("own_layer_prefix")
+
 T0 = 1_900_000_000.0  # a moment, in epoch seconds, that the store's clock is set to
-
-
-@pytest.fixture(autouse=True)
-def _own_prefix(settings):
-    """Keys of this test's own: entries other tests leave behind stay out of its counts."""
-    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
-    layers["default"].setdefault("CONFIG", {})["prefix"] = f"mctest{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = layers
 
 
 @pytest.fixture

@@ -1,23 +1,14 @@
 """The admin's presence views: how many users have a socket open, and whether one user has."""
 
-import copy
-import uuid
-
 import pytest
 import time_machine
 from asgiref.sync import async_to_sync
 
 from notifications import presence
 
+pytestmark = pytest.mark.usefixtures("own_layer_prefix")
+
 T0 = 1_900_000_000.0
-
-
-@pytest.fixture(autouse=True)
-def _own_prefix(settings):
-    """Keys of this test's own on a shared Redis: entries other tests leave behind stay out of the count."""
-    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
-    layers["default"].setdefault("CONFIG", {})["prefix"] = f"mctest{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = layers
 
 
 @pytest.fixture
