@@ -31,6 +31,7 @@ async def close_code(ws) -> int:
 
 @database_sync_to_async
 def book_directly(*, patient, doctor, slots) -> list[int]:
+    """Booked by the doctor for the patient (a patient alone may hold only a few of one day)."""
     import datetime
 
     from appointments.services import appointment_book
@@ -38,7 +39,7 @@ def book_directly(*, patient, doctor, slots) -> list[int]:
     today = datetime.date.today()
     return [
         appointment_book(
-            actor=patient, doctor=doctor, patient=patient, date=today, time=datetime.time.fromisoformat(slot)
+            actor=doctor.user, doctor=doctor, patient=patient, date=today, time=datetime.time.fromisoformat(slot)
         ).pk
         for slot in slots
     ]
