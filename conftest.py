@@ -153,6 +153,13 @@ def admin_user(db):
     return User.objects.create_superuser("boss@example.com", "x-Str0ng-pass", name="Boss")
 
 
+@pytest.fixture
+def staff(client, admin_user):
+    """Django's test client signed in as the clinic's admin (the Django admin's pages)."""
+    client.force_login(admin_user)
+    return client
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Drop connections that async tests opened in worker threads, so the test database can be removed."""

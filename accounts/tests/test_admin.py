@@ -15,12 +15,6 @@ pytestmark = pytest.mark.django_db
 GOOD = "a-G00d-passphrase"
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def change(staff, user, **values):
     """POST the user's change form as the admin shows it, with `values` changed."""
     body = {

@@ -14,12 +14,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/appointments/appointment/"
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def run_action(staff, action: str, appointments) -> None:
     response = staff.post(CHANGELIST, {"action": action, "_selected_action": [a.pk for a in appointments]})
     assert response.status_code == 302

@@ -146,12 +146,6 @@ def test_the_reason_is_never_logged(as_, book, patient, doctor, caplog):
 # --- the admin ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_editing_the_reason_in_the_admin_goes_through_the_service(staff, book, patient, doctor, admin_user, tomorrow):
     appointment = book(patient=patient, doctor=doctor, time="09:00", reason="old")
     notifications_before = Notification.objects.count()

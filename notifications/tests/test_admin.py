@@ -10,12 +10,6 @@ NOTIFICATIONS = "/admin/notifications/notification/"
 EVENTS = "/admin/notifications/event/"
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_mark_read_action_goes_through_the_service_and_tells_the_users_sockets(staff, book, patient, doctor):
     book(patient=patient, doctor=doctor, time="09:00")
     book(patient=patient, doctor=doctor, time="10:00")

@@ -13,12 +13,6 @@ pytestmark = pytest.mark.django_db
 ADD = "/admin/queues/queueday/add/"
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def add(staff, doctor, date, **values):
     body = {"doctor": doctor.pk, "date": date.isoformat(), "current_queue": 0, "estimated_wait": "", **values}
     return staff.post(ADD, body)
