@@ -149,3 +149,27 @@ def test_the_bucket_storage_streams_reads_refuses_urls_and_says_when_an_object_i
     with pytest.raises(NotImplementedError):
         storage.url(name)
     storage.delete(name)
+
+
+def test_the_settings_choose_the_storage_from_the_environment_and_refuse_x_accel_with_s3():
+    from mediconnect.tests.test_settings import settings_under
+
+    s3 = settings_under(
+        {"SECRET_KEY": "k", "FILES_STORAGE": "s3", "FILES_S3_BUCKET": BUCKET, "FILES_S3_REGION": REGION},
+        ["STORAGES"],
+    )["STORAGES"]["documents"]
+    assert s3 == {
+        "BACKEND": "documents.s3.PrivateS3Storage",
+        "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": None, "region_name": REGION},
+    }
+    on_disk = settings_under({"SECRET_KEY": "k", "FILES_GROUP_READABLE": "true"}, ["STORAGES"])["STORAGES"]
+    assert on_disk["documents"]["OPTIONS"]["file_permissions_mode"] == 0o640
+    assert on_disk["documents"]["OPTIONS"]["directory_permissions_mode"] == 0o750
+
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediconnect.settings", "ENV_FILE": "", "SECRET_KEY": "k"}
+    env.update(FILES_STORAGE="s3", FILES_S3_BUCKET=BUCKET, FILES_X_ACCEL_PREFIX="/protected-files/")
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert "FILES_X_ACCEL_PREFIX serves files from FILES_ROOT" in out.stderr
