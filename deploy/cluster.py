@@ -3,7 +3,8 @@ r"""`make run-cluster`: NODES daphne processes behind a user-level nginx, starte
     python deploy/cluster.py [--nodes 2] [--port 8000] [--base-port 8001]   # run (after migrate etc.)
     python deploy/cluster.py check                                          # DATABASE_URL, REDIS_URL set?
     python deploy/cluster.py site --nodes 4 --server-name clinic.example --tls-cert fullchain.pem \
-        --tls-key privkey.pem > /etc/nginx/sites-available/mediconnect   # a server's nginx site
+        --tls-key privkey.pem --files-root /var/lib/mediconnect/files \
+        > /etc/nginx/sites-available/mediconnect                         # a server's nginx site
 
 Every node is daphne as `make run` starts it (the Makefile hands over its flags), on 127.0.0.1 and
 its own port from --base-port on, sharing the PostgreSQL of DATABASE_URL and the Redis of
@@ -56,6 +57,15 @@ WORKERS: list[list[str]] = [[sys.executable, "manage.py", "run_worker"]]
 FIRST_DELAY = 0.5
 MAX_DELAY = 10.0
 STABLE_SECONDS = 30.0
+
+# Clinical documents (docs/documents.md). The node's own bound on an upload's body is FILE_MAX_BYTES
+# plus documents.uploads.FORM_ALLOWANCE (this script runs without Django: a test keeps them equal);
+# nginx refuses a longer body with the same 413. Downloads leave through X-Accel-Redirect to an
+# internal location over FILES_ROOT (the settings' defaults, when the environment names none).
+FILE_MAX_BYTES = 10 * 1024 * 1024
+FORM_ALLOWANCE = 64 * 1024
+FILES_X_ACCEL_PREFIX = "/protected-files/"
+DEFAULT_FILES_ROOT = ROOT / "private-media"
 
 
 class Template(string.Template):
@@ -132,18 +142,31 @@ REDIRECT = """server {{
 """
 
 
+def files_root_from_env(env=os.environ) -> Path:
+    return Path(env.get("FILES_ROOT") or DEFAULT_FILES_ROOT).resolve()
+
+
+def file_max_bytes_from_env() -> int:
+    return int(os.environ.get("FILE_MAX_BYTES") or FILE_MAX_BYTES)
+
+
 def site_config(
     *,
     node_ports: list[int],
     listen: str,
     static_root: Path,
+    files_root: Path | None = None,
+    file_max_bytes: int | None = None,
     server_name: str = "_",
     tls_cert: str | None = None,
     tls_key: str | None = None,
     redirect_http: bool = False,
 ) -> str:
     """The site: the nodes' upstream and the server. With a certificate and key, it listens with TLS
-    on `listen` (e.g. `443 ssl`), and with `redirect_http` answers plain HTTP on port 80 with a redirect."""
+    on `listen` (e.g. `443 ssl`), and with `redirect_http` answers plain HTTP on port 80 with a redirect.
+    `files_root` and `file_max_bytes` default to FILES_ROOT and FILE_MAX_BYTES of the environment."""
+    files_root = Path(files_root).resolve() if files_root else files_root_from_env()
+    file_max_bytes = file_max_bytes or file_max_bytes_from_env()
     servers = "\n".join(f"    server 127.0.0.1:{port} max_fails=0;" for port in node_ports)
     tls = TLS.format(cert=tls_cert, key=tls_key) if tls_cert and tls_key else ""
     return render(
@@ -152,6 +175,9 @@ def site_config(
         listen=listen,
         server_name=server_name,
         static_root=str(Path(static_root).resolve()),
+        files_root=str(files_root),
+        file_max_bytes=str(file_max_bytes),
+        upload_body_max=str(file_max_bytes + FORM_ALLOWANCE),
         tls=tls,
         redirect=REDIRECT.format(server_name=server_name) if tls and redirect_http else "",
     )
@@ -163,6 +189,8 @@ def write_nginx_config(
     node_ports: list[int],
     listen: str,
     static_root: Path,
+    files_root: Path | None = None,
+    file_max_bytes: int | None = None,
     workers: int | str = 1,
     access_log: bool = False,
     tls_cert: str | None = None,
@@ -177,7 +205,15 @@ def write_nginx_config(
     if os.geteuid() == 0:  # the workers (nobody) must reach the static files and their temporary files
         runtime.chmod(0o755)
     (runtime / "mediconnect.conf").write_text(
-        site_config(node_ports=node_ports, listen=listen, static_root=static_root, tls_cert=tls_cert, tls_key=tls_key)
+        site_config(
+            node_ports=node_ports,
+            listen=listen,
+            static_root=static_root,
+            files_root=files_root,
+            file_max_bytes=file_max_bytes,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
     )
     main = runtime / "nginx.conf"
     main.write_text(
@@ -194,6 +230,29 @@ def write_nginx_config(
         )
     )
     return main
+
+
+def share_files_with_nginx(files_root: Path) -> dict[str, str]:
+    """Run as root, nginx's workers are `nobody` and must read what the nodes (root) store: FILES_ROOT
+    goes to nobody's group, setgid so that what is made in it later does too, and the nodes are told
+    to make files group-readable (the environment to add is returned). Run as a user, nginx's workers
+    are that user and the owner-only modes stand."""
+    if os.geteuid() != 0:
+        return {}
+    group = pwd.getpwnam("nobody").pw_gid
+    files_root.mkdir(parents=True, exist_ok=True)
+    for path in [files_root, *files_root.rglob("*")]:  # what an earlier run stored, too
+        os.chown(path, -1, group)
+        path.chmod(0o2750 if path.is_dir() else 0o640)
+    return {"FILES_GROUP_READABLE": "true"}
+
+
+def files_env(env: dict) -> dict[str, str]:
+    """The nodes' settings for nginx's part in the documents: X-Accel-Redirect to the internal location
+    over FILES_ROOT. With S3 (FILES_STORAGE=s3) the bytes are not on this machine: the nodes stream them."""
+    if env.get("FILES_STORAGE", "filesystem") == "s3":
+        return {}
+    return {"FILES_X_ACCEL_PREFIX": FILES_X_ACCEL_PREFIX, **share_files_with_nginx(files_root_from_env(env))}
 
 
 def nginx_command(nginx: str, config: Path) -> list[str]:
@@ -425,6 +484,7 @@ def run(opts) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # nginx on this machine forwards every request: its X-Forwarded-For names the client.
     env.setdefault("TRUSTED_PROXIES", "127.0.0.1,::1")
+    env.update(files_env(env))
     daphne_args = shlex.split(opts.daphne_args)
     workers = worker_commands()  # a mistake in WORKERS stops us before anything starts
     runtime = config.parent
@@ -527,6 +587,9 @@ def parse_args(argv=None):
     parser.add_argument("--server-name", default="_", help="site: nginx's server_name")
     parser.add_argument("--tls-cert", default=None, help="site: the certificate chain (fullchain.pem)")
     parser.add_argument("--tls-key", default=None, help="site: its private key (privkey.pem)")
+    parser.add_argument(
+        "--files-root", type=Path, default=None, help="site: FILES_ROOT, the documents' directory (X-Accel-Redirect)"
+    )
     opts = parser.parse_args(argv)
     if opts.nodes < 1:
         parser.error("--nodes must be at least 1")
@@ -546,6 +609,7 @@ def main(argv=None) -> int:
             node_ports=ports,
             listen=listen,
             static_root=opts.static_root,
+            files_root=opts.files_root,
             server_name=opts.server_name,
             tls_cert=opts.tls_cert,
             tls_key=opts.tls_key,

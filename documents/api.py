@@ -178,6 +178,8 @@ def file_download_view(request, token: str):
             else:
                 stream = documents_storage.open(file.content.name, "rb")
                 response = FileResponse(stream, as_attachment=True, filename=name, content_type=file.content_type)
+                if not response.has_header("Content-Length"):  # a stream from S3 has no size of its own
+                    response["Content-Length"] = str(stream.size)
     except NotAllowed as exc:
         return JsonResponse({"detail": exc.message}, status=403)
     except FileNotFoundError:

@@ -229,19 +229,40 @@ STORAGES = {
 # (FILE_LINK_SECONDS), served by Django or, when nginx is in front, handed to it with X-Accel-Redirect
 # under FILES_X_ACCEL_PREFIX (an `internal` location of nginx's; empty: Django sends the bytes).
 FILES_ROOT = Path(env("FILES_ROOT", default=str(BASE_DIR / "private-media")))
+# FILES_GROUP_READABLE: files 0640 and directories 0750 instead of owner-only, for an nginx that runs
+# as another user in FILES_ROOT's group (deploy/cluster.py sets it when run as root).
+_files_group = env.bool("FILES_GROUP_READABLE", default=False)
 STORAGES["documents"] = {
     "BACKEND": "django.core.files.storage.FileSystemStorage",
-    # base_url None: the storage has no public URL; file modes owner-only.
+    # base_url None: the storage has no public URL.
     "OPTIONS": {
         "location": str(FILES_ROOT),
         "base_url": None,
-        "file_permissions_mode": 0o600,
-        "directory_permissions_mode": 0o700,
+        "file_permissions_mode": 0o640 if _files_group else 0o600,
+        "directory_permissions_mode": 0o750 if _files_group else 0o700,
     },
 }
 FILE_MAX_BYTES = env.int("FILE_MAX_BYTES", default=10 * 1024 * 1024)
 FILE_LINK_SECONDS = env.int("FILE_LINK_SECONDS", default=60)
 FILES_X_ACCEL_PREFIX = env("FILES_X_ACCEL_PREFIX", default="")
+# FILES_STORAGE=s3 keeps the bytes in an S3 bucket (FILES_S3_BUCKET; FILES_S3_ENDPOINT_URL for an
+# S3-compatible server; FILES_S3_REGION), for nodes on several machines. Credentials come the way
+# boto3 finds them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an instance role).
+# Objects are private, have no URL and are streamed through the signed link's view.
+FILES_STORAGE = env("FILES_STORAGE", default="filesystem")
+if FILES_STORAGE == "s3":
+    if FILES_X_ACCEL_PREFIX:
+        raise ImproperlyConfigured("FILES_X_ACCEL_PREFIX serves files from FILES_ROOT: leave it empty with S3.")
+    STORAGES["documents"] = {
+        "BACKEND": "documents.s3.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env("FILES_S3_BUCKET"),
+            "endpoint_url": env("FILES_S3_ENDPOINT_URL", default=None),
+            "region_name": env("FILES_S3_REGION", default=None),
+        },
+    }
+elif FILES_STORAGE != "filesystem":
+    raise ImproperlyConfigured(f"FILES_STORAGE is filesystem or s3, not {FILES_STORAGE!r}.")
 # Uploads stream to a temporary file (documents.uploads): file bytes never count against this, which
 # bounds the other fields of a form and urlencoded bodies only (Django's default, written out).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)

@@ -207,7 +207,15 @@ class Nginx(Endpoint):
     """nginx in front of daphne processes, configured as `make run-cluster` configures it
     (deploy/cluster.py renders deploy/nginx/ into a directory of its own); started on a free port."""
 
-    def __init__(self, node_ports: list[int], *, static_root: Path, tls: tuple[Path, Path] | None = None):
+    def __init__(
+        self,
+        node_ports: list[int],
+        *,
+        static_root: Path,
+        tls: tuple[Path, Path] | None = None,
+        files_root: Path | None = None,
+        file_max_bytes: int | None = None,
+    ):
         from deploy import cluster
 
         self.port = free_port()
@@ -221,6 +229,8 @@ class Nginx(Endpoint):
             node_ports=node_ports,
             listen=f"127.0.0.1:{self.port}" + (" ssl" if tls else ""),
             static_root=static_root,
+            files_root=files_root,
+            file_max_bytes=file_max_bytes,
             tls_cert=cert,
             tls_key=key,
         )

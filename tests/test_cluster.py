@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import http.client
 import itertools
+import json
 import os
 import re
 import shutil
@@ -27,9 +28,12 @@ from pathlib import Path
 
 import pytest
 import websockets
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from deploy import cluster as cluster_launcher
+from documents.tests import samples
 from tests.faults import CLOSE_SERVICE_RESTART, Client, next_slot
 from tests.live import NGINX, ROOT, Daphne, Endpoint, Nginx, free_port
 from tests.live import test_database_url as database_url  # (so that pytest does not collect it)
@@ -42,6 +46,8 @@ pytestmark = [
 ]
 
 GAUGE = re.compile(r"^mediconnect_ws_connections (\S+)$", re.MULTILINE)
+POSTS = re.compile(r'^mediconnect_http_requests_total\{method="POST",[^}]*\} (\S+)$', re.MULTILINE)
+FILE_LIMIT = 1_000_000  # the cluster's FILE_MAX_BYTES
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Cluster:
 
     env: dict
     static_root: Path
+    files_root: Path | None = None
     nodes: list[Daphne] = field(default_factory=list)
     nginx: Nginx | None = None
 
@@ -93,6 +100,7 @@ def cluster(django_db_setup, django_db_blocker):
     static_root = Path(tempfile.mkdtemp(prefix="mc-static-"))
     static_root.chmod(0o755)  # nginx's workers run as nobody when the tests run as root
     collect_static(static_root)
+    files_root = Path(tempfile.mkdtemp(prefix="mc-files-"))
     instance = Cluster(
         env={
             # nginx on the loopback forwards every request; its X-Forwarded-For names the client.
@@ -101,12 +109,23 @@ def cluster(django_db_setup, django_db_blocker):
             "CHANNEL_LAYER_PREFIX": f"cluster{uuid.uuid4().hex[:8]}",
             "STATICFILES_MANIFEST": "true",
             "STATIC_ROOT": str(static_root),
+            # Documents as the launcher serves them: nginx sends the bytes (X-Accel-Redirect) and
+            # refuses a body past the limit (small here, so that a refused body is cheap to send).
+            "FILES_ROOT": str(files_root),
+            "FILE_MAX_BYTES": str(FILE_LIMIT),
+            **cluster_launcher.files_env({"FILES_ROOT": str(files_root)}),
         },
         static_root=static_root,
+        files_root=files_root,
     )
     try:
         instance.nodes = [instance.start_node(), instance.start_node()]
-        instance.nginx = Nginx([node.port for node in instance.nodes], static_root=static_root)
+        instance.nginx = Nginx(
+            [node.port for node in instance.nodes],
+            static_root=static_root,
+            files_root=files_root,
+            file_max_bytes=FILE_LIMIT,
+        )
         yield instance
     finally:
         if instance.nginx is not None:
@@ -114,6 +133,7 @@ def cluster(django_db_setup, django_db_blocker):
         for node in instance.nodes:
             node.stop()
         shutil.rmtree(static_root, ignore_errors=True)
+        shutil.rmtree(files_root, ignore_errors=True)
 
 
 # --- people, bookings and what was stored ----------------------------------------------------------
@@ -318,6 +338,96 @@ async def test_a_rolling_restart_under_200_sockets_and_a_stream_of_bookings_lose
     finally:
         rolling_done.set()
         await stop_clients(clients)
+
+
+def upload(endpoint, token: str, data: bytes, name: str = "Blood test.pdf") -> tuple[int, str, str]:
+    """POST /api/files/ (multipart) through `endpoint`: status, content type, body."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    body = encode_multipart(BOUNDARY, {"kind": "LAB_REPORT", "file": SimpleUploadedFile(name, data)})
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/api/files/",
+            body,
+            {"Content-Type": MULTIPART_CONTENT, "Authorization": f"Bearer {token}"},
+        )
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type", ""), answer.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def get_bytes(endpoint, path: str) -> tuple[int, dict, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=30)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        connection.close()
+
+
+def posts_answered(nodes) -> float:
+    """The POSTs the nodes' Django answered, all routes and statuses (each node's /metrics)."""
+    return sum(float(n) for node in nodes for n in POSTS.findall(node.fetch("GET", "/metrics").text))
+
+
+def test_a_document_goes_up_through_nginx_and_comes_down_from_files_root_sent_by_nginx(cluster):
+    people = async_to_sync(make_people)(1)
+    token = people.patients[0][1]
+    data = samples.pdf()
+
+    status, _type, body = upload(cluster.nginx, token, data)
+    assert status == 201, body
+    file = json.loads(body)
+    assert file["status"] == "AVAILABLE"
+    link = cluster.nginx.request("POST", f"/api/files/{file['id']}/link/", None, token)[1]["url"]
+
+    status, headers, content = get_bytes(cluster.nginx, link)
+    assert status == 200
+    assert content == data
+    assert headers["Content-Type"] == "application/pdf"
+    assert headers["Content-Disposition"].startswith("attachment;")
+    assert "Blood test.pdf" in headers["Content-Disposition"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "private, no-store"
+
+    # A node answers the link with the file's place and no bytes: nginx sent them.
+    status, headers, content = get_bytes(cluster.nodes[0], link)
+    assert (status, content) == (200, b"")
+    internal = headers["X-Accel-Redirect"]
+    assert internal.startswith("/protected-files/files/")
+    assert "Blood" not in internal  # a random name
+    assert (cluster.files_root / internal.removeprefix("/protected-files/")).read_bytes() == data
+    # The internal location answers nginx's own redirects only.
+    status, _headers, content = get_bytes(cluster.nginx, internal)
+    assert status == 404 and data not in content
+
+
+def test_an_upload_past_the_limit_is_refused_by_nginx_with_the_contracts_413_before_a_node_sees_it(cluster):
+    people = async_to_sync(make_people)(1)
+    token = people.patients[0][1]
+    before = posts_answered(cluster.nodes)
+
+    status, content_type, body = upload(cluster.nginx, token, b"%PDF-1.7\n" + b"0" * (FILE_LIMIT + 100_000))
+
+    assert status == 413
+    assert content_type.startswith("application/json")
+    assert json.loads(body) == {"file": [f"The file is larger than {FILE_LIMIT} bytes."]}
+    assert posts_answered(cluster.nodes) == before  # no node answered it: nginx did
+    # One within the limit still goes through, and is counted by the node that took it.
+    assert upload(cluster.nginx, token, samples.pdf())[0] == 201
+    assert posts_answered(cluster.nodes) == before + 1
+
+
+def test_the_launcher_bounds_nginx_by_the_nodes_own_limit():
+    from documents.uploads import FORM_ALLOWANCE
+
+    assert cluster_launcher.FORM_ALLOWANCE == FORM_ALLOWANCE
+    assert cluster_launcher.FILE_MAX_BYTES == settings.FILE_MAX_BYTES
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Documents through a real daphne (the project's own HTTP handler): a multipart upload streamed in,
 a download streamed out, and an upload over the limit refused."""
 
+import http.client
 import json
+import re
 import urllib.request
 
 import pytest
@@ -58,4 +60,45 @@ def test_an_upload_over_the_limit_is_413_through_daphne(small_server, patient, s
     status, body = post_file(small_server, token, b"%PDF-1.7\n" + b"0" * size)
 
     assert status == 413 and set(body) == {"file"}
+    assert small_server.request("GET", "/api/files/", token=token)[1]["count"] == 0
+
+
+def post_chunked(server, path: str, token: str, chunks) -> tuple[int, str, dict]:
+    """A POST whose body is sent with chunked encoding (no Content-Length), as a streaming client sends it."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    headers = {"Content-Type": MULTIPART_CONTENT, "Authorization": f"Bearer {token}"}
+    try:
+        connection.request("POST", path, chunks, headers, encode_chunked=True)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type", ""), json.loads(answer.read() or b"null")
+    finally:
+        connection.close()
+
+
+def posts_answered(server) -> float:
+    """The POSTs the server's Django answered (its /metrics)."""
+    text = server.fetch("GET", "/metrics").text
+    return sum(
+        float(n) for n in re.findall(r'^mediconnect_http_requests_total\{method="POST",[^}]*\} (\S+)$', text, re.M)
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/files/", "/api/appointments/"])
+def test_a_streamed_body_past_the_limit_is_dropped_by_the_server_and_answered_413_without_django(
+    small_server, patient, path
+):
+    token = small_server.token(patient.email, PASSWORD)
+    before = posts_answered(small_server)
+    head = encode_multipart(BOUNDARY, {"kind": "LAB_REPORT"})[: -len(f"--{BOUNDARY}--\r\n")]
+    head += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="scan.pdf"\r\n\r\n'.encode()
+    chunks = [head, *[b"%PDF-1.7\n" + b"0" * 65_000] * 50, f"\r\n--{BOUNDARY}--\r\n".encode()]  # 3.25 MB
+
+    status, content_type, body = post_chunked(small_server, path, token, chunks)
+
+    assert (status, content_type) == (413, "application/json")
+    if path == "/api/files/":
+        assert body == {"file": ["The file is larger than 100000 bytes."]}
+    else:
+        assert set(body) == {"detail"}
+    assert posts_answered(small_server) == before  # the application never had it
     assert small_server.request("GET", "/api/files/", token=token)[1]["count"] == 0

@@ -16,27 +16,66 @@
   (daphne_tuning.DIRECT_SOCKET);
 - leaves a request body to Django: Twisted parses a form or multipart POST body for daphne, which
   never reads what it parsed, and answers a multipart body it cannot parse with a bare 400 of its
-  own (no JSON, no log line) before the application sees it.
+  own (no JSON, no log line) before the application sees it;
+- bounds a request body at the largest any view takes (an upload: FILE_MAX_BYTES and its form),
+  since daphne hands the application a whole body at once, in memory: past the bound the bytes are
+  read and dropped, and the request is answered 413 (the contract's JSON) without the application.
 """
 
 import asyncio
+import json
 import logging
 
 from daphne import http_protocol
 from daphne import server as daphne_server
+from django.conf import settings
 from twisted.internet import defer
 
+from documents.uploads import FORM_ALLOWANCE
 from mediconnect.server import graceful, patches
 from mediconnect.server.daphne_tuning import DIRECT_SOCKET, DirectSocket, WebSocketProtocol
 
 logger = logging.getLogger(__name__)
 
 
+def body_limit() -> int:
+    """The most bytes of body any request may carry: an upload's file and the rest of its form."""
+    return settings.FILE_MAX_BYTES + FORM_ALLOWANCE
+
+
+def too_large_body(path: bytes) -> bytes:
+    """The 413's JSON: the upload's field error on /api/files/ (the contract's), else a `detail`."""
+    from documents.services import file_too_large_message  # (models: not before the apps are loaded)
+
+    if path.split(b"?", 1)[0] == b"/api/files/":
+        return json.dumps({"file": [file_too_large_message()]}).encode()
+    return json.dumps({"detail": "The request body is too large."}).encode()
+
+
 class WebRequest(http_protocol.WebRequest):
-    """daphne's request, without Twisted's parsing of form bodies (`parsePOSTFormSubmission`)."""
+    """daphne's request, without Twisted's parsing of form bodies (`parsePOSTFormSubmission`), and
+    with its body bounded (`body_limit`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
+        self.body_received = 0
+        self.body_too_large = False
+
+    def handleContentChunk(self, data):  # noqa: N802 (Twisted's name)
+        self.body_received += len(data)
+        if self.body_received > body_limit():
+            # Dropped, to the end of the body: neither memory nor the spool file grows with it.
+            self.body_too_large = True
+            return
+        super().handleContentChunk(data)
+
+    def process(self):
+        if not self.body_too_large:
+            return super().process()
+        headers = [(b"Content-Type", b"application/json"), (b"Cache-Control", b"no-store")]
+        self.handle_reply({"type": "http.response.start", "status": 413, "headers": headers})
+        self.handle_reply({"type": "http.response.body", "body": too_large_body(self.uri)})
+        return None
 
 
 class HTTPFactory(http_protocol.HTTPFactory):
