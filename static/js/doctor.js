@@ -1,7 +1,10 @@
-// The doctor's console: today's appointments and queue, live; call next, set the number and the wait.
+// The doctor's console: today's appointments and queue, live; call next, set the number and the wait;
+// each patient's documents, and prescriptions.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import { $, $$, announce, api, config, el, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { $, $$, announce, api, config, el, errorText, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { fileRow, fileStore, kindLabel, loadFiles, loadPrescriptions, prescriptionBlock, uploadFrom } from "./documents.js";
+import { openPrescription } from "./prescription.js";
 import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
@@ -22,6 +25,7 @@ function renderRow(a) {
       "data-id": a.id,
       "data-status": a.status,
       "data-queue-number": a.queue_number,
+      "data-patient": a.patient,
     },
     el(
       "div",
@@ -36,9 +40,161 @@ function renderRow(a) {
       { class: "appt-meta" },
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
-    buttons.length ? el("div", { class: "row-actions" }, ...buttons) : null,
+    buttons.length || config.prescription_statuses.includes(a.status)
+      ? el("div", { class: "row-actions" }, ...buttons, writeButton(a))
+      : null,
+    docsBlock(a),
+    prescriptionBlock(prescriptions.get(a.id)),
     errorSlot(),
   );
+}
+
+// ---- the patients' documents and the prescriptions ----
+
+function writeButton(a) {
+  if (!config.prescription_statuses.includes(a.status)) return null;
+  return el("button", {
+    type: "button",
+    class: "btn-secondary",
+    "data-testid": "write-prescription",
+    "data-action": "prescribe",
+    text: t("rx.write"),
+    onclick: () =>
+      openPrescription(a, (issued) => {
+        const versions = prescriptions.get(a.id) || [];
+        prescriptions.set(a.id, [...versions.filter((p) => p.id !== issued.id), issued]);
+        appointments.upsert(appointments.get(a.id));
+        announce(t("rx.issued", { version: issued.version }));
+      }),
+  });
+}
+
+const files = fileStore();
+const patientsLoaded = new Set();
+const expanded = new Set(); // appointment ids whose documents are open
+const prescriptions = new Map(); // appointment id → its versions, oldest first
+
+const filesOf = (patientId) => files.where((f) => f.patient === patientId);
+
+function docRows(a) {
+  const mine = (f) => f.uploaded_by === config.user_id;
+  return filesOf(a.patient).map((f) => fileRow(f, { onRemove: mine(f) ? removeFile : null }));
+}
+
+function toggleText(patientId) {
+  return t("docs.count", { count: filesOf(patientId).length });
+}
+
+function docsBlock(a) {
+  const open = expanded.has(a.id);
+  const toggle = el("button", {
+    type: "button",
+    class: "link-btn docs-toggle",
+    "data-testid": "documents-toggle",
+    "data-action": "documents",
+    "data-count": filesOf(a.patient).length,
+    "aria-expanded": String(open),
+    text: toggleText(a.patient),
+    onclick: () => {
+      if (expanded.has(a.id)) expanded.delete(a.id);
+      else expanded.add(a.id);
+      appointments.upsert(appointments.get(a.id));
+    },
+  });
+  if (!open) return el("div", { class: "docs-block", "data-role": "docs" }, toggle);
+  const line = el("p", { class: "form-msg", hidden: true });
+  const form = el(
+    "form",
+    { class: "docs-upload-row", novalidate: true, "aria-label": t("docs.upload_here") },
+    el("label", { for: `doc-file-${a.id}`, text: t("docs.upload_here") }),
+    el("input", {
+      id: `doc-file-${a.id}`,
+      name: "file",
+      type: "file",
+      accept: "image/*,application/pdf",
+      capture: true,
+      "data-testid": "document-upload-input",
+    }),
+    el("div", { class: "error", "data-error-for": "file" }),
+    el(
+      "select",
+      { name: "kind", "aria-label": t("docs.kind"), "data-testid": "document-kind" },
+      ...Object.keys(config.file_kinds).map((kind) => el("option", { value: kind, text: kindLabel(kind) })),
+    ),
+    el("div", { class: "error", "data-error-for": "kind" }),
+    el("button", { type: "submit", class: "btn-secondary", "data-testid": "document-upload-submit", text: t("docs.upload") }),
+    line,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = await uploadFrom(form, line, { appointment: a.id });
+    if (file) keepFile(file);
+  });
+  return el(
+    "div",
+    { class: "docs-block", "data-role": "docs" },
+    toggle,
+    el("ul", { class: "docs", "data-testid": "document-list", "data-role": "docs-list" }, ...docRows(a)),
+    form,
+  );
+}
+
+// A patient's documents changed: their rows' lists and counts, without redrawing a form being filled in.
+function refreshDocs(patientId) {
+  for (const row of $$(`[data-testid="appointment-row"][data-patient="${patientId}"]`, list)) {
+    const a = appointments.get(Number(row.dataset.id));
+    const toggle = $('[data-testid="documents-toggle"]', row);
+    if (!a || !toggle) continue;
+    toggle.textContent = toggleText(patientId);
+    toggle.dataset.count = String(filesOf(patientId).length);
+    $('[data-role="docs-list"]', row)?.replaceChildren(...docRows(a));
+  }
+}
+
+function keepFile(file) {
+  const before = files.get(file.id);
+  if (before && before.status !== "SCANNING" && file.status === "SCANNING") return null;
+  files.put(file);
+  refreshDocs(file.patient);
+  return before;
+}
+
+async function removeFile(file, error) {
+  if (!window.confirm(t("docs.confirm_remove", { title: file.title }))) return;
+  const result = await api("DELETE", `/api/files/${file.id}/`);
+  if (!result.ok && result.status !== 404) {
+    error.textContent = errorText(result);
+    return;
+  }
+  files.drop(file.id);
+  refreshDocs(file.patient);
+}
+
+async function loadPatientFiles(patientId) {
+  const found = await loadFiles(`patient=${patientId}`);
+  if (!found) return false;
+  patientsLoaded.add(patientId);
+  for (const file of found) files.put(file);
+  refreshDocs(patientId);
+  const rx = found.filter((f) => f.kind === "PRESCRIPTION" && f.appointment && appointments.get(f.appointment));
+  const loaded = await Promise.all([...new Set(rx.map((f) => f.appointment))].map(refreshPrescriptions));
+  return loaded.every(Boolean);
+}
+
+async function refreshPrescriptions(appointmentId) {
+  const versions = await loadPrescriptions(appointmentId);
+  if (!versions) return false;
+  prescriptions.set(appointmentId, versions);
+  const a = appointments.get(appointmentId);
+  if (a) appointments.upsert(a);
+  return true;
+}
+
+async function loadDocuments(all = false) {
+  const patients = new Set($$('[data-testid="appointment-row"]', list).map((row) => Number(row.dataset.patient)));
+  const todo = [...patients].filter((id) => all || !patientsLoaded.has(id));
+  const loaded = await Promise.all(todo.map(loadPatientFiles));
+  return loaded.every(Boolean);
 }
 
 function showEmpty() {
@@ -130,15 +286,25 @@ form.addEventListener("submit", async (event) => {
 
 const socket = startPortal(async () => {
   const loaded = await Promise.all([loadQueue(), loadAppointments()]);
-  return loaded.every(Boolean);
+  // After the appointments: whose documents to show comes from their rows.
+  return loaded.every(Boolean) && (await loadDocuments(true));
 });
 socket.send({ type: "join_queue", data: { doctor_id: doctorId } }); // sent on every (re)connect
 socket.on("appointment_updated", (a) => {
   const before = appointments.get(a.id);
   if (appointments.upsert(a) === null || a.date !== today()) return;
+  if (!patientsLoaded.has(a.patient)) loadPatientFiles(a.patient);
   const said = { patient: a.patient_name, time: formatTime(a.time), number: a.queue_number };
   if (!before && isActive(a)) announce(t("announce.booked", said));
   else if (before && before.status !== a.status && a.status === "CANCELLED") announce(t("announce.cancelled", said));
+});
+socket.on("file_updated", (file) => {
+  const before = keepFile(file);
+  if (before === null) return;
+  if (file.kind === "PRESCRIPTION" && file.appointment && !before && appointments.get(file.appointment)) {
+    refreshPrescriptions(file.appointment);
+  }
+  if (!before && file.uploaded_by !== config.user_id) announce(t("docs.added", { title: file.title }));
 });
 socket.on("queue_updated", (snapshot) => {
   if (snapshot.doctor_id === doctorId && snapshot.date === today()) showQueue(snapshot);
@@ -148,5 +314,5 @@ onNewDay(() => {
   queue = null;
   appointments.redraw();
   loadQueue();
-  loadAppointments();
+  loadAppointments().then(() => loadDocuments());
 });

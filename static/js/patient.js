@@ -1,7 +1,18 @@
-// The patient portal: book, follow appointments live, cancel, track a doctor's queue.
+// The patient portal: book, follow appointments live, cancel, track a doctor's queue; my documents
+// and prescriptions.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import { $, announce, api, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { $, announce, api, config, el, errorText, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import {
+  fileRow,
+  fileStore,
+  loadFiles,
+  loadPrescriptions,
+  prescriptionBlock,
+  showAccessLog,
+  sizeText,
+  uploadFrom,
+} from "./documents.js";
 import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
@@ -41,6 +52,7 @@ function renderRow(a) {
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
     actions.childElementCount ? actions : null,
+    prescriptionBlock(prescriptions.get(a.id)),
     errorSlot(),
   );
 }
@@ -52,6 +64,7 @@ const appointments = appointmentList(list, {
   changed: () => {
     empty.textContent = t("appointments.empty");
     empty.hidden = appointments.size() > 0;
+    fillAppointmentChoices();
   },
 });
 
@@ -73,6 +86,97 @@ async function cancel(id) {
   if (result.ok) appointments.upsert(result.data);
   else showRowError(list, id, result);
 }
+
+// ---- documents ----
+
+const docList = $('[data-testid="document-list"]');
+const docsEmpty = $('[data-role="docs-empty"]');
+const docForm = $("#doc-form");
+const docLine = $('[data-testid="document-upload-message"]');
+const docAppointment = $("#doc-appointment");
+const files = fileStore();
+const prescriptions = new Map(); // appointment id → its versions, oldest first
+
+$('[data-role="doc-hint"]').textContent = t("docs.hint", { size: sizeText(config.file_max_bytes) });
+
+function showDocsEmpty() {
+  docsEmpty.textContent = t("docs.empty");
+  docsEmpty.hidden = docList.childElementCount > 0;
+}
+
+// The upload form offers the patient's appointments that are not cancelled, newest first.
+function fillAppointmentChoices() {
+  const chosen = docAppointment.value;
+  const choices = [...list.querySelectorAll('[data-testid="appointment-row"]')]
+    .map((row) => appointments.get(Number(row.dataset.id)))
+    .filter((a) => a && a.status !== "CANCELLED");
+  docAppointment.replaceChildren(
+    docAppointment.options[0],
+    ...choices.map((a) =>
+      el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` }),
+    ),
+  );
+  docAppointment.value = choices.some((a) => String(a.id) === chosen) ? chosen : "";
+}
+
+function drawFile(file) {
+  const old = docList.querySelector(`[data-id="${file.id}"]`);
+  const row = fileRow(file, { onRemove: removeFile, onLog: showAccessLog });
+  if (old) old.replaceWith(row);
+  else {
+    const order = files.where(() => true);
+    const after = order[order.findIndex((f) => f.id === file.id) + 1];
+    docList.insertBefore(row, (after && docList.querySelector(`[data-id="${after.id}"]`)) || null);
+  }
+  showDocsEmpty();
+}
+
+// A status is never taken back: an upload's own answer may come after the scanner's verdict.
+function keepFile(file) {
+  const before = files.get(file.id);
+  if (before && before.status !== "SCANNING" && file.status === "SCANNING") return null;
+  files.put(file);
+  drawFile(file);
+  return before;
+}
+
+async function removeFile(file, error) {
+  if (!window.confirm(t("docs.confirm_remove", { title: file.title }))) return;
+  const result = await api("DELETE", `/api/files/${file.id}/`);
+  if (!result.ok && result.status !== 404) {
+    error.textContent = errorText(result);
+    return;
+  }
+  files.drop(file.id);
+  docList.querySelector(`[data-id="${file.id}"]`)?.remove();
+  showDocsEmpty();
+}
+
+async function refreshPrescriptions(appointmentId) {
+  const versions = await loadPrescriptions(appointmentId);
+  if (!versions) return false;
+  prescriptions.set(appointmentId, versions);
+  const a = appointments.get(appointmentId);
+  if (a) appointments.upsert(a);
+  return true;
+}
+
+async function loadDocuments() {
+  const found = await loadFiles("");
+  if (!found) return false;
+  for (const file of found) keepFile(file);
+  showDocsEmpty();
+  // A prescription's PDF is one of the patient's files: only those appointments are asked for versions.
+  const withPrescriptions = new Set(found.filter((f) => f.kind === "PRESCRIPTION" && f.appointment).map((f) => f.appointment));
+  const loaded = await Promise.all([...withPrescriptions].map(refreshPrescriptions));
+  return loaded.every(Boolean);
+}
+
+docForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = await uploadFrom(docForm, docLine);
+  if (file) keepFile(file);
+});
 
 // ---- booking ----
 
@@ -261,7 +365,8 @@ modal.addEventListener("close", closeQueue); // Escape closes the dialog too
 
 const socket = startPortal(async () => {
   const loaded = await Promise.all([loadAppointments(), loadDoctors()]);
-  return loaded.every(Boolean);
+  // After the appointments: the prescriptions are drawn in their rows.
+  return loaded.every(Boolean) && (await loadDocuments());
 });
 socket.on("appointment_updated", (a) => {
   const before = appointments.get(a.id);
@@ -272,6 +377,15 @@ socket.on("appointment_updated", (a) => {
   else if (before.status !== a.status) {
     const key = a.status === "CANCELLED" ? "announce.cancelled" : "announce.status";
     announce(t(key, { ...said, status: statusLabel(a.status) }));
+  }
+});
+socket.on("file_updated", (file) => {
+  const before = keepFile(file);
+  if (before === null) return;
+  if (file.kind === "PRESCRIPTION" && file.appointment && !before) refreshPrescriptions(file.appointment);
+  if (!before && file.uploaded_by !== config.user_id) announce(t("docs.added", { title: file.title }));
+  else if (before && before.status !== file.status) {
+    announce(t(file.status === "REJECTED" ? "docs.now_rejected" : "docs.now_available", { title: file.title }));
   }
 });
 socket.on("queue_updated", (snapshot) => {
