@@ -2,9 +2,8 @@
 // each patient's documents, and prescriptions.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import { $, $$, announce, api, config, el, errorText, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
-import { fileRow, fileStore, kindLabel, loadFiles, loadPrescriptions, prescriptionBlock, uploadFrom } from "./documents.js";
-import { openPrescription } from "./prescription.js";
+import { $, $$, announce, api, config, el, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { actions, fileRow, fileStore, loadFiles, loadPrescriptions, prescriptionBlock } from "./documents.js";
 import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
@@ -51,150 +50,110 @@ function renderRow(a) {
 
 // ---- the patients' documents and the prescriptions ----
 
+const files = fileStore();
+const patientsLoaded = new Set();
+const expanded = new Set(); // appointment ids whose documents are open
+const prescriptions = new Map(); // appointment id → its versions, oldest first
+const uploadTemplate = $("#doc-upload-template");
+
+const filesOf = (patientId) => files.where((f) => f.patient === patientId);
+const docRows = (patientId) =>
+  filesOf(patientId).map((f) => fileRow(f, { removed: f.uploaded_by === config.user_id ? forget : null }));
+
 function writeButton(a) {
   if (!config.prescription_statuses.includes(a.status)) return null;
+  const done = (issued) => {
+    prescriptions.set(a.id, [...(prescriptions.get(a.id) || []).filter((p) => p.id !== issued.id), issued]);
+    redrawRow(a.id);
+    announce(t("rx.issued", { version: issued.version }));
+  };
   return el("button", {
     type: "button",
     class: "btn-secondary",
     "data-testid": "write-prescription",
     "data-action": "prescribe",
     text: t("rx.write"),
-    onclick: () =>
-      openPrescription(a, (issued) => {
-        const versions = prescriptions.get(a.id) || [];
-        prescriptions.set(a.id, [...versions.filter((p) => p.id !== issued.id), issued]);
-        appointments.upsert(appointments.get(a.id));
-        announce(t("rx.issued", { version: issued.version }));
-      }),
+    onclick: () => import("./prescription.js").then((m) => m.openPrescription(a, done)),
   });
-}
-
-const files = fileStore();
-const patientsLoaded = new Set();
-const expanded = new Set(); // appointment ids whose documents are open
-const prescriptions = new Map(); // appointment id → its versions, oldest first
-
-const filesOf = (patientId) => files.where((f) => f.patient === patientId);
-
-function docRows(a) {
-  const mine = (f) => f.uploaded_by === config.user_id;
-  return filesOf(a.patient).map((f) => fileRow(f, { onRemove: mine(f) ? removeFile : null }));
-}
-
-function toggleText(patientId) {
-  return t("docs.count", { count: filesOf(patientId).length });
 }
 
 function docsBlock(a) {
-  const open = expanded.has(a.id);
-  const toggle = el("button", {
-    type: "button",
-    class: "link-btn docs-toggle",
-    "data-testid": "documents-toggle",
-    "data-action": "documents",
-    "data-count": filesOf(a.patient).length,
-    "aria-expanded": String(open),
-    text: toggleText(a.patient),
-    onclick: () => {
-      if (expanded.has(a.id)) expanded.delete(a.id);
-      else expanded.add(a.id);
-      appointments.upsert(appointments.get(a.id));
-    },
-  });
-  if (!open) return el("div", { class: "docs-block", "data-role": "docs" }, toggle);
-  const line = el("p", { class: "form-msg", hidden: true });
-  const form = el(
-    "form",
-    { class: "docs-upload-row", novalidate: true, "aria-label": t("docs.upload_here") },
-    el("label", { for: `doc-file-${a.id}`, text: t("docs.upload_here") }),
-    el("input", {
-      id: `doc-file-${a.id}`,
-      name: "file",
-      type: "file",
-      accept: "image/*,application/pdf",
-      capture: true,
-      "data-testid": "document-upload-input",
-    }),
-    el("div", { class: "error", "data-error-for": "file" }),
-    el(
-      "select",
-      { name: "kind", "aria-label": t("docs.kind"), "data-testid": "document-kind" },
-      ...Object.keys(config.file_kinds).map((kind) => el("option", { value: kind, text: kindLabel(kind) })),
-    ),
-    el("div", { class: "error", "data-error-for": "kind" }),
-    el("button", { type: "submit", class: "btn-secondary", "data-testid": "document-upload-submit", text: t("docs.upload") }),
-    line,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const file = await uploadFrom(form, line, { appointment: a.id });
-    if (file) keepFile(file);
-  });
-  return el(
+  const count = filesOf(a.patient).length;
+  const block = el(
     "div",
     { class: "docs-block", "data-role": "docs" },
-    toggle,
-    el("ul", { class: "docs", "data-testid": "document-list", "data-role": "docs-list" }, ...docRows(a)),
-    form,
+    el("button", {
+      type: "button",
+      class: "link-btn",
+      "data-testid": "documents-toggle",
+      "data-action": "documents",
+      "data-count": count,
+      "aria-expanded": String(expanded.has(a.id)),
+      text: t("docs.count", { count }),
+      onclick: () => {
+        if (!expanded.delete(a.id)) expanded.add(a.id);
+        redrawRow(a.id);
+      },
+    }),
   );
+  if (!expanded.has(a.id)) return block;
+  const form = uploadTemplate.content.firstElementChild.cloneNode(true);
+  $("label", form).htmlFor = $("input", form).id = `doc-file-${a.id}`;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { uploadFrom } = await actions();
+    const file = await uploadFrom(form, $(".form-msg", form), { appointment: a.id });
+    if (file) keepFile(file);
+  });
+  block.append(el("ul", { class: "docs", "data-role": "docs-list" }, ...docRows(a.patient)), form);
+  return block;
 }
 
-// A patient's documents changed: their rows' lists and counts, without redrawing a form being filled in.
+const redrawRow = (id) => appointments.get(id) && appointments.upsert(appointments.get(id));
+
+// A patient's documents changed: their rows' counts and lists, leaving a form being filled in as it is.
 function refreshDocs(patientId) {
+  const count = filesOf(patientId).length;
   for (const row of $$(`[data-testid="appointment-row"][data-patient="${patientId}"]`, list)) {
-    const a = appointments.get(Number(row.dataset.id));
     const toggle = $('[data-testid="documents-toggle"]', row);
-    if (!a || !toggle) continue;
-    toggle.textContent = toggleText(patientId);
-    toggle.dataset.count = String(filesOf(patientId).length);
-    $('[data-role="docs-list"]', row)?.replaceChildren(...docRows(a));
+    toggle.textContent = t("docs.count", { count });
+    toggle.dataset.count = String(count);
+    $('[data-role="docs-list"]', row)?.replaceChildren(...docRows(patientId));
   }
 }
 
 function keepFile(file) {
-  const before = files.get(file.id);
-  if (before && before.status !== "SCANNING" && file.status === "SCANNING") return null;
-  files.put(file);
-  refreshDocs(file.patient);
+  const before = files.put(file);
+  if (before !== null) refreshDocs(file.patient);
   return before;
 }
 
-async function removeFile(file, error) {
-  if (!window.confirm(t("docs.confirm_remove", { title: file.title }))) return;
-  const result = await api("DELETE", `/api/files/${file.id}/`);
-  if (!result.ok && result.status !== 404) {
-    error.textContent = errorText(result);
-    return;
-  }
+function forget(file) {
   files.drop(file.id);
   refreshDocs(file.patient);
 }
 
+async function refreshPrescriptions(appointmentId) {
+  const versions = await loadPrescriptions(appointmentId);
+  if (versions) prescriptions.set(appointmentId, versions);
+  if (versions) redrawRow(appointmentId);
+  return Boolean(versions);
+}
+
 async function loadPatientFiles(patientId) {
-  const found = await loadFiles(`patient=${patientId}`);
+  const found = await loadFiles(`&patient=${patientId}`);
   if (!found) return false;
   patientsLoaded.add(patientId);
   for (const file of found) files.put(file);
   refreshDocs(patientId);
-  const rx = found.filter((f) => f.kind === "PRESCRIPTION" && f.appointment && appointments.get(f.appointment));
-  const loaded = await Promise.all([...new Set(rx.map((f) => f.appointment))].map(refreshPrescriptions));
-  return loaded.every(Boolean);
-}
-
-async function refreshPrescriptions(appointmentId) {
-  const versions = await loadPrescriptions(appointmentId);
-  if (!versions) return false;
-  prescriptions.set(appointmentId, versions);
-  const a = appointments.get(appointmentId);
-  if (a) appointments.upsert(a);
-  return true;
+  const rx = found.filter((f) => f.kind === "PRESCRIPTION" && appointments.get(f.appointment));
+  return (await Promise.all([...new Set(rx.map((f) => f.appointment))].map(refreshPrescriptions))).every(Boolean);
 }
 
 async function loadDocuments(all = false) {
   const patients = new Set($$('[data-testid="appointment-row"]', list).map((row) => Number(row.dataset.patient)));
   const todo = [...patients].filter((id) => all || !patientsLoaded.has(id));
-  const loaded = await Promise.all(todo.map(loadPatientFiles));
-  return loaded.every(Boolean);
+  return (await Promise.all(todo.map(loadPatientFiles))).every(Boolean);
 }
 
 function showEmpty() {

@@ -2,17 +2,8 @@
 // and prescriptions.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import { $, announce, api, config, el, errorText, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
-import {
-  fileRow,
-  fileStore,
-  loadFiles,
-  loadPrescriptions,
-  prescriptionBlock,
-  showAccessLog,
-  sizeText,
-  uploadFrom,
-} from "./documents.js";
+import { $, $$, announce, api, config, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { actions, fileRow, fileStore, loadFiles, loadPrescriptions, prescriptionBlock, sizeText } from "./documents.js";
 import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
@@ -92,89 +83,66 @@ async function cancel(id) {
 const docList = $('[data-testid="document-list"]');
 const docsEmpty = $('[data-role="docs-empty"]');
 const docForm = $("#doc-form");
-const docLine = $('[data-testid="document-upload-message"]');
 const docAppointment = $("#doc-appointment");
 const files = fileStore();
 const prescriptions = new Map(); // appointment id → its versions, oldest first
 
 $('[data-role="doc-hint"]').textContent = t("docs.hint", { size: sizeText(config.file_max_bytes) });
 
-function showDocsEmpty() {
-  docsEmpty.textContent = t("docs.empty");
-  docsEmpty.hidden = docList.childElementCount > 0;
-}
-
-// The upload form offers the patient's appointments that are not cancelled, newest first.
+// The upload form offers the patient's appointments that are not cancelled, as listed.
 function fillAppointmentChoices() {
   const chosen = docAppointment.value;
-  const choices = [...list.querySelectorAll('[data-testid="appointment-row"]')]
+  const choices = $$('[data-testid="appointment-row"]', list)
     .map((row) => appointments.get(Number(row.dataset.id)))
     .filter((a) => a && a.status !== "CANCELLED");
   docAppointment.replaceChildren(
     docAppointment.options[0],
-    ...choices.map((a) =>
-      el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` }),
-    ),
+    ...choices.map((a) => el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` })),
   );
   docAppointment.value = choices.some((a) => String(a.id) === chosen) ? chosen : "";
 }
 
-function drawFile(file) {
-  const old = docList.querySelector(`[data-id="${file.id}"]`);
-  const row = fileRow(file, { onRemove: removeFile, onLog: showAccessLog });
-  if (old) old.replaceWith(row);
-  else {
-    const order = files.where(() => true);
-    const after = order[order.findIndex((f) => f.id === file.id) + 1];
-    docList.insertBefore(row, (after && docList.querySelector(`[data-id="${after.id}"]`)) || null);
-  }
-  showDocsEmpty();
+function drawFiles() {
+  const open = $$('[data-testid="document-access-log"]', docList).map((log) => log.parentNode.dataset.id);
+  docList.replaceChildren(...files.where(() => true).map((f) => fileRow(f, { removed: forget, log: true })));
+  // An open access log stays open, fetched again with what happened since.
+  for (const id of open) $(`[data-id="${id}"] [data-testid="document-log-toggle"]`, docList)?.click();
+  docsEmpty.textContent = t("docs.empty");
+  docsEmpty.hidden = files.where(() => true).length > 0;
 }
 
-// A status is never taken back: an upload's own answer may come after the scanner's verdict.
 function keepFile(file) {
-  const before = files.get(file.id);
-  if (before && before.status !== "SCANNING" && file.status === "SCANNING") return null;
-  files.put(file);
-  drawFile(file);
+  const before = files.put(file);
+  if (before !== null) drawFiles();
   return before;
 }
 
-async function removeFile(file, error) {
-  if (!window.confirm(t("docs.confirm_remove", { title: file.title }))) return;
-  const result = await api("DELETE", `/api/files/${file.id}/`);
-  if (!result.ok && result.status !== 404) {
-    error.textContent = errorText(result);
-    return;
-  }
+function forget(file) {
   files.drop(file.id);
-  docList.querySelector(`[data-id="${file.id}"]`)?.remove();
-  showDocsEmpty();
+  drawFiles();
 }
 
-async function refreshPrescriptions(appointmentId) {
-  const versions = await loadPrescriptions(appointmentId);
-  if (!versions) return false;
-  prescriptions.set(appointmentId, versions);
-  const a = appointments.get(appointmentId);
-  if (a) appointments.upsert(a);
-  return true;
+async function refreshPrescriptions(id) {
+  const versions = await loadPrescriptions(id);
+  if (versions) prescriptions.set(id, versions);
+  if (versions && appointments.get(id)) appointments.upsert(appointments.get(id));
+  return Boolean(versions);
 }
 
 async function loadDocuments() {
-  const found = await loadFiles("");
+  const found = await loadFiles();
   if (!found) return false;
-  for (const file of found) keepFile(file);
-  showDocsEmpty();
+  for (const file of found) files.put(file);
+  drawFiles();
   // A prescription's PDF is one of the patient's files: only those appointments are asked for versions.
-  const withPrescriptions = new Set(found.filter((f) => f.kind === "PRESCRIPTION" && f.appointment).map((f) => f.appointment));
-  const loaded = await Promise.all([...withPrescriptions].map(refreshPrescriptions));
-  return loaded.every(Boolean);
+  const ids = new Set(found.filter((f) => f.kind === "PRESCRIPTION" && f.appointment).map((f) => f.appointment));
+  return (await Promise.all([...ids].map(refreshPrescriptions))).every(Boolean);
 }
 
 docForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const file = await uploadFrom(docForm, docLine);
+  const { uploadFrom } = await actions();
+  const file = await uploadFrom(docForm, $('[data-testid="document-upload-message"]'));
   if (file) keepFile(file);
 });
 

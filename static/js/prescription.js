@@ -105,6 +105,7 @@ function check(data) {
 function showPreview(data) {
   const part = (label, text) =>
     el("p", { class: "rx-part" }, el("strong", { text: `${label}: ` }), el("span", { text: text || t("rx.none") }));
+  const follow = data.follow_up ? el("p", { text: t("rx.follow_up", { date: formatDate(data.follow_up) }) }) : "";
   previewBody.replaceChildren(
     part(t("rx.diagnosis"), data.diagnosis),
     el(
@@ -121,7 +122,7 @@ function showPreview(data) {
       ),
     ),
     part(t("rx.advice"), data.advice),
-    data.follow_up ? el("p", { text: t("rx.follow_up", { date: formatDate(data.follow_up) }) }) : null,
+    follow,
   );
 }
 
