@@ -134,7 +134,7 @@ def _doctor_strings() -> dict:
         "rx.write_for": _("Prescription for {patient}"),
         "rx.medicine_n": _("Medicine {n}"),
         "rx.need_item": _("Add at least one medicine."),
-        "rx.need_fields": _("Each medicine needs its name, dose, frequency and duration."),
+        "rx.need_fields": _("Each medicine needs its name."),
         "rx.too_many": _("At most 30 medicines."),
         "rx.follow_up": _("Follow-up: {date}"),
         "rx.diagnosis": _("Diagnosis"),
@@ -188,10 +188,10 @@ def _portal(request, template: str, strings: dict, **extra):
             "REJECTED": _("Rejected"),
         },
         "file_actions": {
-            "UPLOAD": _("Uploaded"),
-            "LINK": _("Opened"),
-            "DOWNLOAD": _("Downloaded"),
-            "DELETE": _("Removed"),
+            "UPLOAD": _("uploaded it"),
+            "LINK": _("took a download link"),
+            "DOWNLOAD": _("downloaded it"),
+            "DELETE": _("removed it"),
         },
         "file_max_bytes": settings.FILE_MAX_BYTES,
         # The statuses of an appointment that a prescription may be written for (contract v1.2).

@@ -42,8 +42,8 @@ function renderRow(a) {
     buttons.length || config.prescription_statuses.includes(a.status)
       ? el("div", { class: "row-actions" }, ...buttons, writeButton(a))
       : null,
-    docsBlock(a),
     prescriptionBlock(prescriptions.get(a.id)),
+    docsBlock(a),
     errorSlot(),
   );
 }
@@ -57,8 +57,12 @@ const prescriptions = new Map(); // appointment id → its versions, oldest firs
 const uploadTemplate = $("#doc-upload-template");
 
 const filesOf = (patientId) => files.where((f) => f.patient === patientId);
-const docRows = (patientId) =>
-  filesOf(patientId).map((f) => fileRow(f, { removed: f.uploaded_by === config.user_id ? forget : null }));
+// The doctor may remove what they uploaded, except a prescription's PDF (its versions link to it).
+function docRows(patientId) {
+  const pdfs = new Set([...prescriptions.values()].flat().map((p) => p.file));
+  const removable = (f) => f.uploaded_by === config.user_id && !pdfs.has(f.id);
+  return filesOf(patientId).map((f) => fileRow(f, { removed: removable(f) ? forget : null }));
+}
 
 function writeButton(a) {
   if (!config.prescription_statuses.includes(a.status)) return null;

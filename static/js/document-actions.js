@@ -67,8 +67,8 @@ export async function toggleLog(file, button) {
         el(
           "li",
           { "data-testid": "document-access-entry", "data-action": entry.action },
-          el("strong", { text: config.file_actions[entry.action] || entry.action }),
-          ` ${entry.user_name || t("docs.someone")} · ${formatMoment(entry.at)}`,
+          el("strong", { text: entry.user_name || t("docs.someone") }),
+          ` ${config.file_actions[entry.action] || entry.action} · ${formatMoment(entry.at)}`,
         ),
       ),
     ),

@@ -94,9 +94,7 @@ function check(data) {
   const errors = {};
   if (!data.items.length) errors.items = [t("rx.need_item")];
   const itemErrors = data.items.map((item) =>
-    ["medicine", "dose", "frequency", "duration"].some((name) => !item[name])
-      ? { medicine: [t("rx.need_fields")] }
-      : {},
+(item.medicine ? {} : { medicine: [t("rx.need_fields")] }),
   );
   if (itemErrors.some((e) => e.medicine)) errors.items = itemErrors;
   return Object.keys(errors).length ? errors : null;
