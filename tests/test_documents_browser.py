@@ -2,16 +2,25 @@
 
 A patient uploads a phone photo to an appointment, the doctor's open console shows it at once,
 the doctor writes a prescription, and the patient's open portal shows it and downloads its PDF;
-in English and in Bangla, with nothing refused by the Content-Security-Policy.
+in English and in Bangla, with nothing refused by the Content-Security-Policy. A file waiting for the
+virus scanner turns available on both open pages when the worker has scanned it.
 """
 
+import contextlib
 import io
+import os
+import subprocess
+import sys
+import tempfile
 
 import pytest
+from django.conf import settings as django_settings
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.live import BROWSER_TEST
+from tests import live
+from tests.live import BROWSER_TEST, ROOT, Daphne, stop_process
+from tests.support.clamd import clamd  # noqa: F401  (a fixture)
 from tests.test_csp_browser import refusals
 from tests.test_portals_browser import book, browser, new_context, portal, row  # noqa: F401  (fixtures)
 
@@ -184,3 +193,65 @@ def test_the_patient_sees_why_a_file_is_refused_and_removes_one(portal, patient)
     page.reload()
     expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
     expect(section.get_by_test_id("document-row")).to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def scanning_server(django_db_setup, django_db_blocker, clamd):  # noqa: F811
+    """A daphne whose uploads wait for the virus scanner (a clamd of the test's own)."""
+    instance = Daphne(CLAMD_URL=clamd.url)
+    yield instance
+    instance.stop()
+
+
+@contextlib.contextmanager
+def worker(clamd_url: str):
+    """`manage.py run_worker` as a process of its own, scanning with `clamd_url`, polling every 0.2 s."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DATABASE_URL": live.test_database_url(),
+        "CLAMD_URL": clamd_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if django_settings.REDIS_URL:
+        env["REDIS_URL"] = django_settings.REDIS_URL
+        env["CHANNEL_LAYER_PREFIX"] = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    else:
+        env.pop("REDIS_URL", None)
+    with tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", "--no-startup-delay", "--interval", "0.2"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            stop_process(process, timeout=15)
+
+
+def test_a_scanned_upload_turns_available_on_both_open_pages(portal, scanning_server, clamd, patient, doctor):  # noqa: F811
+    appointment = book(doctor=doctor, patient=patient, at="11:00")
+    patient_page = portal(patient, base=scanning_server.url)
+    doctor_page = portal(doctor.user, base=scanning_server.url)
+
+    section = upload(
+        patient_page, name="knee.jpg", data=jpeg(), mime="image/jpeg", title="Knee", appointment_id=appointment.pk
+    )
+    photo = doc_row(section, "Knee")
+    expect(photo).to_have_attribute("data-status", "SCANNING")
+    expect(photo.get_by_test_id("document-download")).to_have_count(0)  # nothing leaves unscanned
+    toggle = row(doctor_page, appointment.pk).get_by_test_id("documents-toggle")
+    expect(toggle).to_have_attribute("data-count", "1", timeout=LIVE)
+    toggle.click()
+    at_doctor = doc_row(row(doctor_page, appointment.pk), "Knee")
+    expect(at_doctor).to_have_attribute("data-status", "SCANNING")
+
+    # The worker starts only now, so the pages were seen waiting; its start and the scan take their time.
+    with worker(clamd.url):
+        expect(photo).to_have_attribute("data-status", "AVAILABLE", timeout=30_000)
+        expect(at_doctor).to_have_attribute("data-status", "AVAILABLE", timeout=LIVE)
+    expect(photo.get_by_test_id("document-download")).to_be_visible()
