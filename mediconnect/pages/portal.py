@@ -85,12 +85,10 @@ def _document_strings() -> dict:
         "size.bytes": _("{n} B"),
         "size.kb": _("{n} KB"),
         "size.mb": _("{n} MB"),
-        "rx.title": _("Prescription"),
         "rx.version": _("v{version}"),
         "rx.latest": _("Prescription v{version} (PDF)"),
         "rx.earlier": _("Earlier versions"),
         "rx.issued": _("Prescription v{version} issued."),
-        "rx.ready": _("Your prescription is ready."),
     }
 
 
@@ -135,7 +133,6 @@ def _doctor_strings() -> dict:
         "rx.medicine_n": _("Medicine {n}"),
         "rx.need_item": _("Add at least one medicine."),
         "rx.need_fields": _("Each medicine needs its name."),
-        "rx.too_many": _("At most 30 medicines."),
         "rx.follow_up": _("Follow-up: {date}"),
         "rx.diagnosis": _("Diagnosis"),
         "rx.advice": _("Advice"),
