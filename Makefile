@@ -35,14 +35,14 @@ NODES     ?= 2
 BASE_PORT ?= 8001
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run run-cluster cluster-check nginx test setup migrate lint bench
+.PHONY: run run-cluster cluster-check nginx pdf-libs test-tools test setup migrate lint bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Stamp files make a second run skip pip when the requirements did not change.
-$(VENV)/.runtime: requirements.txt | $(PY)
+$(VENV)/.runtime: requirements.txt | $(PY) pdf-libs
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
@@ -76,6 +76,22 @@ nginx:
 		echo "nginx is missing: installing Debian's package"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
+# WeasyPrint (prescriptions' PDFs) loads the system's Pango with its FreeType/fontconfig backend: Debian's
+# libpango-1.0-0 and libpangoft2-1.0-0, installed when missing. The fonts are the repository's own.
+PANGO_LIBS := libpango-1.0.so.0 libpangoft2-1.0.so.0
+pdf-libs:
+	@for lib in $(PANGO_LIBS); do /sbin/ldconfig -p 2>/dev/null | grep -q "$$lib" || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Pango is missing (WeasyPrint needs it): installing Debian's libpango-1.0-0 and libpangoft2-1.0-0"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; fi
+
+# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils).
+test-tools:
+	@command -v pdftotext >/dev/null 2>&1 || { \
+		echo "pdftotext is missing: installing Debian's poppler-utils"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
+
 # PostgreSQL and Redis are named before anything is migrated: a cluster on SQLite would not share.
 cluster-check: setup
 	$(PY) deploy/cluster.py check
@@ -84,7 +100,7 @@ run-cluster: cluster-check nginx migrate
 	$(LOCAL) NODES=$(NODES) BASE_PORT=$(BASE_PORT) HOST=$(HOST) PORT=$(PORT) \
 		$(PY) deploy/cluster.py --daphne-args '$(DAPHNE_FLAGS)'
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev | test-tools
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null
 	$(PY) -m pytest $(PYTEST_ARGS)
 

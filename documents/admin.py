@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
 
-from .models import AccessLog, File
+from .models import AccessLog, File, Prescription, PrescriptionItem
 from .selectors import files_visible_to
 
 
@@ -66,3 +66,42 @@ class AccessLogAdmin(ReadOnlyAdmin):
     list_filter = ["action"]
     list_select_related = ["file", "user"]
     readonly_fields = ["file", "user", "action", "at"]
+
+
+class PrescriptionItemInline(admin.TabularInline):
+    model = PrescriptionItem
+    fields = readonly_fields = ["position", "medicine", "dose", "frequency", "duration", "instructions"]
+    ordering = ["position"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Prescription)
+class PrescriptionAdmin(ReadOnlyAdmin):
+    """Every version of every prescription, read-only: prescriptions are issued through the API's service, and a
+    correction is the next version."""
+
+    list_display = ["id", "created_at", "appointment", "version", "created_by", "file"]
+    search_fields = ["appointment__patient__name", "appointment__patient__email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["appointment", "created_by", "file"]
+    fields = readonly_fields = [
+        "appointment",
+        "version",
+        "diagnosis",
+        "advice",
+        "follow_up",
+        "file",
+        "created_by",
+        "created_at",
+    ]
+    inlines = [PrescriptionItemInline]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_admin

@@ -6,21 +6,24 @@ from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from core.errors import DomainError, NotAllowed
+from core.errors import DomainError, NotAllowed, NotFound
 from core.wirejson import MAX_INT
 
 from .errors import TooLarge, UnsupportedFile
 from .inspection import download_name
 from .models import File
-from .payloads import access_log_payload, file_payload
-from .selectors import file_access_log, files_visible_to
+from .payloads import access_log_payload, file_payload, prescription_payload
+from .prescriptions import InvalidPrescription, prescription_issue
+from .selectors import file_access_log, files_visible_to, prescriptions_of
 from .services import file_access_log_check, file_download, file_link, file_remove, file_too_large_message, file_upload
 from .storage import documents_storage
 from .uploads import upload_handlers
@@ -187,3 +190,96 @@ def file_download_view(request, token: str):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+class PrescriptionItemSerializer(serializers.Serializer):
+    medicine = serializers.CharField(max_length=200)
+    dose = serializers.CharField(max_length=100, allow_blank=True)
+    frequency = serializers.CharField(max_length=100, allow_blank=True)
+    duration = serializers.CharField(max_length=100, allow_blank=True)
+    instructions = serializers.CharField(max_length=300, allow_blank=True, required=False)
+
+
+class PrescriptionInputSerializer(serializers.Serializer):
+    """The request's shape, for the schema: the service checks the fields (documents.prescriptions)."""
+
+    diagnosis = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    items = PrescriptionItemSerializer(many=True, min_length=1, max_length=30)
+    advice = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+    follow_up = serializers.DateField(required=False, allow_null=True, help_text="Not before today (clinic time).")
+
+
+class PrescriptionSerializer(serializers.Serializer):
+    """The prescription object of the contract (output only; `prescription_payload` builds it)."""
+
+    id = serializers.IntegerField()
+    appointment = serializers.IntegerField()
+    version = serializers.IntegerField()
+    diagnosis = serializers.CharField()
+    items = PrescriptionItemSerializer(many=True)
+    advice = serializers.CharField()
+    follow_up = serializers.DateField(allow_null=True)
+    file = serializers.IntegerField(help_text="The PDF: a file of kind PRESCRIPTION in the patient's files.")
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        return prescription_payload(instance)
+
+
+def _prescriptions(request, pk: int):
+    prescriptions = prescriptions_of(request.user, pk)
+    if prescriptions is None:
+        raise NotFound(gettext("No such appointment."))
+    return prescriptions
+
+
+class PrescriptionView(APIView):
+    """`/api/appointments/{id}/prescription/`: the latest version (GET), or a new one (POST, the doctor)."""
+
+    @extend_schema(
+        responses={200: PrescriptionSerializer, 404: OpenApiResponse(description="None yet, or no such appointment")}
+    )
+    def get(self, request, pk: int):
+        prescription = _prescriptions(request, pk).last()
+        if prescription is None:
+            raise NotFound(gettext("This appointment has no prescription."))
+        return Response(prescription_payload(prescription))
+
+    @extend_schema(
+        request=PrescriptionInputSerializer,
+        responses={
+            201: PrescriptionSerializer,
+            400: OpenApiResponse(description="Field-keyed errors"),
+            403: OpenApiResponse(description="Not the appointment's doctor"),
+            404: OpenApiResponse(description="No such appointment"),
+            409: OpenApiResponse(description="The appointment is not CONFIRMED or COMPLETED"),
+        },
+    )
+    def post(self, request, pk: int):
+        data = request.data
+        if not isinstance(data, dict):
+            _prescriptions(request, pk)  # an appointment the caller may not see is 404 whatever the body
+            message = gettext("Invalid data. Expected a dictionary, but got %(type)s.") % {"type": type(data).__name__}
+            return Response({"non_field_errors": [message]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            prescription = prescription_issue(
+                actor=request.user,
+                appointment_id=pk,
+                diagnosis=data.get("diagnosis"),
+                items=data.get("items"),
+                advice=data.get("advice"),
+                follow_up=data.get("follow_up"),
+            )
+        except InvalidPrescription as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(prescription_payload(prescription), status=status.HTTP_201_CREATED)
+
+
+class PrescriptionListView(APIView):
+    """`/api/appointments/{id}/prescriptions/`: every version, oldest first, not paginated."""
+
+    @extend_schema(
+        responses={200: PrescriptionSerializer(many=True), 404: OpenApiResponse(description="No such appointment")}
+    )
+    def get(self, request, pk: int):
+        return Response([prescription_payload(p) for p in _prescriptions(request, pk)])

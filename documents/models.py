@@ -73,3 +73,49 @@ class AccessLog(models.Model):
 
     def __str__(self):
         return f"{self.action} file {self.file_id} by {self.user_id}"
+
+
+class Prescription(models.Model):
+    """One version of an appointment's prescription, as issued: never changed or deleted; a correction is
+    the next version. Its PDF is a file of the patient's (`file`)."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="prescriptions")
+    version = models.PositiveIntegerField()
+    # Health data: shown to those who may see the appointment, never logged, never in a notification.
+    diagnosis = models.CharField(max_length=500, blank=True)
+    advice = models.TextField(max_length=2000, blank=True)
+    follow_up = models.DateField(null=True, blank=True)
+    file = models.OneToOneField(File, on_delete=models.PROTECT, related_name="prescription")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["appointment", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "version"], name="prescription_unique_version"),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="prescription_version_from_1"),
+        ]
+
+    def __str__(self):
+        return f"Prescription {self.appointment_id} v{self.version}"
+
+
+class PrescriptionItem(models.Model):
+    """One medicine of a prescription, in the order the doctor wrote them (`position` 1, 2, 3 …)."""
+
+    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="items")
+    position = models.PositiveSmallIntegerField()
+    medicine = models.CharField(max_length=200)
+    dose = models.CharField(max_length=100, blank=True)
+    frequency = models.CharField(max_length=100, blank=True)
+    duration = models.CharField(max_length=100, blank=True)
+    instructions = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["prescription", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["prescription", "position"], name="prescription_item_unique_position"),
+        ]
+
+    def __str__(self):
+        return f"{self.position}. {self.medicine}"

@@ -38,3 +38,21 @@ def access_log_payload(entries) -> list[dict]:
 
 # The actions the API lists (the contract's); the admin shows every entry, retention's too.
 LISTED_ACTIONS = (AccessLog.Action.UPLOAD, AccessLog.Action.LINK, AccessLog.Action.DOWNLOAD, AccessLog.Action.DELETE)
+
+
+ITEM_KEYS = ("medicine", "dose", "frequency", "duration", "instructions")
+
+
+def prescription_payload(prescription) -> dict:
+    """The prescription object of the contract; needs `items` prefetched (or costs one query)."""
+    return {
+        "id": prescription.pk,
+        "appointment": prescription.appointment_id,
+        "version": prescription.version,
+        "diagnosis": prescription.diagnosis,
+        "items": [{key: getattr(item, key) for key in ITEM_KEYS} for item in prescription.items.all()],
+        "advice": prescription.advice,
+        "follow_up": prescription.follow_up.isoformat() if prescription.follow_up else None,
+        "file": prescription.file_id,
+        "created_at": wire_datetime(prescription.created_at),
+    }

@@ -9,8 +9,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Role
 from appointments.models import Appointment, Status
+from appointments.selectors import appointments_visible_to
 
-from .models import AccessLog, File
+from .models import AccessLog, File, Prescription
 from .payloads import LISTED_ACTIONS
 
 
@@ -43,3 +44,11 @@ def files_visible_to(user, *, include_removed: bool = False) -> QuerySet[File]:
 def file_access_log(file: File) -> QuerySet[AccessLog]:
     """The file's access log as the API lists it, oldest first, each entry with its user."""
     return file.access_log.filter(action__in=LISTED_ACTIONS).select_related("user").order_by("at", "id")
+
+
+def prescriptions_of(user, appointment_id: int) -> QuerySet[Prescription] | None:
+    """The prescriptions of an appointment `user` may see, oldest version first, items loaded; None when they
+    may not see the appointment (or it does not exist)."""
+    if not appointments_visible_to(user).filter(pk=appointment_id).exists():
+        return None
+    return Prescription.objects.filter(appointment_id=appointment_id).prefetch_related("items").order_by("version")

@@ -101,12 +101,14 @@ def file_upload(
     appointment_id: int | None = None,
     patient_id: int | None = None,
     scan: bool = True,
+    notify: bool = True,
 ) -> File:
     """Store an uploaded file for a patient the caller may see: checked by its bytes (Refused → UnsupportedFile),
     images re-encoded; SCANNING until the worker's clamd verdict when CLAMD_URL is set, else AVAILABLE.
 
     `upload` is a Django File with a `name` (the uploader's file name, kept as data) and a `size`;
-    `scan=False` for a file the server made itself (a prescription's PDF): AVAILABLE at once. Every
+    `scan=False` for a file the server made itself (a prescription's PDF): AVAILABLE at once;
+    `notify=False` when the caller tells of it in words of its own (PRESCRIPTION_ISSUED). Every
     check comes before a byte is stored. The checks (a PDF parse, an image's re-encoding) run before
     the transaction opens, so no database lock waits on them (on SQLite every transaction holds the
     write lock); the row, its log entry, events and notifications are written in one transaction.
@@ -148,9 +150,9 @@ def file_upload(
             if scanning:
                 _queue_scan(file)
             notifications = []
-            if actor.pk != patient.pk:
+            if notify and actor.pk != patient.pk:
                 notifications.append(notification_about(patient, "added_patient", file))
-            elif appointment is not None:
+            elif notify and appointment is not None:
                 if doctor_user := _doctor_told(file):
                     notifications.append(notification_about(doctor_user, "added_doctor", file))
             _publish(file, notifications)

@@ -8,6 +8,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Notification, NotificationType
+from notifications.sms import fit_one_segment
 
 from .models import File
 
@@ -43,3 +44,29 @@ def notification_about(user, key: str, file: File) -> Notification:
             related_id=file.pk,
             related_type="File",
         )
+
+
+# A prescription's notification names the doctor and the visit's date only: no diagnosis, no medicine,
+# since it also goes out by email and SMS (the SMS in one segment, its `{name}` shortened to fit).
+PRESCRIPTION_TEXTS = (
+    _("Prescription ready"),
+    _("{doctor} issued your prescription for the appointment on {date}. Open MediConnect to see it."),
+)
+PRESCRIPTION_SMS = _("Your prescription from {name} is ready. MediConnect")
+
+
+def prescription_notification(patient, appointment) -> Notification:
+    """An unsaved PRESCRIPTION_ISSUED for the appointment's patient, in their language (with its SMS form)."""
+    title, message = PRESCRIPTION_TEXTS
+    with translation.override(patient.language or "en"):
+        doctor = appointment.doctor.user.name
+        notification = Notification(
+            user=patient,
+            type=NotificationType.PRESCRIPTION_ISSUED,
+            title=str(title),
+            message=str(message).format(doctor=doctor, date=appointment.date.isoformat()),
+            related_id=appointment.pk,
+            related_type="Appointment",
+        )
+        notification.sms_text = fit_one_segment(str(PRESCRIPTION_SMS), name=doctor)
+    return notification

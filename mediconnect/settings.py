@@ -448,6 +448,9 @@ IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=24)
 # The admin shows an appointment's audit trail read-only: no "revert" past the services.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
+# The clinic's name at the head of every prescription's PDF.
+CLINIC_NAME = env("CLINIC_NAME", default="MediConnect Clinic")
+
 # The free-slot grid the portals offer (advisory: bookings off the grid are accepted).
 CLINIC_HOURS = {
     "start": datetime.time.fromisoformat(env("CLINIC_OPENS", default="09:00")),
@@ -518,8 +521,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # pikepdf (documents' PDF checks) announces its logger bridge at INFO in every process.
-    "loggers": {"pikepdf": {"level": "WARNING"}},
+    # pikepdf (documents' PDF checks) announces its logger bridge at INFO in every process; WeasyPrint
+    # (prescriptions' PDFs) logs each step of every rendering at INFO.
+    "loggers": {"pikepdf": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }
 
 if not DEBUG:

@@ -14,14 +14,17 @@ class NotificationType(models.TextChoices):
     DOCTOR_DIGEST = "DOCTOR_DIGEST", "Doctor's day digest"
     DOCUMENT_ADDED = "DOCUMENT_ADDED", "Document added"
     DOCUMENT_REJECTED = "DOCUMENT_REJECTED", "Document rejected"
+    PRESCRIPTION_ISSUED = "PRESCRIPTION_ISSUED", "Prescription issued"
 
 
-# The notifications a user with no open socket also gets by email and SMS (contract v1.1).
+# The notifications a user with no open socket also gets by email and SMS (contract v1.1), and a
+# prescription ready to collect (v1.2: its text names neither the diagnosis nor a medicine).
 OFFLINE_TYPES = frozenset(
     {
         NotificationType.APPOINTMENT_CANCELLED,
         NotificationType.APPOINTMENT_RESCHEDULED,
         NotificationType.APPOINTMENT_REMINDER,
+        NotificationType.PRESCRIPTION_ISSUED,
     }
 )
 

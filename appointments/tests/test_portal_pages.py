@@ -12,8 +12,9 @@ from appointments.models import Status
 pytestmark = pytest.mark.django_db
 
 JS = Path(settings.BASE_DIR) / "static" / "js"
-# Every module a portal page loads besides its own script (imports are followed from it).
-IMPORT = re.compile(r'\bfrom "\./([\w-]+\.js)";')
+# Every module a portal page loads besides its own script (imports, also those made on first use,
+# are followed from it).
+IMPORT = re.compile(r'\b(?:from |import\()"\./([\w-]+\.js)"')
 # t("key"), `prefix.${…}` (filled below), and the labels the rows' buttons name.
 LITERAL_KEY = re.compile(r'\bt\(\s*"([\w.]+)"')
 TEMPLATE_KEY = re.compile(r"`(\w+\.)\$\{")

@@ -11,9 +11,10 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role
 from accounts.views import home_for
-from appointments.models import ACTIVE_STATUSES
+from appointments.models import ACTIVE_STATUSES, Status
 from appointments.services import ADMIN, DOCTOR, PATIENT, TRANSITIONS
 from core import wire
+from documents.models import File
 from notifications import replay
 from notifications.selectors import unread_count
 
@@ -59,6 +60,39 @@ def _shared_strings() -> dict:
     }
 
 
+def _document_strings() -> dict:
+    """The documents' and prescriptions' text, on both portals (static/js/documents.js)."""
+    return {
+        "docs.empty": _("No documents yet."),
+        "docs.download": _("Download"),
+        "docs.remove": _("Remove"),
+        "docs.confirm_remove": _("Remove the document “{title}”? It will no longer be shown."),
+        "docs.uploading": _("Uploading…"),
+        "docs.uploaded": _("Uploaded “{title}”."),
+        "docs.need_file": _("Please choose a file."),
+        "docs.hint": _("PDF, JPEG, PNG or WEBP, up to {size}."),
+        "docs.too_large": _("The file is too large."),
+        "docs.unsupported": _("This kind of file is not accepted. Send a PDF, JPEG, PNG or WEBP."),
+        "docs.fix_errors": _("Please correct the highlighted fields."),
+        "docs.added": _("New document: {title}."),
+        "docs.now_available": _("“{title}” is ready."),
+        "docs.now_rejected": _("“{title}” was rejected by the virus scanner."),
+        "docs.by": _("Uploaded by {name}"),
+        "docs.count": _("Documents ({count})"),
+        "docs.log_show": _("Who opened it"),
+        "docs.log_hide": _("Hide the log"),
+        "docs.log_empty": _("Nobody yet."),
+        "docs.someone": _("(the system)"),
+        "size.bytes": _("{n} B"),
+        "size.kb": _("{n} KB"),
+        "size.mb": _("{n} MB"),
+        "rx.version": _("v{version}"),
+        "rx.latest": _("Prescription v{version} (PDF)"),
+        "rx.earlier": _("Earlier versions"),
+        "rx.issued": _("Prescription v{version} issued."),
+    }
+
+
 def _patient_strings() -> dict:
     return {
         "appointments.empty": _("You have no appointments yet."),
@@ -95,7 +129,27 @@ def _doctor_strings() -> dict:
         "queue.called_next": _("Now serving #{number}."),
         "announce.booked": _("New appointment: {patient} at {time}, queue number {number}."),
         "announce.cancelled": _("Cancelled: {patient} at {time}."),
+        "rx.write": _("Write prescription"),
+        "rx.write_for": _("Prescription for {patient}"),
+        "rx.medicine_n": _("Medicine {n}"),
+        "rx.need_item": _("Add at least one medicine."),
+        "rx.need_fields": _("Each medicine needs its name."),
+        "rx.follow_up": _("Follow-up: {date}"),
+        "rx.diagnosis": _("Diagnosis"),
+        "rx.advice": _("Advice"),
+        "rx.none": _("None"),
+        "rx.conflict": _("A prescription can be written only for a confirmed or completed appointment."),
     }
+
+
+def _file_kinds() -> list[tuple[str, str]]:
+    words = {
+        File.Kind.PRESCRIPTION: _("Prescription"),
+        File.Kind.LAB_REPORT: _("Lab report"),
+        File.Kind.IMAGING: _("Imaging"),
+        File.Kind.OTHER: _("Other"),
+    }
+    return [(kind, words.get(kind, label)) for kind, label in File.Kind.choices]
 
 
 def _moves_for(user) -> dict[str, list[str]]:
@@ -130,12 +184,29 @@ def _portal(request, template: str, strings: dict, **extra):
         "time_zone": settings.TIME_ZONE,
         "moves": _moves_for(user),
         "active_statuses": [str(status) for status in ACTIVE_STATUSES],
+        # The documents' choices with their words in the page's language (static/js/documents.js).
+        "file_kinds": {str(value): label for value, label in _file_kinds()},
+        "file_statuses": {
+            "SCANNING": _("Checking for viruses…"),
+            "AVAILABLE": _("Available"),
+            "REJECTED": _("Rejected"),
+        },
+        "file_actions": {
+            "UPLOAD": _("uploaded it"),
+            "LINK": _("took a download link"),
+            "DOWNLOAD": _("downloaded it"),
+            "DELETE": _("removed it"),
+        },
+        "file_max_bytes": settings.FILE_MAX_BYTES,
+        # The statuses of an appointment that a prescription may be written for (contract v1.2).
+        "prescription_statuses": [str(Status.CONFIRMED), str(Status.COMPLETED)],
         **extra,
     }
     context = {
         "config": config,
         "strings": {**_shared_strings(), **strings},
         "unread_count": unread_count(user),
+        "file_kinds": _file_kinds(),
         **extra,
     }
     return render(request, template, context)
@@ -145,7 +216,7 @@ def _portal(request, template: str, strings: dict, **extra):
 def patient_portal(request):
     if request.user.role != Role.PATIENT:
         raise PermissionDenied
-    return _portal(request, "portals/patient.html", _patient_strings())
+    return _portal(request, "portals/patient.html", {**_document_strings(), **_patient_strings()})
 
 
 @login_required
@@ -153,4 +224,5 @@ def doctor_portal(request):
     doctor = getattr(request.user, "doctor_profile", None) if request.user.role == Role.DOCTOR else None
     if doctor is None:
         raise PermissionDenied
-    return _portal(request, "portals/doctor.html", _doctor_strings(), doctor_id=doctor.pk)
+    strings = {**_document_strings(), **_doctor_strings()}
+    return _portal(request, "portals/doctor.html", strings, doctor_id=doctor.pk)

@@ -1,7 +1,9 @@
-// The doctor's console: today's appointments and queue, live; call next, set the number and the wait.
+// The doctor's console: today's appointments and queue, live; call next, set the number and the wait;
+// each patient's documents, and prescriptions.
 
 import { clearErrors, say, showErrors } from "./forms.js";
 import { $, $$, announce, api, config, el, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { actions, fileRow, fileStore, loadFiles, loadPrescriptions, prescriptionBlock } from "./documents.js";
 import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
@@ -22,6 +24,7 @@ function renderRow(a) {
       "data-id": a.id,
       "data-status": a.status,
       "data-queue-number": a.queue_number,
+      "data-patient": a.patient,
     },
     el(
       "div",
@@ -36,9 +39,125 @@ function renderRow(a) {
       { class: "appt-meta" },
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
-    buttons.length ? el("div", { class: "row-actions" }, ...buttons) : null,
+    buttons.length || config.prescription_statuses.includes(a.status)
+      ? el("div", { class: "row-actions" }, ...buttons, writeButton(a))
+      : null,
+    prescriptionBlock(prescriptions.get(a.id)),
+    docsBlock(a),
     errorSlot(),
   );
+}
+
+// ---- the patients' documents and the prescriptions ----
+
+const files = fileStore();
+const patientsLoaded = new Set();
+const expanded = new Set(); // appointment ids whose documents are open
+const prescriptions = new Map(); // appointment id → its versions, oldest first
+const uploadTemplate = $("#doc-upload-template");
+
+const filesOf = (patientId) => files.where((f) => f.patient === patientId);
+// The doctor may remove what they uploaded, except a prescription's PDF (its versions link to it).
+function docRows(patientId) {
+  const pdfs = new Set([...prescriptions.values()].flat().map((p) => p.file));
+  const removable = (f) => f.uploaded_by === config.user_id && !pdfs.has(f.id);
+  return filesOf(patientId).map((f) => fileRow(f, { removed: removable(f) ? forget : null }));
+}
+
+function writeButton(a) {
+  if (!config.prescription_statuses.includes(a.status)) return null;
+  const done = (issued) => {
+    prescriptions.set(a.id, [...(prescriptions.get(a.id) || []).filter((p) => p.id !== issued.id), issued]);
+    redrawRow(a.id);
+    announce(t("rx.issued", { version: issued.version }));
+  };
+  return el("button", {
+    type: "button",
+    class: "btn-secondary",
+    "data-testid": "write-prescription",
+    "data-action": "prescribe",
+    text: t("rx.write"),
+    onclick: () => import("./prescription.js").then((m) => m.openPrescription(a, done)),
+  });
+}
+
+function docsBlock(a) {
+  const count = filesOf(a.patient).length;
+  const block = el(
+    "div",
+    { class: "docs-block", "data-role": "docs" },
+    el("button", {
+      type: "button",
+      class: "link-btn",
+      "data-testid": "documents-toggle",
+      "data-action": "documents",
+      "data-count": count,
+      "aria-expanded": String(expanded.has(a.id)),
+      text: t("docs.count", { count }),
+      onclick: () => {
+        if (!expanded.delete(a.id)) expanded.add(a.id);
+        redrawRow(a.id);
+      },
+    }),
+  );
+  if (!expanded.has(a.id)) return block;
+  const form = uploadTemplate.content.firstElementChild.cloneNode(true);
+  $("label", form).htmlFor = $("input", form).id = `doc-file-${a.id}`;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { uploadFrom } = await actions();
+    const file = await uploadFrom(form, $(".form-msg", form), { appointment: a.id });
+    if (file) keepFile(file);
+  });
+  block.append(el("ul", { class: "docs", "data-role": "docs-list" }, ...docRows(a.patient)), form);
+  return block;
+}
+
+const redrawRow = (id) => appointments.get(id) && appointments.upsert(appointments.get(id));
+
+// A patient's documents changed: their rows' counts and lists, leaving a form being filled in as it is.
+function refreshDocs(patientId) {
+  const count = filesOf(patientId).length;
+  for (const row of $$(`[data-testid="appointment-row"][data-patient="${patientId}"]`, list)) {
+    const toggle = $('[data-testid="documents-toggle"]', row);
+    toggle.textContent = t("docs.count", { count });
+    toggle.dataset.count = String(count);
+    $('[data-role="docs-list"]', row)?.replaceChildren(...docRows(patientId));
+  }
+}
+
+function keepFile(file) {
+  const before = files.put(file);
+  if (before !== null) refreshDocs(file.patient);
+  return before;
+}
+
+function forget(file) {
+  files.drop(file.id);
+  refreshDocs(file.patient);
+}
+
+async function refreshPrescriptions(appointmentId) {
+  const versions = await loadPrescriptions(appointmentId);
+  if (versions) prescriptions.set(appointmentId, versions);
+  if (versions) redrawRow(appointmentId);
+  return Boolean(versions);
+}
+
+async function loadPatientFiles(patientId) {
+  const found = await loadFiles(`&patient=${patientId}`);
+  if (!found) return false;
+  patientsLoaded.add(patientId);
+  for (const file of found) files.put(file);
+  refreshDocs(patientId);
+  const rx = found.filter((f) => f.kind === "PRESCRIPTION" && appointments.get(f.appointment));
+  return (await Promise.all([...new Set(rx.map((f) => f.appointment))].map(refreshPrescriptions))).every(Boolean);
+}
+
+async function loadDocuments(all = false) {
+  const patients = new Set($$('[data-testid="appointment-row"]', list).map((row) => Number(row.dataset.patient)));
+  const todo = [...patients].filter((id) => all || !patientsLoaded.has(id));
+  return (await Promise.all(todo.map(loadPatientFiles))).every(Boolean);
 }
 
 function showEmpty() {
@@ -130,15 +249,25 @@ form.addEventListener("submit", async (event) => {
 
 const socket = startPortal(async () => {
   const loaded = await Promise.all([loadQueue(), loadAppointments()]);
-  return loaded.every(Boolean);
+  // After the appointments: whose documents to show comes from their rows.
+  return loaded.every(Boolean) && (await loadDocuments(true));
 });
 socket.send({ type: "join_queue", data: { doctor_id: doctorId } }); // sent on every (re)connect
 socket.on("appointment_updated", (a) => {
   const before = appointments.get(a.id);
   if (appointments.upsert(a) === null || a.date !== today()) return;
+  if (!patientsLoaded.has(a.patient)) loadPatientFiles(a.patient);
   const said = { patient: a.patient_name, time: formatTime(a.time), number: a.queue_number };
   if (!before && isActive(a)) announce(t("announce.booked", said));
   else if (before && before.status !== a.status && a.status === "CANCELLED") announce(t("announce.cancelled", said));
+});
+socket.on("file_updated", (file) => {
+  const before = keepFile(file);
+  if (before === null) return;
+  if (file.kind === "PRESCRIPTION" && file.appointment && !before && appointments.get(file.appointment)) {
+    refreshPrescriptions(file.appointment);
+  }
+  if (!before && file.uploaded_by !== config.user_id) announce(t("docs.added", { title: file.title }));
 });
 socket.on("queue_updated", (snapshot) => {
   if (snapshot.doctor_id === doctorId && snapshot.date === today()) showQueue(snapshot);
@@ -148,5 +277,5 @@ onNewDay(() => {
   queue = null;
   appointments.redraw();
   loadQueue();
-  loadAppointments();
+  loadAppointments().then(() => loadDocuments());
 });

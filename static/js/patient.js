@@ -1,7 +1,9 @@
-// The patient portal: book, follow appointments live, cancel, track a doctor's queue.
+// The patient portal: book, follow appointments live, cancel, track a doctor's queue; my documents
+// and prescriptions.
 
 import { clearErrors, say, showErrors } from "./forms.js";
-import { $, announce, api, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { $, $$, announce, api, config, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
+import { actions, fileRow, fileStore, loadFiles, loadPrescriptions, prescriptionBlock, sizeText } from "./documents.js";
 import { startPortal } from "./portal.js";
 import { appointmentList, errorSlot, isActive, moveButtons, showRowError } from "./rows.js";
 
@@ -41,6 +43,7 @@ function renderRow(a) {
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
     actions.childElementCount ? actions : null,
+    prescriptionBlock(prescriptions.get(a.id)),
     errorSlot(),
   );
 }
@@ -52,6 +55,7 @@ const appointments = appointmentList(list, {
   changed: () => {
     empty.textContent = t("appointments.empty");
     empty.hidden = appointments.size() > 0;
+    fillAppointmentChoices();
   },
 });
 
@@ -73,6 +77,74 @@ async function cancel(id) {
   if (result.ok) appointments.upsert(result.data);
   else showRowError(list, id, result);
 }
+
+// ---- documents ----
+
+const docList = $('[data-testid="document-list"]');
+const docsEmpty = $('[data-role="docs-empty"]');
+const docForm = $("#doc-form");
+const docAppointment = $("#doc-appointment");
+const files = fileStore();
+const prescriptions = new Map(); // appointment id → its versions, oldest first
+
+$('[data-role="doc-hint"]').textContent = t("docs.hint", { size: sizeText(config.file_max_bytes) });
+
+// The upload form offers the patient's appointments that are not cancelled, as listed.
+function fillAppointmentChoices() {
+  const chosen = docAppointment.value;
+  const choices = $$('[data-testid="appointment-row"]', list)
+    .map((row) => appointments.get(Number(row.dataset.id)))
+    .filter((a) => a && a.status !== "CANCELLED");
+  docAppointment.replaceChildren(
+    docAppointment.options[0],
+    ...choices.map((a) => el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` })),
+  );
+  docAppointment.value = choices.some((a) => String(a.id) === chosen) ? chosen : "";
+}
+
+function drawFiles() {
+  const open = $$('[data-testid="document-access-log"]', docList).map((log) => log.parentNode.dataset.id);
+  docList.replaceChildren(...files.where(() => true).map((f) => fileRow(f, { removed: forget, log: true })));
+  // An open access log stays open, fetched again with what happened since.
+  for (const id of open) $(`[data-id="${id}"] [data-testid="document-log-toggle"]`, docList)?.click();
+  docsEmpty.textContent = t("docs.empty");
+  docsEmpty.hidden = files.where(() => true).length > 0;
+}
+
+function keepFile(file) {
+  const before = files.put(file);
+  if (before !== null) drawFiles();
+  return before;
+}
+
+function forget(file) {
+  files.drop(file.id);
+  drawFiles();
+}
+
+async function refreshPrescriptions(id) {
+  const versions = await loadPrescriptions(id);
+  if (versions) prescriptions.set(id, versions);
+  if (versions && appointments.get(id)) appointments.upsert(appointments.get(id));
+  return Boolean(versions);
+}
+
+async function loadDocuments() {
+  const found = await loadFiles();
+  if (!found) return false;
+  for (const file of found) files.put(file);
+  drawFiles();
+  // A prescription's PDF is one of the patient's files: only those appointments are asked for versions.
+  const ids = new Set(found.filter((f) => f.kind === "PRESCRIPTION" && f.appointment).map((f) => f.appointment));
+  return (await Promise.all([...ids].map(refreshPrescriptions))).every(Boolean);
+}
+
+docForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { uploadFrom } = await actions();
+  const file = await uploadFrom(docForm, $('[data-testid="document-upload-message"]'));
+  if (file) keepFile(file);
+});
 
 // ---- booking ----
 
@@ -261,7 +333,8 @@ modal.addEventListener("close", closeQueue); // Escape closes the dialog too
 
 const socket = startPortal(async () => {
   const loaded = await Promise.all([loadAppointments(), loadDoctors()]);
-  return loaded.every(Boolean);
+  // After the appointments: the prescriptions are drawn in their rows.
+  return loaded.every(Boolean) && (await loadDocuments());
 });
 socket.on("appointment_updated", (a) => {
   const before = appointments.get(a.id);
@@ -272,6 +345,15 @@ socket.on("appointment_updated", (a) => {
   else if (before.status !== a.status) {
     const key = a.status === "CANCELLED" ? "announce.cancelled" : "announce.status";
     announce(t(key, { ...said, status: statusLabel(a.status) }));
+  }
+});
+socket.on("file_updated", (file) => {
+  const before = keepFile(file);
+  if (before === null) return;
+  if (file.kind === "PRESCRIPTION" && file.appointment && !before) refreshPrescriptions(file.appointment);
+  if (!before && file.uploaded_by !== config.user_id) announce(t("docs.added", { title: file.title }));
+  else if (before && before.status !== file.status) {
+    announce(t(file.status === "REJECTED" ? "docs.now_rejected" : "docs.now_available", { title: file.title }));
   }
 });
 socket.on("queue_updated", (snapshot) => {
