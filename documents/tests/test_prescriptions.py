@@ -397,6 +397,7 @@ def test_two_posts_at_once_get_versions_1_and_2(doctor, patient):
     assert [p.version for p in stored] == [1, 2]
     assert len({p.file_id for p in stored}) == 2
     # Each PDF was rendered with the version it was stored as (the later one re-rendered when it lost).
+    assert "version 2" not in pdf_text(stored[0].file_id) and "version 2" in pdf_text(stored[1].file_id)
     assert Notification.objects.filter(user=patient, type="PRESCRIPTION_ISSUED").count() == 2
 
 
