@@ -142,6 +142,23 @@ def test_a_bangla_patients_pdf_is_in_bangla(api, visit, doctor, patient):
     assert "Diagnosis" not in text
 
 
+def test_a_long_bangla_prescription_over_several_pages_keeps_its_text(api, visit, doctor, patient):
+    patient.language = "bn"
+    patient.save(update_fields=["language"])
+    items = [{**ITEM, "medicine": f"Medicine {n}", "instructions": f"খাবারের পরে, {n} নম্বর " * 10} for n in range(30)]
+    advice = "প্রচুর পানি পান করুন এবং বিশ্রাম নিন। " * 40
+
+    response = issue(api(doctor), visit, body(diagnosis="জ্বর ও সর্দি", items=items, advice=advice.strip()))
+
+    assert response.status_code == 201
+    data = File.objects.get(pk=response.json()["file"]).content.read()
+    assert len(pikepdf.open(io.BytesIO(data)).pages) > 1
+    text = pdf_text(response.json()["file"])
+    assert "জ্বর ও সর্দি" in text and "Medicine 29" in text
+    assert text.count("খাবারের পরে") == 300 and text.count("বিশ্রাম নিন") == 40
+    assert text.count("ওষুধ") == 1  # the head row is drawn once, not again on each page
+
+
 def test_a_text_layer_that_does_not_pair_up_is_left_as_drawn(api, visit, doctor, patient, caplog):
     """The ActualText goes in only when the structure tree's text lines up with the HTML's: never a wrong text."""
     html = "<html lang='bn'><body><p>জ্বর ও সর্দি</p><p>Paracetamol</p></body></html>"
