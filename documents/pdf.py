@@ -14,6 +14,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from .pdf_text import with_actual_text
+
 FONTS = Path(settings.BASE_DIR) / "static" / "fonts" / "print"
 # One rendering at a time per process: the font configuration is shared, and WeasyPrint does not
 # promise that it may be used by two threads at once.
@@ -21,7 +23,25 @@ _lock = threading.Lock()
 
 
 @functools.cache
+def weasyprint():
+    """The weasyprint module, imported without its side effect on the uploads' checks.
+
+    Importing it sets Pillow's process-wide ImageFile.LOAD_TRUNCATED_IMAGES, after which a truncated
+    upload would be decoded padded with grey instead of refused (documents.inspection). A prescription
+    has no images, so the flag is put back as it was.
+    """
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    import weasyprint as module
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return module
+
+
+@functools.cache
 def _font_config():
+    weasyprint()
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
@@ -30,6 +50,7 @@ def _font_config():
 @functools.cache
 def _fetcher():
     """A URL fetcher that opens the print fonts and nothing else: no network, no other file."""
+    weasyprint()
     from weasyprint.urls import URLFetcher
 
     class FontsOnly(URLFetcher):
@@ -44,7 +65,7 @@ def _fetcher():
 def render_prescription(*, appointment, fields, version: int, issued_at: datetime.datetime) -> bytes:
     """The PDF of one version of `appointment`'s prescription (`fields` a PrescriptionInput), in its patient's
     language. Needs the appointment's `patient` and `doctor__user` loaded."""
-    from weasyprint import HTML
+    HTML = weasyprint().HTML
 
     patient = appointment.patient
     language = patient.language if patient.language in ("en", "bn") else "en"
@@ -67,4 +88,6 @@ def render_prescription(*, appointment, fields, version: int, issued_at: datetim
     with _lock:
         config = _font_config()
         document = HTML(string=html, base_url=FONTS.as_uri() + "/", url_fetcher=_fetcher())
-        return document.write_pdf(font_config=config)
+        # Tagged: each line of text in a marked-content sequence of its own, which gets its Bangla's ActualText.
+        pdf = document.write_pdf(font_config=config, pdf_tags=True)
+    return with_actual_text(pdf, html)

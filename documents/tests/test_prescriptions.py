@@ -8,13 +8,18 @@ import subprocess
 import pikepdf
 import pytest
 import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from appointments.models import Status as AppointmentStatus
 from appointments.tests.factories import AppointmentFactory
 from documents.models import File, Prescription
+from documents.pdf import weasyprint
+from documents.pdf_text import with_actual_text
 from notifications.models import Delivery, Event, Notification
 from tests.support import FILE_KEYS, bearer_client, released_together
+
+from . import samples
 
 pytestmark = pytest.mark.django_db
 
@@ -120,23 +125,57 @@ def test_the_pdf_carries_the_prescription_as_text(api, visit, doctor, patient, s
         assert expected in text, expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WeasyPrint maps each glyph to one text in the PDF's ToUnicode map: a Bangla glyph shared by two "
-    "clusters (a reph, a vowel sign) extracts as the first cluster's text. Shaped right on paper; see the report.",
-)
 def test_a_bangla_patients_pdf_is_in_bangla(api, visit, doctor, patient):
     patient.language = "bn"
     patient.save(update_fields=["language"])
-    response = issue(api(doctor), visit, body(diagnosis="জ্বর ও কাশি", advice="প্রচুর পানি পান করুন।"))
+    items = [{**ITEMS[0], "frequency": "দিনে ৩ বার", "instructions": "খাবারের পরে"}, *ITEMS[1:]]
+    advice = "প্রচুর পানি পান করুন এবং বিশ্রাম নিন। জ্বর তিন দিনের বেশি থাকলে আবার আসুন।"
+    response = issue(api(doctor), visit, body(diagnosis="জ্বর ও সর্দি", items=items, advice=advice))
 
     assert response.status_code == 201
     text = pdf_text(response.json()["file"])
-    # Medicine names stay as the doctor wrote them; the labels are Bangla.
+    # Medicine names stay as the doctor wrote them; the labels are Bangla, and every Bangla text comes out
+    # as the Unicode it was written in (conjuncts, reph and split vowel signs included).
     assert "Paracetamol 500 mg" in text and "Pat Patient" in text
-    for word in ["তারিখ", "জ্বর", "কাশি", "পানি"]:
-        assert word in text, word
+    for words in ["জ্বর ও সর্দি", "রোগ নির্ণয়", "প্রেসক্রিপশন", "রোগী", "তারিখ", "দিনে ৩ বার", "খাবারের পরে", advice]:
+        assert words in text, words
     assert "Diagnosis" not in text
+
+
+def test_a_long_bangla_prescription_over_several_pages_keeps_its_text(api, visit, doctor, patient):
+    patient.language = "bn"
+    patient.save(update_fields=["language"])
+    items = [{**ITEM, "medicine": f"Medicine {n}", "instructions": f"খাবারের পরে, {n} নম্বর " * 10} for n in range(30)]
+    advice = "প্রচুর পানি পান করুন এবং বিশ্রাম নিন। " * 40
+
+    response = issue(api(doctor), visit, body(diagnosis="জ্বর ও সর্দি", items=items, advice=advice.strip()))
+
+    assert response.status_code == 201
+    data = File.objects.get(pk=response.json()["file"]).content.read()
+    assert len(pikepdf.open(io.BytesIO(data)).pages) > 1
+    text = pdf_text(response.json()["file"])
+    assert "জ্বর ও সর্দি" in text and "Medicine 29" in text
+    assert text.count("খাবারের পরে") == 300 and text.count("বিশ্রাম নিন") == 40
+    assert text.count("ওষুধ") == 1  # the head row is drawn once, not again on each page
+
+
+def test_a_text_layer_that_does_not_pair_up_is_left_as_drawn(api, visit, doctor, patient, caplog):
+    """The ActualText goes in only when the structure tree's text lines up with the HTML's: never a wrong text."""
+    html = "<html lang='bn'><body><p>জ্বর ও সর্দি</p><p>Paracetamol</p></body></html>"
+    drawn = weasyprint().HTML(string=html).write_pdf(pdf_tags=True)
+    assert with_actual_text(drawn, html) != drawn
+    other = html.replace("Paracetamol", "Ibuprofen")
+    assert with_actual_text(drawn, other) == drawn
+    assert "left as drawn" in caplog.text and "Ibuprofen" not in caplog.text
+
+
+def test_a_truncated_image_is_still_refused_once_a_prescription_was_rendered(api, visit, doctor, patient):
+    """WeasyPrint's import turns on Pillow's LOAD_TRUNCATED_IMAGES for the whole process; the uploads' check
+    must not go soft because a PDF was made."""
+    assert issue(api(doctor), visit).status_code == 201
+    upload = SimpleUploadedFile("scan.png", samples.truncated_png(), content_type="image/png")
+    response = api(patient).post("/api/files/", {"kind": "IMAGING", "file": upload}, format="multipart")
+    assert response.status_code == 415
 
 
 def test_the_pdf_has_no_active_content(api, visit, doctor):
@@ -375,6 +414,7 @@ def test_two_posts_at_once_get_versions_1_and_2(doctor, patient):
     assert [p.version for p in stored] == [1, 2]
     assert len({p.file_id for p in stored}) == 2
     # Each PDF was rendered with the version it was stored as (the later one re-rendered when it lost).
+    assert "version 2" not in pdf_text(stored[0].file_id) and "version 2" in pdf_text(stored[1].file_id)
     assert Notification.objects.filter(user=patient, type="PRESCRIPTION_ISSUED").count() == 2
 
 
