@@ -278,7 +278,10 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         rss1 = server.rss_kib()
         # What idle sockets cost a cluster while held (heartbeats, pings): nodes, nginx, PostgreSQL, Redis.
         idle0, idle_t0 = (await asyncio.to_thread(counters) if counters else None), time.perf_counter()
+        held_cpu0 = server.cpu_ms()
         await asyncio.sleep(max(0.0, opts.hold - (time.perf_counter() - hold_start)))
+        # The server's own CPU while the sockets sit idle (pings, presence heartbeats, timers).
+        held_cpu = (server.cpu_ms() - held_cpu0) / (time.perf_counter() - idle_t0)
         if counters and open_then:
             idle1, seconds = await asyncio.to_thread(counters), time.perf_counter() - idle_t0
             scale = 1000 / open_then / seconds
@@ -310,6 +313,7 @@ async def measure_sockets(target: Target, seeded: dict, n: int, opts) -> dict:
         "rss_end_kib": rss_end,
         "kib_per_socket": (rss1 - rss0) / open_then if open_then else None,
         "cpu_ms_per_connect": cpu_open / opened if opened else None,
+        "idle_cpu_ms_per_s": held_cpu,
     }
 
 
