@@ -8,6 +8,7 @@ anything these parsers cannot read, is refused (the API's 415).
 """
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -31,6 +32,12 @@ PDF_ACTIVE_NAMES = {"/JavaScript", "/EmbeddedFile", "/Launch", "/SubmitForm", "/
 
 # Metadata an image may keep: colour (not about anyone) and which colour is transparent.
 IMAGE_KEEP_INFO = ("icc_profile", "transparency")
+
+# Images decoded at once by one server process. A 12-megapixel phone photo is some 36 MB decoded and
+# as much again turned upright: four at once grew daphne by 300 MiB (bench/documents.py). More uploads
+# wait here, their bytes in the upload's temporary file, not in memory.
+DECODES_AT_ONCE = 2
+_decoding = threading.BoundedSemaphore(DECODES_AT_ONCE)
 
 
 class Refused(Exception):
@@ -100,7 +107,7 @@ def _reencode(upload: File, image_format: str) -> bytes:
     """The image decoded and written again: upright as its orientation tag said, without EXIF
     (GPS included), XMP or comments."""
     try:
-        with warnings.catch_warnings():
+        with _decoding, warnings.catch_warnings():
             # Pillow only warns below twice its pixel limit: a bomb is refused at the limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(upload) as image:
