@@ -1,25 +1,17 @@
 from django.contrib import admin
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import AccessLog, File, Prescription, PrescriptionItem
 from .selectors import files_visible_to
 
 
-class AccessLogInline(admin.TabularInline):
+class AccessLogInline(ReadOnlyInline):
     """The file's access log, oldest first: append-only, here as everywhere."""
 
     model = AccessLog
     fields = readonly_fields = ["at", "user", "action"]
     ordering = ["at", "id"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(File)
@@ -68,18 +60,10 @@ class AccessLogAdmin(ReadOnlyAdmin):
     readonly_fields = ["file", "user", "action", "at"]
 
 
-class PrescriptionItemInline(admin.TabularInline):
+class PrescriptionItemInline(ReadOnlyInline):
     model = PrescriptionItem
     fields = readonly_fields = ["position", "medicine", "dose", "frequency", "duration", "instructions"]
     ordering = ["position"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Prescription)

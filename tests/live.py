@@ -252,3 +252,50 @@ class Nginx(Endpoint):
     def stop(self) -> None:
         stop_process(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def worker_process(**extra_env):
+    """`manage.py run_worker` as a process of its own against the test database (and this run's Redis
+    prefix), polling every 0.2 s; `extra_env` adds settings (a clamd's `CLAMD_URL`). Stopped after."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        **extra_env,
+    }
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+        env["CHANNEL_LAYER_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    else:
+        env.pop("REDIS_URL", None)
+    with tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", "--no-startup-delay", "--interval", "0.2"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            stop_process(process, timeout=15)
+
+
+def post_file(server, token: str, data: bytes, name: str = "report.pdf") -> tuple[int, dict]:
+    """POST /api/files/ to a live server as a mobile client would (multipart, a lab report): (status, body)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    body = encode_multipart(BOUNDARY, {"kind": "LAB_REPORT", "file": SimpleUploadedFile(name, data)})
+    request = urllib.request.Request(f"{server.url}/api/files/", data=body, method="POST")  # noqa: S310
+    request.add_header("Content-Type", MULTIPART_CONTENT)
+    request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")

@@ -6,20 +6,14 @@ in English and in Bangla, with nothing refused by the Content-Security-Policy. A
 virus scanner turns available on both open pages when the worker has scanned it.
 """
 
-import contextlib
 import io
-import os
-import subprocess
-import sys
-import tempfile
 
 import pytest
-from django.conf import settings as django_settings
 from PIL import Image
 from playwright.sync_api import expect
 
 from tests import live
-from tests.live import BROWSER_TEST, ROOT, Daphne, stop_process
+from tests.live import BROWSER_TEST, Daphne
 from tests.support.clamd import clamd  # noqa: F401  (a fixture)
 from tests.test_csp_browser import refusals
 from tests.test_portals_browser import book, browser, new_context, portal, row  # noqa: F401  (fixtures)
@@ -203,36 +197,6 @@ def scanning_server(django_db_setup, django_db_blocker, clamd):  # noqa: F811
     instance.stop()
 
 
-@contextlib.contextmanager
-def worker(clamd_url: str):
-    """`manage.py run_worker` as a process of its own, scanning with `clamd_url`, polling every 0.2 s."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "DATABASE_URL": live.test_database_url(),
-        "CLAMD_URL": clamd_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    if django_settings.REDIS_URL:
-        env["REDIS_URL"] = django_settings.REDIS_URL
-        env["CHANNEL_LAYER_PREFIX"] = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    else:
-        env.pop("REDIS_URL", None)
-    with tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_worker", "--no-startup-delay", "--interval", "0.2"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            stop_process(process, timeout=15)
-
-
 def test_a_scanned_upload_turns_available_on_both_open_pages(portal, scanning_server, clamd, patient, doctor):  # noqa: F811
     appointment = book(doctor=doctor, patient=patient, at="11:00")
     patient_page = portal(patient, base=scanning_server.url)
@@ -251,7 +215,7 @@ def test_a_scanned_upload_turns_available_on_both_open_pages(portal, scanning_se
     expect(at_doctor).to_have_attribute("data-status", "SCANNING")
 
     # The worker starts only now, so the pages were seen waiting; its start and the scan take their time.
-    with worker(clamd.url):
+    with live.worker_process(CLAMD_URL=clamd.url):
         expect(photo).to_have_attribute("data-status", "AVAILABLE", timeout=30_000)
         expect(at_doctor).to_have_attribute("data-status", "AVAILABLE", timeout=LIVE)
     expect(photo.get_by_test_id("document-download")).to_be_visible()

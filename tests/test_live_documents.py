@@ -7,26 +7,13 @@ import re
 import urllib.request
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from accounts.tests.factories import PASSWORD
 from documents.tests import samples
-from tests.live import Daphne
+from tests.live import Daphne, post_file
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
-
-
-def post_file(server, token: str, data: bytes, name: str = "report.pdf") -> tuple[int, dict]:
-    body = encode_multipart(BOUNDARY, {"kind": "LAB_REPORT", "file": SimpleUploadedFile(name, data)})
-    request = urllib.request.Request(f"{server.url}/api/files/", data=body, method="POST")  # noqa: S310
-    request.add_header("Content-Type", MULTIPART_CONTENT)
-    request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 server on a free port. The upload lands in the bucket under a random name, privately; the signed
 link streams it back through the node."""
 
-import json
 import re
 import subprocess
 import sys
@@ -11,12 +10,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from accounts.tests.factories import PASSWORD
 from documents.tests import samples
-from tests.live import Daphne, free_port, stop_process
+from tests.live import Daphne, free_port, post_file, stop_process
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server", reason="moto[server] (requirements-dev.txt)")
@@ -81,18 +78,6 @@ def s3_server(s3_endpoint, django_db_setup, django_db_blocker):
     )
     yield instance
     instance.stop()
-
-
-def post_file(server, token: str, data: bytes, name: str) -> tuple[int, dict]:
-    body = encode_multipart(BOUNDARY, {"kind": "LAB_REPORT", "file": SimpleUploadedFile(name, data)})
-    request = urllib.request.Request(f"{server.url}/api/files/", data=body, method="POST")  # noqa: S310
-    request.add_header("Content-Type", MULTIPART_CONTENT)
-    request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def test_an_upload_lands_in_the_bucket_privately_under_a_random_name_and_its_link_streams_it_back(

@@ -1,14 +1,9 @@
 """A reminder reaches the open patient portal: daphne and `manage.py run_worker` as real processes, in Chromium."""
 
 import datetime
-import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -17,7 +12,7 @@ from appointments.services import appointment_book
 from notifications import presence
 from notifications.models import Delivery, Notification
 from tests import live
-from tests.live import BROWSER_TEST, ROOT, stop_process
+from tests.live import BROWSER_TEST
 from tests.test_portals_browser import browser, new_context, portal  # noqa: F401 (fixtures)
 
 pytestmark = BROWSER_TEST
@@ -25,30 +20,8 @@ pytestmark = BROWSER_TEST
 
 @pytest.fixture
 def worker():
-    """`manage.py run_worker` against the test database (and this run's Redis prefix), polling every 0.2 s."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mediconnect.settings",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DATABASE_URL": live.test_database_url(),
-        "PYTHONUNBUFFERED": "1",
-    }
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-        env["CHANNEL_LAYER_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    else:
-        env.pop("REDIS_URL", None)
-    log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--no-startup-delay", "--interval", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    stop_process(process, timeout=15)
-    log.close()
+    with live.worker_process() as process:
+        yield process
 
 
 def test_a_reminder_arrives_on_the_open_portal_from_the_worker(server, portal, worker, patient, doctor, settings):  # noqa: F811
