@@ -14,6 +14,13 @@ class Status(models.TextChoices):
     NO_SHOW = "NO_SHOW", "No-show"
 
 
+class Mode(models.TextChoices):
+    """How the visit happens (contract v1.2, video visits)."""
+
+    IN_PERSON = "IN_PERSON", "In person"
+    VIDEO = "VIDEO", "Video"
+
+
 ACTIVE_STATUSES = (Status.PENDING, Status.CONFIRMED)
 # An appointment holds its slot (doctor, date, time) until it is cancelled: a finished or missed one
 # still holds it, so the time is not offered again. The database keeps the rule (a unique constraint).
@@ -32,6 +39,7 @@ class Appointment(models.Model):
     time = models.TimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CONFIRMED)
     queue_number = models.PositiveIntegerField(editable=False)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.IN_PERSON)
     # Personal health detail: shown to the patient, their doctor and staff only; never in logs or push text.
     reason = models.TextField(blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -21,6 +21,7 @@ def appointment_payload(appointment: Appointment) -> dict:
         "time": wire_time(appointment.time),
         "status": appointment.status,
         "queue_number": appointment.queue_number,
+        "mode": appointment.mode,
         "reason": appointment.reason,
         "created_at": wire_datetime(appointment.created_at),
         "updated_at": wire_datetime(appointment.updated_at),
@@ -29,7 +30,7 @@ def appointment_payload(appointment: Appointment) -> dict:
 
 # The audit trail's fields, by their names in the appointment object; `completed_at` is the one
 # that object does not carry.
-HISTORY_FIELDS = ["patient", "doctor", "date", "time", "status", "queue_number", "reason", "completed_at"]
+HISTORY_FIELDS = ["patient", "doctor", "date", "time", "status", "queue_number", "mode", "reason", "completed_at"]
 _WIRE = {"date": wire_date, "time": wire_time, "completed_at": wire_datetime}
 
 

@@ -45,6 +45,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "time",
             "status",
             "queue_number",
+            "mode",
             "reason",
             "created_at",
             "updated_at",

@@ -46,6 +46,7 @@ NOTIFICATION_READ = "notification_read"
 ALL_NOTIFICATIONS_READ = "all_notifications_read"
 APPOINTMENT_UPDATED = "appointment_updated"
 FILE_UPDATED = "file_updated"  # v1.2: clinical documents
+CALL_SIGNAL = "call_signal"  # v1.2: video visits' signalling, relayed live between the two participants
 # The per-user types: stored in the user's event stream, sent with their `id`.
 STORED_TYPES = (NEW_NOTIFICATION, NOTIFICATION_READ, ALL_NOTIFICATIONS_READ, APPOINTMENT_UPDATED, FILE_UPDATED)
 
@@ -85,6 +86,11 @@ def resync_frame(last_event_id: int | None) -> str:
 def queue_updated_frame(queue: dict) -> str:
     """A queue object (queues.services.queue_snapshot), or a board's (queues.services.board_queue)."""
     return frame(QUEUE_UPDATED, queue)
+
+
+def call_signal_frame(*, appointment_id: int, from_user_id: int, signal: dict) -> str:
+    """A video visit's signal (SDP, ICE candidate, hang-up) relayed to the other participant: no `id`."""
+    return frame(CALL_SIGNAL, {"appointment_id": appointment_id, "from_user_id": from_user_id, "signal": signal})
 
 
 def stored_event_frame(type_: str, data: dict, seq: int) -> str:
@@ -131,6 +137,7 @@ APPOINTMENT = {
     "time": _STR,
     "status": {"enum": ["PENDING", "CONFIRMED", "COMPLETED", "CANCELLED", "NO_SHOW"]},
     "queue_number": _ID_OR_NULL,
+    "mode": {"enum": ["IN_PERSON", "VIDEO"]},
     "reason": _STR,
     "created_at": _STR,
     "updated_at": _STR,
@@ -177,6 +184,10 @@ FRAMES: dict[str, dict] = {
     ALL_NOTIFICATIONS_READ: {"data": _object(_UNREAD), "id": True},
     APPOINTMENT_UPDATED: {"data": _object(APPOINTMENT), "id": True},
     FILE_UPDATED: {"data": _object(FILE), "id": True},
+    CALL_SIGNAL: {
+        "data": _object({"appointment_id": _INT, "from_user_id": _INT, "signal": {"type": "object"}}),
+        "id": False,
+    },
 }
 
 

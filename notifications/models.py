@@ -15,6 +15,11 @@ class NotificationType(models.TextChoices):
     DOCUMENT_ADDED = "DOCUMENT_ADDED", "Document added"
     DOCUMENT_REJECTED = "DOCUMENT_REJECTED", "Document rejected"
     PRESCRIPTION_ISSUED = "PRESCRIPTION_ISSUED", "Prescription issued"
+    # v1.2, mobile: the queue reached the patient's number, or they are next in line.
+    QUEUE_CALLED = "QUEUE_CALLED", "Queue: your turn"
+    QUEUE_NEXT = "QUEUE_NEXT", "Queue: you are next"
+    # v1.2, video visits: the doctor rings the patient.
+    VIDEO_CALL = "VIDEO_CALL", "Video visit call"
 
 
 # The notifications a user with no open socket also gets by email and SMS (contract v1.1), and a

@@ -24,6 +24,7 @@ ADDITIONS = [
         '`new_notification`, `notification_read` and `all_notifications_read` also carry `"unread_count"`',
         {t: {"unread_count"} for t in ("new_notification", "notification_read", "all_notifications_read")},
     ),
+    ('The appointment object also carries `"mode"`', {"appointment": {"mode"}}),
 ]
 
 
@@ -88,6 +89,10 @@ def test_every_server_frame_of_the_contract_has_a_schema_with_its_keys(contract)
     assert "Events: `file_updated` (the file object, per-user with `id`" in contract
     file_object = re.search(r"File object: `(\{[^`]*\})`", contract).group(1)
     table["file_updated"] = {"required": _keys(file_object)[0], "optional": set(), "id": True, "cell": file_object}
+
+    # v1.2 video visits: `call_signal`, live only, no `id`.
+    relayed = re.search(r'`\{"type":"call_signal","data":(\{[^}]*\})\}`: live only, no `id`', contract).group(1)
+    table["call_signal"] = {"required": _keys(relayed)[0], "optional": set(), "id": False, "cell": relayed}
 
     assert set(table) == set(wire.FRAMES)
     for type_, row in table.items():

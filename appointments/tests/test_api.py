@@ -74,6 +74,7 @@ def test_the_appointment_object(as_, book, patient, doctor, tomorrow):
         "time": "14:05",
         "status": "CONFIRMED",
         "queue_number": 1,
+        "mode": "IN_PERSON",
         "reason": "headache",
     }
     assert datetime.datetime.fromisoformat(body["created_at"]).tzinfo is not None

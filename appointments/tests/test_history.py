@@ -46,6 +46,7 @@ def test_the_booking_is_the_first_entry_each_field_from_null(as_, patient, docto
         "time": [None, "09:30"],
         "status": [None, "CONFIRMED"],
         "queue_number": [None, 1],
+        "mode": [None, "IN_PERSON"],
         "reason": [None, "cough"],
     }
     # `at` is written like the appointment's own times: ISO 8601 in the clinic's time zone.

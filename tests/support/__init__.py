@@ -25,7 +25,7 @@ CONTRACT_MOVES = {
 # (REST, socket events, boards), so that a key the code adds, renames or drops shows up.
 APPOINTMENT_KEYS = {
     "id", "patient", "patient_name", "doctor", "doctor_name", "date", "time", "status", "queue_number",
-    "reason", "created_at", "updated_at",
+    "mode", "reason", "created_at", "updated_at",
 }  # fmt: skip
 NOTIFICATION_KEYS = {"id", "type", "title", "message", "related_id", "related_type", "is_read", "created_at"}
 QUEUE_KEYS = {"doctor_id", "date", "current_queue", "estimated_wait", "waiting", "waiting_numbers"}
