@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "appointments",
     "documents",
     "queues",
+    "visits",
     "mediconnect",
 ]
 
@@ -540,3 +541,12 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# Video visits (contract v1.2): the ICE servers handed to a call's two participants. TURN relays
+# media through coturn with its shared-secret scheme (TURN_SECRET = coturn's static-auth-secret;
+# credentials expire TURN_TTL_SECONDS after they are handed out). None configured: `ice_servers` is
+# empty, and two browsers on one network connect directly (host candidates).
+TURN_URLS = env.list("TURN_URLS", default=[])
+STUN_URLS = env.list("STUN_URLS", default=[])
+TURN_SECRET = env("TURN_SECRET", default="")
+TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=3600)

@@ -1,5 +1,5 @@
-"""Imports point down: mediconnect → documents → queues → appointments → notifications → accounts → core. No module
-of a floor imports one above it (at its top or inside a function), and none below mediconnect/ reads
+"""Imports point down: mediconnect → visits → documents → queues → appointments → notifications → accounts →
+core. No module of a floor imports one above it (at its top or inside a function), and none below mediconnect/ reads
 Django's private transaction state (the push after commit uses `transaction.on_commit` only)."""
 
 import ast
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOORS = ["core", "accounts", "notifications", "appointments", "queues", "documents", "mediconnect"]
+FLOORS = ["core", "accounts", "notifications", "appointments", "queues", "documents", "visits", "mediconnect"]
 PRIVATE = ("run_on_commit", "savepoint_ids", "atomic_blocks")
 
 
