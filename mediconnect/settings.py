@@ -564,7 +564,10 @@ VAPID_SUBJECT = env("VAPID_SUBJECT", default="").strip()
 if VAPID_SUBJECT and not VAPID_SUBJECT.startswith(("mailto:", "https://")):
     raise ImproperlyConfigured(f"VAPID_SUBJECT must be a mailto: or https: URL, not {VAPID_SUBJECT!r}.")
 if VAPID_PRIVATE_KEY and not VAPID_SUBJECT:
-    raise ImproperlyConfigured("VAPID_SUBJECT (mailto: or https:) must be set with a VAPID key.")
+    # `make run` and DEBUG: a local contact; a deployment names its own (push services may reject localhost).
+    if not (DEBUG or env.bool("LOCAL_HTTP", default=False)):
+        raise ImproperlyConfigured("VAPID_SUBJECT (mailto: or https:) must be set with a VAPID key.")
+    VAPID_SUBJECT = "mailto:webpush@localhost"
 PUSH_ENDPOINT_ALLOW = [p for p in env.list("PUSH_ENDPOINT_ALLOW", default=[]) if p]
 # Each push: this long at most (connect and answer); a message not accepted is tried again with
 # backoff (PUSH_RETRY_SECONDS doubling, or the service's Retry-After when longer, capped at an hour)
