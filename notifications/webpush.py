@@ -14,8 +14,9 @@ One subscription's failure never holds up the others.
 
 Endpoints are checked against server-side request forgery: https:// only, and the host must not be
 a loopback, private, link-local, multicast, reserved or unspecified address, in any numeric form or
-as a name resolving to one; at subscribe time, again at send time (a name can be re-pointed), and
-the connection itself refuses a peer address of those kinds (no window between check and connect).
+as a name resolving to one; at subscribe time, and again at send time (a name can be re-pointed),
+where the request goes to the very address that was checked (`_PinnedAdapter`: the name is kept
+for Host, SNI and the certificate), so no window is left between the check and the connection.
 PUSH_ENDPOINT_ALLOW lists URL prefixes exempt from all of it (the tests' local receivers).
 
 Logs name subscription and notification ids and HTTP statuses only: never a payload, title or body.
@@ -33,7 +34,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -47,8 +48,6 @@ from django_tasks import task
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from core.leases import claim_due
 
@@ -229,39 +228,50 @@ def endpoint_problem(endpoint: str) -> str | None:
 
 
 class BlockedAddress(OSError):
-    """The connection reached an address a push must not go to (a name re-pointed after the check)."""
+    """A push would go to an address it must not (a name re-pointed since the subscription)."""
 
 
-class _PublicHTTPSConnection(HTTPSConnection):
-    """An HTTPS connection that refuses a non-public peer once connected, before a byte of the request.
-
-    (The TLS handshake has happened by then: a ClientHello, nothing of ours.)
-    """
-
-    def connect(self):
-        super().connect()
-        peer = self.sock.getpeername()[0]
+def _checked_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: every address it resolves to must be public (BlockedAddress)."""
+    literal = _literal_address(host)
+    addresses = [str(literal)] if literal is not None else _resolve(host, port)
+    for text in addresses:
         try:
-            blocked = address_blocked(ipaddress.ip_address(peer.split("%", 1)[0]))
+            blocked = address_blocked(ipaddress.ip_address(text.split("%", 1)[0]))
         except ValueError:
             blocked = True
         if blocked:
-            _blocked.hit = True
-            self.close()
-            raise BlockedAddress(f"refused a connection to a non-public address for {self.host}")
+            raise BlockedAddress(f"{host} resolves to a non-public address")
+    if not addresses:
+        raise OSError(f"{host} resolves to nothing")
+    return addresses[0]
 
 
-_blocked = threading.local()
+class _PinnedAdapter(HTTPAdapter):
+    """Sends to the address it checked itself, so no name can be re-pointed between check and connect.
 
+    The name is resolved here and every address must be public; the request then goes to the first
+    address, with the name kept for the Host header, TLS's SNI and the certificate's check.
+    """
 
-class _PublicHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PublicHTTPSConnection
+    def send(self, request, *args, **kwargs):
+        parts = urlsplit(request.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            address = _checked_address(parts.hostname or "", port)
+        except _NotAHost as exc:
+            raise BlockedAddress(f"{parts.hostname} is no host") from exc
+        request.headers["Host"] = parts.netloc
+        pinned = f"[{address}]" if ":" in address else address
+        request.url = urlunsplit(parts._replace(netloc=f"{pinned}:{port}"))
+        return super().send(request, *args, **kwargs)
 
-
-class _PublicOnlyAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": HTTPConnectionPool, "https": _PublicHTTPSPool}
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params["scheme"] == "https":
+            name = urlsplit("//" + request.headers["Host"]).hostname
+            pool_kwargs["server_hostname"] = pool_kwargs["assert_hostname"] = name
+        return host_params, pool_kwargs
 
 
 def _sessions() -> tuple[requests.Session, requests.Session]:
@@ -271,8 +281,8 @@ def _sessions() -> tuple[requests.Session, requests.Session]:
     for session in (public, allowed):
         session.trust_env = False
         session.max_redirects = 0
-    public.mount("https://", _PublicOnlyAdapter())
-    public.mount("http://", _PublicOnlyAdapter())
+    public.mount("https://", _PinnedAdapter())
+    public.mount("http://", _PinnedAdapter())
     return public, allowed
 
 
@@ -448,9 +458,9 @@ def _subscription_drop(message: PushMessage, why: str) -> None:
     PushSubscription.objects.filter(pk=message.subscription_id).delete()
 
 
-def _send_one(message_id: int, token: str, sessions) -> str:
+def _send_one(message_id: int, token: str, sessions, now: datetime.datetime | None = None) -> str:
     """Send one claimed message if the claim is still ours; record the outcome, which it returns:
-    "sent", "gone" (subscription deleted), "retry", "failed" or "skipped"."""
+    "sent", "gone" (subscription deleted), "retry", "failed" or "skipped". `now`: the tests' clock."""
     lease_end = timezone.now() + datetime.timedelta(seconds=settings.TASK_LEASE_SECONDS)
     mine = PushMessage.objects.filter(pk=message_id, claim=token, state=PushMessage.State.PENDING)
     if not mine.update(claimed_until=lease_end):
@@ -464,7 +474,6 @@ def _send_one(message_id: int, token: str, sessions) -> str:
         _subscription_drop(message, "endpoint no longer public")
         return "gone"
     status, retry_after, error = None, None, ""
-    _blocked.hit = False
     try:
         response = _post(message, sessions)
         status = response.status_code
@@ -474,12 +483,12 @@ def _send_one(message_id: int, token: str, sessions) -> str:
         else:
             status = exc.response.status_code
             retry_after = exc.response.headers.get("Retry-After")
+    except BlockedAddress:
+        _subscription_drop(message, "its host resolves to a non-public address")
+        return "gone"
     except (requests.RequestException, OSError) as exc:
-        if getattr(_blocked, "hit", False):  # urllib3 wraps BlockedAddress in its own errors
-            _subscription_drop(message, "connected to a non-public address")
-            return "gone"
         error = type(exc).__name__
-    now = timezone.now()
+    now = now or timezone.now()
     attempts = message.attempts + 1
     if status is not None and 200 <= status < 300:
         _finish(message, token, state=PushMessage.State.SENT, attempts=attempts, last_status=status, sent_at=now)
@@ -531,7 +540,7 @@ def pushes_send_due(*, now: datetime.datetime | None = None, limit: int = 100) -
                 on_claimed=wake,
             )
             for message_id in ids:
-                sent += _send_one(message_id, token, sessions) == "sent"
+                sent += _send_one(message_id, token, sessions, now) == "sent"
             if len(ids) < limit or now is not None:
                 return sent
     finally:
