@@ -263,7 +263,7 @@ class _PinnedAdapter(HTTPAdapter):
             raise BlockedAddress(f"{parts.hostname} is no host") from exc
         request.headers["Host"] = parts.netloc
         pinned = f"[{address}]" if ":" in address else address
-        request.url = urlunsplit(parts._replace(netloc=f"{pinned}:{port}"))
+        request.url = urlunsplit((parts.scheme, f"{pinned}:{port}", parts.path, parts.query, parts.fragment))
         return super().send(request, *args, **kwargs)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
