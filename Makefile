@@ -12,7 +12,10 @@ WS_MAX := 65536
 # environment or in .env wins. And LOCAL_HTTP=true: plain http:// on HOST:PORT, so no HTTPS redirect,
 # Secure cookies or HSTS (a deployment behind TLS keeps them).
 KEY_FILE := $(CURDIR)/.secret_key
-LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
+# Web Push's VAPID key (docs/push.md) is kept the same way, in VAPID_KEY_FILE (a P-256 PEM, gitignored,
+# mode 600), so browsers' subscriptions survive restarts; VAPID_PRIVATE_KEY in the environment or .env wins.
+VAPID_KEY_FILE := $(CURDIR)/.vapid_key.pem
+LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) VAPID_PRIVATE_KEY_FILE=$(VAPID_KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
 # daphne listens through a Twisted endpoint because -b/-p keep Twisted's listen backlog of 50, and a
 # burst of new connections (every portal reconnecting after a blip) beyond it is refused. The kernel
 # caps BACKLOG at net.core.somaxconn. An IPv6 HOST's colons are escaped, as the endpoint syntax needs.
@@ -55,8 +58,15 @@ setup: $(VENV)/.runtime
 $(KEY_FILE): | $(PY)
 	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp && mv $@.tmp $@
 
+$(VAPID_KEY_FILE): | setup
+	umask 077 && $(PY) -c 'from cryptography.hazmat.primitives import serialization as s; \
+		from cryptography.hazmat.primitives.asymmetric import ec; \
+		key = ec.generate_private_key(ec.SECP256R1()); \
+		print(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end="")' \
+		> $@.tmp && mv $@.tmp $@
+
 # collectstatic: deployed (DEBUG off) the pages name static files by a hash of their content.
-migrate: setup $(KEY_FILE)
+migrate: setup $(KEY_FILE) $(VAPID_KEY_FILE)
 	$(LOCAL) $(PY) manage.py migrate --noinput
 	$(LOCAL) $(PY) manage.py collectstatic --noinput -v 0
 	$(LOCAL) $(PY) manage.py seed_demo
