@@ -14,9 +14,8 @@ SECOND = datetime.timedelta(seconds=1)
 
 
 def counters() -> dict:
-    return {
-        name: REGISTRY.get_sample_value(f"mediconnect_calls_{name}_total") for name in ("started", "connected", "failed")
-    }
+    names = ("started", "connected", "failed")
+    return {name: REGISTRY.get_sample_value(f"mediconnect_calls_{name}_total") for name in names}
 
 
 def delta(before: dict, after: dict) -> dict:
