@@ -86,11 +86,15 @@ pdf-libs:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; fi
 
-# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils).
+# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils),
+# and start a coturn of their own (Debian's coturn: turnserver, turnutils_uclient).
 test-tools:
 	@command -v pdftotext >/dev/null 2>&1 || { \
 		echo "pdftotext is missing: installing Debian's poppler-utils"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
+	@command -v turnserver >/dev/null 2>&1 || { \
+		echo "turnserver is missing (the TURN tests start a coturn of their own): installing Debian's coturn"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; }
 
 # PostgreSQL and Redis are named before anything is migrated: a cluster on SQLite would not share.
 cluster-check: setup
