@@ -29,7 +29,9 @@ import pytest
 
 START_TIMEOUT = 30.0
 REALM = "mediconnect.test"
-RELAY_PORTS = 8  # a call needs one relay port per participant; a few tests run at once
+# A relayed call holds a port or two per participant, and coturn takes a freed port back only about a
+# second later (its timer): room for a session of tests and browser calls.
+RELAY_PORTS = 64
 
 # STUN/TURN message types and attributes (RFC 5389, RFC 5766) that this client speaks.
 MAGIC_COOKIE = 0x2112A442
