@@ -30,7 +30,9 @@ DAPHNE_FLAGS = --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size
 	--websocket_connect_timeout $(WS_CONNECT_TIMEOUT)
 # `make run-cluster`: NODES daphne processes on ports BASE_PORT, BASE_PORT+1, … behind nginx on
 # HOST:PORT (deploy/cluster.py; docs/cluster.md). The launcher restarts any of its
-# processes that exits by itself (with backoff); Ctrl-C stops them all.
+# processes that exits by itself (with backoff); Ctrl-C stops them all. CLUSTER_TURN=1 runs a coturn
+# beside them for the video visits (TURN_HOST, TURN_PORT, TURN_MIN_PORT/TURN_MAX_PORT, TURN_SECRET or
+# one generated into .turn_secret; docs/cluster.md).
 NODES     ?= 2
 BASE_PORT ?= 8001
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
