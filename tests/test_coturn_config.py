@@ -7,6 +7,7 @@ for relays and permissions: it accepts every line, and it refuses private and lo
 
 import itertools
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,22 @@ def test_it_refuses_to_relay_to_loopback_private_or_reserved_addresses(allocated
 def test_it_relays_to_a_public_address(allocated):
     answer = allocated.permit(("8.8.8.8", 9))
     assert answer.ok, (answer.error_code, answer.reason)  # a permission only: nothing is sent
+
+
+def test_the_service_writes_the_file_and_the_secret_from_the_environment_into_a_private_copy(tmp_path):
+    """mediconnect-coturn.service's ExecStartPre, run as systemd would (its `%%` and `$$` unescaped),
+    on this checkout's file and a temporary directory in place of /srv/mediconnect and /run."""
+    unit = (CONFIG.parent / "systemd" / "mediconnect-coturn.service").read_text()
+    (command,) = re.findall(r"^ExecStartPre=/bin/sh -c '(.*)'$", unit, re.M)
+    command = command.replace("%%", "%").replace("$$", "$").replace("\\\\", "\\")
+    command = command.replace("/srv/mediconnect/deploy/coturn.conf", str(CONFIG))
+    command = command.replace("/run/mediconnect-coturn", str(tmp_path))
+    secret = "a-secret with $pecial chars"
+    subprocess.run(["/bin/sh", "-c", command], env={"TURN_SECRET": secret}, check=True, timeout=10)
+
+    written = tmp_path / "turnserver.conf"
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert written.read_text() == CONFIG.read_text() + f"static-auth-secret={secret}\n"
+    assert re.search(r"^ExecStart=/usr/bin/turnserver -c /run/mediconnect-coturn/turnserver.conf$", unit, re.M)
+    # The secret reaches turnserver through that file only, never its command line.
+    assert "TURN_SECRET" not in re.search(r"^ExecStart=.*$", unit, re.M).group(0)
