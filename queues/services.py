@@ -175,7 +175,8 @@ def queue_alerts_send(*, doctor_id: int, date: datetime.date, current_queue: int
     """Tell the patient whose number the queue is at that it is their turn (QUEUE_CALLED), and the first
     one waiting after it that they are next (QUEUE_NEXT); returns the notifications stored.
 
-    Only a CONFIRMED appointment of today, each kind at most once per appointment: the claim is a
+    Only a CONFIRMED appointment of today, once its doctor or staff have run the queue that day (its
+    row exists), each kind at most once per appointment: the claim is a
     QueueAlert row, unique per (appointment, kind), inserted in this transaction with the notification,
     so two tabs calling next at once, a retry or a crash never tell anyone twice; a patient already
     called is not told they are next. Whoever changes the queue row holds its lock and passes
@@ -192,7 +193,9 @@ def queue_alerts_send(*, doctor_id: int, date: datetime.date, current_queue: int
             .order_by()  # QueueDay's ordering would join the doctor and its user, and lock them too
             .values_list("current_queue", flat=True)
         )
-        current_queue = next(iter(locked), 0)
+        current_queue = next(iter(locked), None)
+        if current_queue is None:
+            return []  # the queue has not started today: the day's first booking is not "next" hours ahead
     # The one being served (if active) and the first one waiting after it: the queue's front two.
     front = list(
         Appointment.objects.filter(

@@ -218,12 +218,20 @@ def test_a_change_further_back_tells_nobody(serving_one, patient, doctor, captur
     assert new_alerts() == []
 
 
-def test_a_booking_that_is_first_in_line_is_told(book, patient, doctor, today, capture):
-    """The doctor has not started (number 0): the day's first booking is the one they will call next."""
+def test_a_booking_before_the_queue_started_tells_nobody(book, patient, doctor, today, capture):
+    """Nobody has run the doctor's queue today: the day's first booking is not "next" hours ahead."""
     with capture:
-        first = book(patient=patient, doctor=doctor, date=today)
-        book(patient=patient, doctor=doctor, date=today, time="10:00", actor=doctor)
-    assert alerts() == [(patient.pk, NEXT, first.pk)]
+        book(patient=patient, doctor=doctor, date=today)
+    assert alerts() == []
+
+
+def test_a_booking_first_in_line_of_a_running_queue_is_told(book, patient, patient2, doctor, today, capture):
+    served = book(patient=patient, doctor=doctor, date=today)
+    queue_call_next(actor=doctor.user, doctor=doctor)  # nobody waits after #1
+    with capture:
+        walk_in = book(patient=patient2, doctor=doctor, date=today, time="10:00")
+        book(patient=patient, doctor=doctor, date=today, time="11:00", actor=doctor)
+    assert alerts() == [(patient.pk, CALLED, served.pk), (patient2.pk, NEXT, walk_in.pk)]
 
 
 def test_a_booking_for_another_day_costs_no_query_for_alerts(book, patient, doctor, tomorrow, capture):
