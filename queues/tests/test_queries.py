@@ -19,11 +19,13 @@ CALL_NEXT = [
     # the doctor's name and whether each was told before, in one query ...
     "the queue's front two",
     # ... and, when someone is to be told: claim the alerts, then store the notifications as every
-    # change does (one INSERT, the event numbers with the unread counts, one INSERT for the events).
+    # change does (one INSERT, the event numbers with the unread counts, one INSERT for the events,
+    # the users' Web Push subscriptions).
     "INSERT … ON CONFLICT DO NOTHING the alert rows",
     "INSERT the notifications",
     "reserve the patients' event numbers and count their unread notifications, in one upsert",
     "INSERT the events",
+    "the two patients' Web Push subscriptions (none here: no messages, no wake-up)",
     "RELEASE SAVEPOINT",
     "the queue's state at commit: the day's appointments after the number",
     "the queue's state at commit: the doctor's measured minutes per patient",
