@@ -175,7 +175,8 @@ def queue_alerts_send(*, doctor_id: int, date: datetime.date, current_queue: int
     """Tell the patient whose number the queue is at that it is their turn (QUEUE_CALLED), and the first
     one waiting after it that they are next (QUEUE_NEXT); returns the notifications stored.
 
-    Only a CONFIRMED appointment of today, each kind at most once per appointment: the claim is a
+    Only a CONFIRMED appointment of today, once its doctor or staff have run the queue that day (its
+    row exists), each kind at most once per appointment: the claim is a
     QueueAlert row, unique per (appointment, kind), inserted in this transaction with the notification,
     so two tabs calling next at once, a retry or a crash never tell anyone twice; a patient already
     called is not told they are next. Whoever changes the queue row holds its lock and passes

@@ -2,7 +2,13 @@
 next" when their appointment becomes the first one waiting; each once per appointment, only for a
 CONFIRMED appointment of today, from every path that changes the queue or who is first in line."""
 
+import threading
+import time
+from collections import Counter
+
 import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from appointments.models import Appointment, Status
 from appointments.services import appointment_cancel, appointment_reschedule, appointment_transition
@@ -99,6 +105,12 @@ def test_setting_the_number_over_rest_tells_them(api, queue, patient, patient2, 
 def test_calling_next_over_rest_tells_them(api, queue, patient, patient2, doctor):
     response = api(doctor).post(f"/api/queues/{doctor.pk}/next/")
     assert response.status_code == 200 and response.json()["current_queue"] == 1
+    assert alerts() == [(patient.pk, CALLED, queue[0].pk), (patient2.pk, NEXT, queue[1].pk)]
+
+
+def test_staff_setting_the_number_in_the_admin_tells_them(staff, queue, patient, patient2, doctor, today):
+    body = {"doctor": doctor.pk, "date": today.isoformat(), "current_queue": 1, "estimated_wait": ""}
+    assert staff.post("/admin/queues/queueday/add/", body).status_code == 302
     assert alerts() == [(patient.pk, CALLED, queue[0].pk), (patient2.pk, NEXT, queue[1].pk)]
 
 
@@ -218,26 +230,20 @@ def test_a_change_further_back_tells_nobody(serving_one, patient, doctor, captur
     assert new_alerts() == []
 
 
-def test_before_the_doctor_starts_nobody_is_told(book, patient, doctor, today, capture):
-    """The queue at 0: the day's first booking will be called first, but "you're next" hours before the
-    clinic opens would be noise (and an SMS); calling the first number tells #1 and #2."""
+def test_a_booking_before_the_queue_started_tells_nobody(book, patient, doctor, today, capture):
+    """Nobody has run the doctor's queue today: the day's first booking is not "next" hours ahead."""
     with capture:
-        first = book(patient=patient, doctor=doctor, date=today)
-        second = book(patient=patient, doctor=doctor, date=today, time="10:00", actor=doctor)
+        book(patient=patient, doctor=doctor, date=today)
     assert alerts() == []
-    queue_call_next(actor=doctor.user, doctor=doctor)
-    assert alerts() == [(patient.pk, CALLED, first.pk), (patient.pk, NEXT, second.pk)]
 
 
-def test_a_booking_that_is_first_in_line_while_the_queue_runs_is_told(
-    serving_one, book, patient, doctor, today, capture
-):
-    """The doctor at #1 and everyone after it gone: a walk-in booked now is the next one called."""
-    for appointment in serving_one[1:]:
-        appointment_cancel(actor=doctor.user, appointment=appointment)
+def test_a_booking_first_in_line_of_a_running_queue_is_told(book, patient, patient2, doctor, today, capture):
+    served = book(patient=patient, doctor=doctor, date=today)
+    queue_call_next(actor=doctor.user, doctor=doctor)  # nobody waits after #1
     with capture:
-        walk_in = book(patient=patient, doctor=doctor, date=today, time="16:00", actor=doctor)
-    assert new_alerts() == [(NEXT, walk_in.pk)]
+        walk_in = book(patient=patient2, doctor=doctor, date=today, time="10:00")
+        book(patient=patient, doctor=doctor, date=today, time="11:00", actor=doctor)
+    assert alerts() == [(patient.pk, CALLED, served.pk), (patient2.pk, NEXT, walk_in.pk)]
 
 
 def test_a_booking_for_another_day_costs_no_query_for_alerts(book, patient, doctor, tomorrow, capture):
@@ -251,3 +257,91 @@ def test_a_booking_for_another_day_costs_no_query_for_alerts(book, patient, doct
 def capture(django_capture_on_commit_callbacks):
     """Runs what the changes inside leave for after their commit (the tests' transaction never commits)."""
     return django_capture_on_commit_callbacks(execute=True)
+
+
+# "At most once" under concurrency: kept by the database (PostgreSQL; SQLite serialises every write).
+
+
+def needs_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serialises every write); CI runs on it")
+
+
+def in_threads(*functions, timeout: float = 60) -> list:
+    """Run each function in a thread of its own (a database connection of its own); their results."""
+    results: list = [None] * len(functions)
+    errors: list = []
+
+    def run(i, function):
+        try:
+            results[i] = function()
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    assert errors == []
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_calling_next_at_once_tell_each_patient_once(queue, doctor):
+    needs_postgresql()
+    start = threading.Barrier(2)
+
+    def call_next():
+        start.wait(timeout=10)
+        return queue_call_next(actor=doctor.user, doctor=doctor).current_queue
+
+    assert sorted(in_threads(call_next, call_next)) == [1, 2]  # one after the other, on the queue row's lock
+    assert [(kind, appointment) for _, kind, appointment in alerts()] == [
+        (CALLED, queue[0].pk),
+        (NEXT, queue[1].pk),
+        (CALLED, queue[1].pk),
+        (NEXT, queue[2].pk),
+    ]
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_deciders_at_once_without_the_queue_lock_tell_each_patient_once(queue, doctor):
+    """As two processes of different releases might during a rolling restart: both decide the same alerts
+    in overlapping transactions. The second one's claim waits for the first's rows, then skips them."""
+    needs_postgresql()
+    queue_update(actor=doctor.user, doctor=doctor, current_queue=0)  # the queue runs; #1 is next
+    assert len(alerts()) == 1
+    claimed = threading.Event()
+
+    def first():
+        with transaction.atomic():
+            told = queue_alerts_send(doctor_id=doctor.pk, date=timezone.localdate(), current_queue=1)
+            claimed.set()
+            deadline = time.monotonic() + 10
+            while not _lock_waiters():  # hold the transaction open until the second one waits on it
+                assert time.monotonic() < deadline, "the second decider never waited"
+                time.sleep(0.01)
+        return [n.type for n in told]
+
+    def second():
+        assert claimed.wait(timeout=10)
+        with transaction.atomic():
+            return [n.type for n in queue_alerts_send(doctor_id=doctor.pk, date=timezone.localdate(), current_queue=1)]
+
+    assert in_threads(first, second) == [[CALLED, NEXT], []]
+    assert Counter((kind, appointment) for _, kind, appointment in alerts()) == Counter(
+        {(NEXT, queue[0].pk): 1, (CALLED, queue[0].pk): 1, (NEXT, queue[1].pk): 1}
+    )
+    assert QueueAlert.objects.count() == 3

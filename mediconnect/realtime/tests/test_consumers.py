@@ -27,6 +27,23 @@ def is_type(kind):
     return lambda item: item["type"] == kind
 
 
+QUEUE_ALERTS = ("QUEUE_CALLED", "QUEUE_NEXT")
+
+
+async def queue_frames(socket, count: int) -> tuple[list[int], list[str]]:
+    """The next `count` queue states a watcher gets (their `current_queue`), and the queue's alerts
+    (QUEUE_CALLED, QUEUE_NEXT: each comes just before the state that caused it) among them."""
+    states, alerts = [], []
+    while len(states) < count:
+        item = await frame(socket)
+        if item["type"] == "new_notification" and item["data"]["type"] in QUEUE_ALERTS:
+            alerts.append(item["data"]["type"])
+        else:
+            assert item["type"] == "queue_updated", item
+            states.append(item["data"]["current_queue"])
+    return states, alerts
+
+
 async def test_ready_comes_first_with_who_the_socket_belongs_to(patient, doctor):
     socket = await open_socket(patient)
     assert await ready(socket) == {"user_id": patient.pk, "role": "PATIENT", "last_event_id": None}
@@ -99,9 +116,10 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     await doctor_socket.send_json_to(
         {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 1, "estimated_wait": 12}}
     )
-    # Number 1 is the patient's: "It's your turn" (v1.2 queue alerts, stored first), then the queue itself.
-    called, update = [await frame(patient_socket) for _ in range(2)]
-    assert (called["type"], called["data"]["type"]) == ("new_notification", "QUEUE_CALLED")
+    called = await frame(patient_socket)  # the patient's number: their turn, told before the queue's state
+    assert called["type"] == "new_notification" and called["data"]["type"] == "QUEUE_CALLED"
+    assert called["data"]["title"] == "It's your turn"
+    update = await frame(patient_socket)
     assert update["type"] == "queue_updated"
     assert (update["data"]["current_queue"], update["data"]["estimated_wait"], update["data"]["waiting"]) == (1, 12, 0)
 
@@ -165,13 +183,9 @@ async def test_three_patients_in_one_queue_each_get_one_update(doctor):
     await ready(doctor_socket)
     await doctor_socket.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 2}})
 
-    # #2 hears it is their turn and #3 that they are next (v1.2 queue alerts), each before the update.
-    alerts = [[], ["QUEUE_CALLED"], ["QUEUE_NEXT"]]
-    for p, s, expected in zip(patients, sockets, alerts, strict=True):
-        *told, update = await frames_until(s, is_type("queue_updated"))
-        assert [f["data"]["type"] for f in told if f["type"] == "new_notification"] == expected
-        assert len(told) == len(expected)
-        assert update["data"]["current_queue"] == 2
+    # #2 is called and #3 is next: each hears that first, once.
+    for p, s, alerts in zip(patients, sockets, [[], ["QUEUE_CALLED"], ["QUEUE_NEXT"]], strict=True):
+        assert await queue_frames(s, 1) == ([2], alerts)
         await mark_all_read(p)
         assert (await frame(s))["type"] == "all_notifications_read"  # and nothing in between
         await s.disconnect()
@@ -382,11 +396,10 @@ async def test_a_queue_update_reaches_every_watcher_once_and_not_those_who_left(
         await doctor_socket.send_json_to(
             {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": current}}
         )
-    for s in watchers:
-        seen = await frames_until(s, lambda f: f["type"] == "queue_updated" and f["data"]["current_queue"] == 4)
-        assert [f["data"]["current_queue"] for f in seen if f["type"] == "queue_updated"] == [3, 4]
-        # Only #3 and #4 (called, or next then called) and #5 (next) hear a queue alert.
-        assert all(f["type"] in ("queue_updated", "new_notification") for f in seen)
+    # At 3, #3 is called and #4 is next; at 4, #4 is called and #5 is next.
+    alerts = {2: ["QUEUE_CALLED"], 3: ["QUEUE_NEXT", "QUEUE_CALLED"], 4: ["QUEUE_NEXT"]}
+    for i, s in enumerate(watchers):
+        assert await queue_frames(s, 2) == ([3, 4], alerts.get(i, []))
         assert await s.receive_nothing(timeout=0.05)
     assert await leaver.receive_nothing(timeout=0.2)
     for s in [*watchers, leaver, doctor_socket]:
@@ -671,13 +684,13 @@ async def test_when_the_layer_returns_sockets_get_what_they_missed_from_the_stor
         await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=9)
 
     hub()._layer_lost()  # what a failed receive or a restarted Redis tells the hub
-    # The queue's state and the four missed events, in any order: the booking's two, then the queue's
-    # alerts (number 1 is this patient's, and so is number 2, first in line).
+    # The queue's state and the four missed events (the booking's two; the update called #1 and told
+    # #2 they are next, both the patient's), in any order.
     seen = [await frame(socket) for _ in range(5)]
     events = [f for f in seen if "id" in f]
     assert [f["type"] for f in events] == ["new_notification", "appointment_updated", *["new_notification"] * 2]
     assert events[1]["data"]["id"] == missed.pk and events[1]["id"] == events[0]["id"] + 1
-    assert {f["data"]["type"] for f in events[2:]} == {"QUEUE_CALLED", "QUEUE_NEXT"}
+    assert [f["data"]["type"] for f in events[2:]] == ["QUEUE_CALLED", "QUEUE_NEXT"]
     (queue,) = [f for f in seen if f["type"] == "queue_updated"]
     assert (queue["data"]["current_queue"], queue["data"]["estimated_wait"]) == (1, 9)
 
