@@ -439,6 +439,9 @@ def _post(message: PushMessage, sessions) -> requests.Response:
     headers = push_headers(message.notification)
     ttl = int(headers.pop("TTL"))
     headers["Authorization"] = vapid_authorization(_origin(endpoint))
+    # pywebpush sends no Content-Type; some push services (web-push-testing among them) read the body
+    # only as this type, as the Node web-push library sends it.
+    headers["Content-Type"] = "application/octet-stream"
     return webpush(
         subscription_info={"endpoint": endpoint, "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}},
         data=push_payload(message.notification),
