@@ -23,6 +23,7 @@ Logs name subscription and notification ids and HTTP statuses only: never a payl
 """
 
 import base64
+import dataclasses
 import datetime
 import email.utils
 import functools
@@ -34,6 +35,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -452,8 +454,38 @@ def _post(message: PushMessage, sessions) -> requests.Response:
     )
 
 
-def _finish(message: PushMessage, token: str, **changes) -> int:
-    return PushMessage.objects.filter(pk=message.pk, claim=token).update(claim="", claimed_until=None, **changes)
+@dataclasses.dataclass
+class _Outcome:
+    status: int | None = None  # the push service's HTTP status; None: no answer
+    retry_after: str | None = None
+    error: str = ""  # the exception's type when there was no answer
+    blocked: bool = False  # the endpoint's host is (now) not public: no request was made
+
+
+_local = threading.local()
+
+
+def _thread_sessions():
+    if getattr(_local, "sessions", None) is None:
+        _local.sessions = _sessions()
+    return _local.sessions
+
+
+def _deliver(message: PushMessage) -> _Outcome:
+    """Encrypt and POST one message (in a thread of the batch's pool: no database here)."""
+    endpoint = message.subscription.endpoint
+    if not endpoint_allowed_by_setting(endpoint) and endpoint_problem(endpoint):
+        return _Outcome(blocked=True)
+    try:
+        return _Outcome(status=_post(message, _thread_sessions()).status_code)
+    except WebPushException as exc:
+        if exc.response is None:
+            return _Outcome(error="WebPushException")
+        return _Outcome(status=exc.response.status_code, retry_after=exc.response.headers.get("Retry-After"))
+    except BlockedAddress:
+        return _Outcome(blocked=True)
+    except (requests.RequestException, OSError, ValueError) as exc:
+        return _Outcome(error=type(exc).__name__)
 
 
 def _subscription_drop(message: PushMessage, why: str) -> None:
@@ -461,79 +493,70 @@ def _subscription_drop(message: PushMessage, why: str) -> None:
     PushSubscription.objects.filter(pk=message.subscription_id).delete()
 
 
-def _send_one(message_id: int, token: str, sessions, now: datetime.datetime | None = None) -> str:
-    """Send one claimed message if the claim is still ours; record the outcome, which it returns:
-    "sent", "gone" (subscription deleted), "retry", "failed" or "skipped". `now`: the tests' clock."""
-    lease_end = timezone.now() + datetime.timedelta(seconds=settings.TASK_LEASE_SECONDS)
-    mine = PushMessage.objects.filter(pk=message_id, claim=token, state=PushMessage.State.PENDING)
-    if not mine.update(claimed_until=lease_end):
-        return "skipped"
-    message = mine.select_related("notification__user", "subscription").first()
-    if message is None:
-        return "skipped"
-    if not endpoint_allowed_by_setting(message.subscription.endpoint) and endpoint_problem(
-        message.subscription.endpoint
-    ):
-        _subscription_drop(message, "endpoint no longer public")
+def _record(message: PushMessage, token: str, outcome: _Outcome, now: datetime.datetime) -> str:
+    """Store what became of one message: "sent", "gone" (subscription deleted), "retry" or "failed"."""
+    if outcome.blocked:
+        _subscription_drop(message, "its host is not a public address")
         return "gone"
-    status, retry_after, error = None, None, ""
-    try:
-        response = _post(message, sessions)
-        status = response.status_code
-    except WebPushException as exc:
-        if exc.response is None:
-            error = "WebPushException"
-        else:
-            status = exc.response.status_code
-            retry_after = exc.response.headers.get("Retry-After")
-    except BlockedAddress:
-        _subscription_drop(message, "its host resolves to a non-public address")
-        return "gone"
-    except (requests.RequestException, OSError) as exc:
-        error = type(exc).__name__
-    now = now or timezone.now()
+    status = outcome.status
     attempts = message.attempts + 1
+    mine = PushMessage.objects.filter(pk=message.pk, claim=token)
     if status is not None and 200 <= status < 300:
-        _finish(message, token, state=PushMessage.State.SENT, attempts=attempts, last_status=status, sent_at=now)
+        sent = PushMessage.State.SENT
+        mine.update(state=sent, attempts=attempts, last_status=status, sent_at=now, claim="", claimed_until=None)
         return "sent"
     if status in (404, 410):
         _subscription_drop(message, f"push service answered {status}")
         return "gone"
-    retryable = status is None or status == 429 or status >= 500
-    give_up = not retryable or attempts >= settings.PUSH_MAX_ATTEMPTS
+    give_up = not (status is None or status == 429 or status >= 500) or attempts >= settings.PUSH_MAX_ATTEMPTS
     logger.warning(
         "push %s to subscription %s failed (attempt %d): %s",
         message.notification_id,
         message.subscription_id,
         attempts,
-        status or error,
+        status or outcome.error,
     )
-    delay = retry_delay(attempts, retry_after_seconds(retry_after, now=now))
+    delay = retry_delay(attempts, retry_after_seconds(outcome.retry_after, now=now))
     with transaction.atomic():
-        updated = _finish(
-            message,
-            token,
+        updated = mine.update(
             attempts=attempts,
             last_status=status,
             state=PushMessage.State.FAILED if give_up else PushMessage.State.PENDING,
             due_at=now + delay,
+            claim="",
+            claimed_until=None,
         )
         if updated and not give_up:
             wake(now + delay)
     return "failed" if give_up else "retry"
 
 
-def pushes_send_due(*, now: datetime.datetime | None = None, limit: int = 100) -> int:
+def _send_batch(ids: list[int], token: str, pool: ThreadPoolExecutor, now: datetime.datetime | None) -> int:
+    """Send a claimed batch in parallel (one slow push service holds up only its own thread); returns
+    how many were accepted. The lease is renewed first: a batch takes at most about two timeouts."""
+    lease_end = timezone.now() + datetime.timedelta(seconds=settings.TASK_LEASE_SECONDS)
+    mine = PushMessage.objects.filter(pk__in=ids, claim=token, state=PushMessage.State.PENDING)
+    if not mine.update(claimed_until=lease_end):
+        return 0
+    messages = list(mine.select_related("notification__user", "subscription"))
+    outcomes = list(pool.map(_deliver, messages))
+    at = now or timezone.now()
+    results = [_record(message, token, outcome, at) for message, outcome in zip(messages, outcomes, strict=True)]
+    return results.count("sent")
+
+
+def pushes_send_due(*, now: datetime.datetime | None = None) -> int:
     """Claim the messages whose time has come and send them; returns how many the push services accepted.
 
-    The worker's task. Claimed in batches of `limit`, each batch sent over kept-alive connections.
-    `now` (tests) looks at one moment once.
+    The worker's task. Claimed in batches of twice PUSH_CONCURRENCY, each sent by that many threads
+    over kept-alive connections. `now` (tests) looks at one moment, once.
     """
     if vapid_key() is None:
         return 0
-    sessions = _sessions()
+    threads = max(1, settings.PUSH_CONCURRENCY)
+    limit = 2 * threads
     sent = 0
-    try:
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webpush") as pool:
         while True:
             now_ = now or timezone.now()
             token, ids = claim_due(
@@ -542,13 +565,10 @@ def pushes_send_due(*, now: datetime.datetime | None = None, limit: int = 100) -
                 limit=limit,
                 on_claimed=wake,
             )
-            for message_id in ids:
-                sent += _send_one(message_id, token, sessions, now) == "sent"
+            if ids:
+                sent += _send_batch(ids, token, pool, now)
             if len(ids) < limit or now is not None:
                 return sent
-    finally:
-        for session in sessions:
-            session.close()
 
 
 @task()

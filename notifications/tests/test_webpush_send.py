@@ -273,6 +273,31 @@ def test_a_push_service_that_is_down_is_retried(patient, settings, push_receiver
     assert message.due_at > now
 
 
+def test_a_push_service_that_hangs_holds_up_only_its_own_message(patient, settings, subscribe, push_receiver):
+    import socket
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # connects, never answers
+    try:
+        port = hung.getsockname()[1]
+        settings.PUSH_TIMEOUT_SECONDS = 0.5
+        settings.PUSH_ENDPOINT_ALLOW = [*settings.PUSH_ENDPOINT_ALLOW, f"http://127.0.0.1:{port}/"]
+        keys = push_receiver.subscribe()
+        auth = webpush.b64url_encode(keys.auth)
+        push_subscription_add(user=patient, endpoint=f"http://127.0.0.1:{port}/x", p256dh=keys.p256dh, auth=auth)
+        others = [subscribe(patient) for _ in range(3)]
+        notify(patient)
+
+        assert pushes_send_due() == 3
+
+        assert all(len(push_receiver.delivered(b.endpoint)) == 1 for b in others)
+        stuck = PushMessage.objects.get(subscription__endpoint__startswith=f"http://127.0.0.1:{port}/")
+        assert (stuck.state, stuck.attempts) == (PushMessage.State.PENDING, 1)
+    finally:
+        hung.close()
+
+
 def test_another_4xx_is_not_retried(patient, subscribe, push_receiver):
     browser = subscribe(patient)
     push_receiver.answer(browser.endpoint, 413)
