@@ -33,7 +33,9 @@ DAPHNE_FLAGS = --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size
 	--websocket_connect_timeout $(WS_CONNECT_TIMEOUT)
 # `make run-cluster`: NODES daphne processes on ports BASE_PORT, BASE_PORT+1, … behind nginx on
 # HOST:PORT (deploy/cluster.py; docs/cluster.md). The launcher restarts any of its
-# processes that exits by itself (with backoff); Ctrl-C stops them all.
+# processes that exits by itself (with backoff); Ctrl-C stops them all. CLUSTER_TURN=1 runs a coturn
+# beside them for the video visits (TURN_HOST, TURN_PORT, TURN_MIN_PORT/TURN_MAX_PORT, TURN_SECRET or
+# one generated into .turn_secret; docs/cluster.md).
 NODES     ?= 2
 BASE_PORT ?= 8001
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -96,7 +98,8 @@ pdf-libs:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; fi
 
-# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils).
+# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils),
+# and start a coturn of their own (Debian's coturn: turnserver, turnutils_uclient).
 test-tools:
 	@command -v pdftotext >/dev/null 2>&1 || { \
 		echo "pdftotext is missing: installing Debian's poppler-utils"; \
@@ -106,6 +109,9 @@ test-tools:
 	@test -d node_modules/web-push-testing || { \
 		if command -v npm >/dev/null 2>&1; then echo "web-push-testing is missing: npm ci"; npm ci --no-audit --no-fund --silent; \
 		else echo "npm is missing: the web-push-testing tests will skip (Node >= 20 and npm install it)"; fi; }
+	@command -v turnserver >/dev/null 2>&1 || { \
+		echo "turnserver is missing (the TURN tests start a coturn of their own): installing Debian's coturn"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; }
 
 # PostgreSQL and Redis are named before anything is migrated: a cluster on SQLite would not share.
 cluster-check: setup

@@ -16,6 +16,7 @@ from accounts.tests.factories import DoctorFactory, UserFactory
 from appointments.services import appointment_book
 from documents.append_only import flushing
 from tests.support import bearer_client, hhmm, user_of
+from tests.support.coturn import coturn  # noqa: F401 (a fixture: a coturn of the run's own, started on first use)
 
 LIVE_TESTS = Path(__file__).parent / "tests"
 

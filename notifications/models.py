@@ -32,6 +32,15 @@ OFFLINE_TYPES = frozenset(
         NotificationType.PRESCRIPTION_ISSUED,
     }
 )
+# The ones a user with no open socket gets by SMS only (v1.2): an email about your turn in the queue,
+# or a doctor ringing for a video visit, would arrive too late to act on.
+SMS_ONLY_TYPES = frozenset(
+    {
+        NotificationType.QUEUE_CALLED,
+        NotificationType.QUEUE_NEXT,
+        NotificationType.VIDEO_CALL,
+    }
+)
 
 
 class Notification(models.Model):

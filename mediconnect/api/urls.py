@@ -46,5 +46,6 @@ urlpatterns = [
         name="docs",
     ),
     path("", include("documents.urls")),
+    path("", include("visits.urls")),
     path("", include(router.urls)),
 ]
