@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 from django_tasks import task
@@ -493,21 +494,16 @@ def _subscription_drop(message: PushMessage, why: str) -> None:
     PushSubscription.objects.filter(pk=message.subscription_id).delete()
 
 
-def _record(message: PushMessage, token: str, outcome: _Outcome, now: datetime.datetime) -> str:
-    """Store what became of one message: "sent", "gone" (subscription deleted), "retry" or "failed"."""
+def _record_failure(message: PushMessage, token: str, outcome: _Outcome, now: datetime.datetime) -> str:
+    """Store what became of a message that was not accepted: "gone" (subscription deleted), "retry" or "failed"."""
     if outcome.blocked:
         _subscription_drop(message, "its host is not a public address")
         return "gone"
     status = outcome.status
-    attempts = message.attempts + 1
-    mine = PushMessage.objects.filter(pk=message.pk, claim=token)
-    if status is not None and 200 <= status < 300:
-        sent = PushMessage.State.SENT
-        mine.update(state=sent, attempts=attempts, last_status=status, sent_at=now, claim="", claimed_until=None)
-        return "sent"
     if status in (404, 410):
         _subscription_drop(message, f"push service answered {status}")
         return "gone"
+    attempts = message.attempts + 1
     give_up = not (status is None or status == 429 or status >= 500) or attempts >= settings.PUSH_MAX_ATTEMPTS
     logger.warning(
         "push %s to subscription %s failed (attempt %d): %s",
@@ -518,7 +514,7 @@ def _record(message: PushMessage, token: str, outcome: _Outcome, now: datetime.d
     )
     delay = retry_delay(attempts, retry_after_seconds(outcome.retry_after, now=now))
     with transaction.atomic():
-        updated = mine.update(
+        updated = PushMessage.objects.filter(pk=message.pk, claim=token).update(
             attempts=attempts,
             last_status=status,
             state=PushMessage.State.FAILED if give_up else PushMessage.State.PENDING,
@@ -531,18 +527,34 @@ def _record(message: PushMessage, token: str, outcome: _Outcome, now: datetime.d
     return "failed" if give_up else "retry"
 
 
+def _accepted(outcome: _Outcome) -> bool:
+    return outcome.status is not None and 200 <= outcome.status < 300
+
+
 def _send_batch(ids: list[int], token: str, pool: ThreadPoolExecutor, now: datetime.datetime | None) -> int:
     """Send a claimed batch in parallel (one slow push service holds up only its own thread); returns
-    how many were accepted. The lease is renewed first: a batch takes at most about two timeouts."""
-    lease_end = timezone.now() + datetime.timedelta(seconds=settings.TASK_LEASE_SECONDS)
+    how many were accepted, recorded SENT in one UPDATE per status. The batch was claimed just now:
+    its lease (TASK_LEASE_SECONDS) outlasts two rounds of PUSH_TIMEOUT_SECONDS."""
     mine = PushMessage.objects.filter(pk__in=ids, claim=token, state=PushMessage.State.PENDING)
-    if not mine.update(claimed_until=lease_end):
-        return 0
     messages = list(mine.select_related("notification__user", "subscription"))
     outcomes = list(pool.map(_deliver, messages))
     at = now or timezone.now()
-    results = [_record(message, token, outcome, at) for message, outcome in zip(messages, outcomes, strict=True)]
-    return results.count("sent")
+    accepted = defaultdict(list)
+    for message, outcome in zip(messages, outcomes, strict=True):
+        if _accepted(outcome):
+            accepted[outcome.status].append(message.pk)
+        else:
+            _record_failure(message, token, outcome, at)
+    for status, pks in accepted.items():
+        PushMessage.objects.filter(pk__in=pks, claim=token).update(
+            state=PushMessage.State.SENT,
+            attempts=F("attempts") + 1,
+            last_status=status,
+            sent_at=at,
+            claim="",
+            claimed_until=None,
+        )
+    return sum(len(pks) for pks in accepted.values())
 
 
 def pushes_send_due(*, now: datetime.datetime | None = None) -> int:
