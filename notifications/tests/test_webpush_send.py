@@ -422,3 +422,38 @@ def test_retry_after_forms(value, seconds):
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
     assert webpush.retry_after_seconds(value, now=now) == seconds
+
+
+def _wakes():
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(task_path="notifications.webpush.send_due_pushes", status="READY")
+
+
+def test_what_a_dead_worker_had_claimed_is_sent_when_its_lease_ends(patient, subscribe, push_receiver, settings):
+    from core.leases import claim_due
+
+    browsers = [subscribe(patient) for _ in range(3)]
+    notify(patient)
+    now = timezone.now()
+    # A worker claims the three and dies before sending.
+    claim_due(PushMessage.objects.filter(state=PushMessage.State.PENDING), now=now, limit=10)
+    lease_end = PushMessage.objects.first().claimed_until
+    _wakes().delete()
+
+    assert pushes_send_due(now=now) == 0
+    assert list(_wakes().values_list("run_after", flat=True)) == [lease_end]
+    assert pushes_send_due(now=lease_end + datetime.timedelta(seconds=1)) == 3
+    assert all(len(push_receiver.delivered(b.endpoint)) == 1 for b in browsers)
+
+
+def test_a_fan_out_leaves_one_wake_up_behind_not_one_per_batch(patient, subscribe, push_receiver, settings):
+    settings.PUSH_CONCURRENCY = 2  # batches of 4
+    for _ in range(12):
+        subscribe(patient)
+    notify(patient)
+    _wakes().delete()
+
+    assert pushes_send_due() == 12
+
+    assert _wakes().count() == 1  # the first batch's lease end, should the worker die
