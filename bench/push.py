@@ -47,6 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "bench" / "push"
+LOGS = ROOT / "bench" / "results" / "logs"  # the worker's output (not committed)
 PASSWORD = "bench-Passw0rd!"
 
 
@@ -222,7 +223,7 @@ def throughput(args) -> dict:
     from django_tasks_db.models import DBTaskResult
     from pywebpush import WebPusher
 
-    from notifications.models import Notification, NotificationType, PushMessage
+    from notifications.models import Delivery, Notification, NotificationType, PushMessage
     from notifications.services import notifications_create
     from notifications.webpush import push_payload, pushes_send_due
 
@@ -300,8 +301,11 @@ def throughput(args) -> dict:
                 f"{runs[-1]['floor_per_second']:.0f}/s, encryption alone {runs[-1]['encrypt_only_per_second']:.0f}/s",
                 flush=True,
             )
+            # What else the notifications made: their email deliveries (reminders go out offline) and the
+            # wake-ups queued. Left behind, they would keep the worker of (ii) busy for minutes.
             PushMessage.objects.all().delete()
-            DBTaskResult.objects.all().delete()  # the wake-ups this run queued: the worker of (ii) needs none
+            Delivery.objects.all().delete()
+            DBTaskResult.objects.all().delete()
             connection.close()
         pin_all()
     finally:
@@ -393,12 +397,14 @@ def call_next(args) -> dict:
                 "PUSH_ENDPOINT_ALLOW": allow,
                 "PYTHONUNBUFFERED": "1",
             }
+            LOGS.mkdir(parents=True, exist_ok=True)
+            worker_log = (LOGS / f"push-worker-{tag}.log").open("w")
             worker = subprocess.Popen(
                 [sys.executable, "manage.py", "run_worker", "--no-startup-delay", "--interval", str(interval)],
                 cwd=ROOT,
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
             )
             try:
                 token = server.token(doctor_user.email, PASSWORD)
@@ -460,7 +466,7 @@ def main() -> None:
     prepare(args)
     report = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "loadavg_at_start": os.getloadavg()},
         "command": " ".join(["bench/push.py", *sys.argv[1:]]),
     }
     if args.only in (None, "throughput"):
