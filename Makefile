@@ -104,6 +104,11 @@ test-tools:
 	@command -v pdftotext >/dev/null 2>&1 || { \
 		echo "pdftotext is missing: installing Debian's poppler-utils"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
+	@# The Web Push tests start the npm web-push-testing server (package.json, pinned by package-lock.json),
+	@# installed here with `npm ci` when missing. Without Node and npm those tests skip, saying why (CI has them).
+	@test -d node_modules/web-push-testing || { \
+		if command -v npm >/dev/null 2>&1; then echo "web-push-testing is missing: npm ci"; npm ci --no-audit --no-fund --silent; \
+		else echo "npm is missing: the web-push-testing tests will skip (Node >= 20 and npm install it)"; fi; }
 	@command -v turnserver >/dev/null 2>&1 || { \
 		echo "turnserver is missing (the TURN tests start a coturn of their own): installing Debian's coturn"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; }

@@ -573,5 +573,7 @@ PUSH_ENDPOINT_ALLOW = [p for p in env.list("PUSH_ENDPOINT_ALLOW", default=[]) if
 # backoff (PUSH_RETRY_SECONDS doubling, or the service's Retry-After when longer, capped at an hour)
 # up to PUSH_MAX_ATTEMPTS times.
 PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+# The worker sends this many pushes at once (threads), so a slow push service holds up only its own.
+PUSH_CONCURRENCY = env.int("PUSH_CONCURRENCY", default=8)
 PUSH_RETRY_SECONDS = env.int("PUSH_RETRY_SECONDS", default=10)
 PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=6)

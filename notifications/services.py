@@ -10,7 +10,7 @@ from core.errors import NotFound
 
 from . import stream
 from .delivery import deliveries_plan
-from .models import Event, EventType, Notification, PushSubscription
+from .models import Event, EventType, Notification, PushMessage, PushSubscription
 from .payloads import all_notifications_read_data, new_notification_data, notification_read_data
 from .webpush import push_plan
 
@@ -164,3 +164,11 @@ def push_subscriptions_delete_all(*, user) -> int:
     """Forget every subscription of the user (deactivation, a new password); returns how many."""
     _, per_model = PushSubscription.objects.filter(user=user).delete()
     return per_model.get("notifications.PushSubscription", 0)
+
+
+def push_messages_prune(*, before: datetime.datetime) -> int:
+    """Delete the Web Push messages sent or given up that were due before `before` (`manage.py prune`);
+    pending ones stay whatever their age. Returns how many."""
+    done = [PushMessage.State.SENT, PushMessage.State.FAILED]
+    deleted, _ = PushMessage.objects.filter(state__in=done, due_at__lt=before).delete()
+    return deleted

@@ -245,3 +245,13 @@ def test_deactivation_or_a_new_password_ends_every_subscription(api, patient, pa
 
     assert not PushSubscription.objects.filter(user=patient).exists()
     assert PushSubscription.objects.filter(user=patient2).count() == 1
+
+
+def test_errors_are_in_the_callers_language(api, patient):
+    patient.language = "bn"
+    patient.save(update_fields=["language"])
+
+    response = api(patient).post("/api/push/subscriptions/", subscription("https://10.0.0.1/x"), format="json")
+
+    assert response.status_code == 400
+    assert response.json()["endpoint"] == ["endpoint-এর হোস্ট অবশ্যই একটি পাবলিক ঠিকানা হতে হবে।"]

@@ -273,6 +273,31 @@ def test_a_push_service_that_is_down_is_retried(patient, settings, push_receiver
     assert message.due_at > now
 
 
+def test_a_push_service_that_hangs_holds_up_only_its_own_message(patient, settings, subscribe, push_receiver):
+    import socket
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # connects, never answers
+    try:
+        port = hung.getsockname()[1]
+        settings.PUSH_TIMEOUT_SECONDS = 0.5
+        settings.PUSH_ENDPOINT_ALLOW = [*settings.PUSH_ENDPOINT_ALLOW, f"http://127.0.0.1:{port}/"]
+        keys = push_receiver.subscribe()
+        auth = webpush.b64url_encode(keys.auth)
+        push_subscription_add(user=patient, endpoint=f"http://127.0.0.1:{port}/x", p256dh=keys.p256dh, auth=auth)
+        others = [subscribe(patient) for _ in range(3)]
+        notify(patient)
+
+        assert pushes_send_due() == 3
+
+        assert all(len(push_receiver.delivered(b.endpoint)) == 1 for b in others)
+        stuck = PushMessage.objects.get(subscription__endpoint__startswith=f"http://127.0.0.1:{port}/")
+        assert (stuck.state, stuck.attempts) == (PushMessage.State.PENDING, 1)
+    finally:
+        hung.close()
+
+
 def test_another_4xx_is_not_retried(patient, subscribe, push_receiver):
     browser = subscribe(patient)
     push_receiver.answer(browser.endpoint, 413)
@@ -397,3 +422,38 @@ def test_retry_after_forms(value, seconds):
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
     assert webpush.retry_after_seconds(value, now=now) == seconds
+
+
+def _wakes():
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(task_path="notifications.webpush.send_due_pushes", status="READY")
+
+
+def test_what_a_dead_worker_had_claimed_is_sent_when_its_lease_ends(patient, subscribe, push_receiver, settings):
+    from core.leases import claim_due
+
+    browsers = [subscribe(patient) for _ in range(3)]
+    notify(patient)
+    now = timezone.now()
+    # A worker claims the three and dies before sending.
+    claim_due(PushMessage.objects.filter(state=PushMessage.State.PENDING), now=now, limit=10)
+    lease_end = PushMessage.objects.first().claimed_until
+    _wakes().delete()
+
+    assert pushes_send_due(now=now) == 0
+    assert list(_wakes().values_list("run_after", flat=True)) == [lease_end]
+    assert pushes_send_due(now=lease_end + datetime.timedelta(seconds=1)) == 3
+    assert all(len(push_receiver.delivered(b.endpoint)) == 1 for b in browsers)
+
+
+def test_a_fan_out_leaves_one_wake_up_behind_not_one_per_batch(patient, subscribe, push_receiver, settings):
+    settings.PUSH_CONCURRENCY = 2  # batches of 4
+    for _ in range(12):
+        subscribe(patient)
+    notify(patient)
+    _wakes().delete()
+
+    assert pushes_send_due() == 12
+
+    assert _wakes().count() == 1  # the first batch's lease end, should the worker die

@@ -80,6 +80,7 @@ class Received:
     payload: dict | None
     size: int  # the decrypted payload's length in bytes
     error: str | None  # why the message was refused (then `payload` is None)
+    at: float = 0.0  # time.perf_counter() when it had been checked and decrypted (bench/push.py)
 
 
 class VapidError(Exception):
@@ -291,6 +292,7 @@ class PushReceiver:
             payload=payload if error is None else None,
             size=size,
             error=error,
+            at=time.perf_counter(),
         )
         with self._changed:
             self.received.append(record)

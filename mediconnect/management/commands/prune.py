@@ -9,12 +9,13 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from appointments.services import idempotency_records_prune
 from documents.services import files_purge
-from notifications.services import events_prune
+from notifications.services import events_prune, push_messages_prune
 
 
 class Command(BaseCommand):
     help = (
-        "Delete what is kept past its retention: stored events older than EVENT_RETENTION_DAYS, "
+        "Delete what is kept past its retention: stored events (and Web Push messages sent or given up) older "
+        "than EVENT_RETENTION_DAYS, "
         "idempotency records older than IDEMPOTENCY_RETENTION_HOURS, expired refresh tokens "
         "with their blacklist entries, the task queue's rows of tasks that ended over a day ago, and, when "
         "FILE_RETENTION_DAYS is set, the bytes of files removed longer ago than that (records and access logs stay). "
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         now = timezone.now()
 
         events = events_prune(before=now - datetime.timedelta(days=days))
+        # Web Push messages sent or given up: kept as long as the events, for the record.
+        pushes = push_messages_prune(before=now - datetime.timedelta(days=days))
         records = idempotency_records_prune(before=now - datetime.timedelta(hours=hours))
         # As simplejwt's flushexpiredtokens does, counted: an expired token can no longer be used,
         # blacklisted or not, so neither row is needed (the blacklist entry goes with its token).
@@ -52,6 +55,7 @@ class Command(BaseCommand):
             f"({tokens.get(BlacklistedToken._meta.label, 0)} of them blacklisted), "
             f"{tasks} task row(s) ended over a day ago removed."
         )
+        self.stdout.write(f"prune: {pushes} Web Push message(s) sent or given up over {days} day(s) ago removed.")
         if file_days:
             self.stdout.write(
                 f"prune: the bytes of {files} file(s) removed over {file_days} day(s) ago deleted "

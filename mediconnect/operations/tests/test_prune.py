@@ -53,7 +53,7 @@ def test_prune_removes_only_what_is_past_its_retention(settings, book, patient, 
         expires_at=timezone.now() - datetime.timedelta(seconds=1)
     )
 
-    report = prune()
+    report = prune().splitlines()[0]
 
     assert report == (
         "prune: 2 event(s) older than 7 day(s), 1 idempotency record(s) older than 24 hour(s), "
@@ -98,3 +98,22 @@ def test_a_retention_below_one_is_refused(settings, book, patient, doctor):
     with pytest.raises(CommandError):
         prune()
     assert Event.objects.count() == 4
+
+
+def test_web_push_messages_sent_or_given_up_go_with_the_events(settings, patient):
+    from notifications.models import Notification, PushMessage, PushSubscription
+
+    settings.EVENT_RETENTION_DAYS = 7
+    subscription = PushSubscription.objects.create(
+        user=patient, endpoint="https://push.example.net/1", p256dh="x", auth="y"
+    )
+    long_ago = timezone.now() - datetime.timedelta(days=8)
+    states = ["SENT", "FAILED", "PENDING"]
+    for state in states:
+        notification = Notification.objects.create(user=patient, type="APPOINTMENT_REMINDER", title="t", message="m")
+        PushMessage.objects.create(notification=notification, subscription=subscription, state=state, due_at=long_ago)
+    recent = Notification.objects.create(user=patient, type="APPOINTMENT_REMINDER", title="t", message="m")
+    PushMessage.objects.create(notification=recent, subscription=subscription, state="SENT", due_at=timezone.now())
+
+    assert "prune: 2 Web Push message(s) sent or given up over 7 day(s) ago removed." in prune().splitlines()
+    assert sorted(PushMessage.objects.values_list("state", flat=True)) == ["PENDING", "SENT"]
