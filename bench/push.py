@@ -10,7 +10,7 @@ daphne of (ii) has one process and the in-memory layer; pushes go through the da
 (i) throughput: `--messages` notifications, one per patient, each with one subscription at a sink
 (a process of its own on the other core: it reads each request and answers 201, nothing more);
 the time of one `pushes_send_due()` (the worker's task: claim, read, encrypt with RFC 8291 aes128gcm,
-sign VAPID, POST with PUSH_CONCURRENCY threads, record) in this process, pinned to core 0. In the
+sign VAPID, POST with WEBPUSH_CONCURRENCY threads, record) in this process, pinned to core 0. In the
 same run, the floor: the same number of plain POSTs of the same size to the same sink with the same
 threads and keep-alive sessions, no encryption, no VAPID, no database. And the encryption alone
 (pywebpush's encode, one thread). Medians over `--runs`; a sample of what the sink got is decrypted.
@@ -270,7 +270,7 @@ def throughput(args) -> dict:
                 return response.status_code
 
             started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=settings.PUSH_CONCURRENCY) as pool:
+            with ThreadPoolExecutor(max_workers=settings.WEBPUSH_CONCURRENCY) as pool:
                 statuses = list(pool.map(plain_post, range(args.messages)))
             floor_seconds = time.perf_counter() - started
             assert statuses.count(201) == args.messages
@@ -319,7 +319,7 @@ def throughput(args) -> dict:
         "runs": runs,
         "medians": medians,
         "app_over_floor": medians["app_per_second"] / medians["floor_per_second"],
-        "concurrency": settings.PUSH_CONCURRENCY,
+        "concurrency": settings.WEBPUSH_CONCURRENCY,
     }
 
 

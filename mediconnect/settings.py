@@ -570,10 +570,10 @@ if VAPID_PRIVATE_KEY and not VAPID_SUBJECT:
     VAPID_SUBJECT = "mailto:webpush@localhost"
 PUSH_ENDPOINT_ALLOW = [p for p in env.list("PUSH_ENDPOINT_ALLOW", default=[]) if p]
 # Each push: this long at most (connect and answer); a message not accepted is tried again with
-# backoff (PUSH_RETRY_SECONDS doubling, or the service's Retry-After when longer, capped at an hour)
-# up to PUSH_MAX_ATTEMPTS times.
-PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+# backoff (WEBPUSH_RETRY_SECONDS doubling, or the service's Retry-After when longer, capped at an hour)
+# up to WEBPUSH_MAX_ATTEMPTS times.
+WEBPUSH_TIMEOUT_SECONDS = env.float("WEBPUSH_TIMEOUT_SECONDS", default=10.0)
 # The worker sends this many pushes at once (threads), so a slow push service holds up only its own.
-PUSH_CONCURRENCY = env.int("PUSH_CONCURRENCY", default=8)
-PUSH_RETRY_SECONDS = env.int("PUSH_RETRY_SECONDS", default=10)
-PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=6)
+WEBPUSH_CONCURRENCY = env.int("WEBPUSH_CONCURRENCY", default=8)
+WEBPUSH_RETRY_SECONDS = env.int("WEBPUSH_RETRY_SECONDS", default=10)
+WEBPUSH_MAX_ATTEMPTS = env.int("WEBPUSH_MAX_ATTEMPTS", default=6)

@@ -190,7 +190,7 @@ class PushMessage(models.Model):
 
     Made in the transaction that stores the notification; claimed with a lease (core.leases) and
     sent after commit. A push service's 2xx makes it SENT, never sent again; 429, 5xx and network
-    errors put it off (`due_at`, honouring Retry-After) up to PUSH_MAX_ATTEMPTS, then FAILED. A
+    errors put it off (`due_at`, honouring Retry-After) up to WEBPUSH_MAX_ATTEMPTS, then FAILED. A
     404/410 deletes the subscription and with it this row. The payload is built at send time from
     the notification, so nothing but ids is stored here.
     """

@@ -8,8 +8,8 @@ encrypts each (RFC 8291 aes128gcm, pywebpush + http-ece), signs a VAPID token (R
 
 Outcomes: 2xx → SENT (never sent again); 404/410 → the push service forgot the browser, the
 subscription is deleted (its messages with it); 429, 5xx and network errors → tried again later
-(PUSH_RETRY_SECONDS doubling, or the Retry-After the service asked for when longer), up to
-PUSH_MAX_ATTEMPTS, then FAILED; another 4xx → FAILED at once (sending the same again cannot help).
+(WEBPUSH_RETRY_SECONDS doubling, or the Retry-After the service asked for when longer), up to
+WEBPUSH_MAX_ATTEMPTS, then FAILED; another 4xx → FAILED at once (sending the same again cannot help).
 One subscription's failure never holds up the others.
 
 Endpoints are checked against server-side request forgery: https:// only, and the host must not be
@@ -429,9 +429,9 @@ def retry_after_seconds(value: str | None, *, now: datetime.datetime) -> float |
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> datetime.timedelta:
-    """How long after its `attempts`-th failure a message is tried again: PUSH_RETRY_SECONDS doubling,
+    """How long after its `attempts`-th failure a message is tried again: WEBPUSH_RETRY_SECONDS doubling,
     or the service's Retry-After when that is longer, at most MAX_RETRY_SECONDS."""
-    backoff = settings.PUSH_RETRY_SECONDS * 2 ** max(0, attempts - 1)
+    backoff = settings.WEBPUSH_RETRY_SECONDS * 2 ** max(0, attempts - 1)
     return datetime.timedelta(seconds=min(MAX_RETRY_SECONDS, max(backoff, retry_after or 0)))
 
 
@@ -450,7 +450,7 @@ def _post(message: PushMessage, sessions) -> requests.Response:
         data=push_payload(message.notification),
         ttl=ttl,  # pywebpush sends TTL: 0 unless told
         headers=headers,
-        timeout=settings.PUSH_TIMEOUT_SECONDS,
+        timeout=settings.WEBPUSH_TIMEOUT_SECONDS,
         requests_session=sessions[1] if allowed else sessions[0],
     )
 
@@ -504,7 +504,7 @@ def _record_failure(message: PushMessage, token: str, outcome: _Outcome, now: da
         _subscription_drop(message, f"push service answered {status}")
         return "gone"
     attempts = message.attempts + 1
-    give_up = not (status is None or status == 429 or status >= 500) or attempts >= settings.PUSH_MAX_ATTEMPTS
+    give_up = not (status is None or status == 429 or status >= 500) or attempts >= settings.WEBPUSH_MAX_ATTEMPTS
     logger.warning(
         "push %s to subscription %s failed (attempt %d): %s",
         message.notification_id,
@@ -534,7 +534,7 @@ def _accepted(outcome: _Outcome) -> bool:
 def _send_batch(ids: list[int], token: str, pool: ThreadPoolExecutor, now: datetime.datetime | None) -> int:
     """Send a claimed batch in parallel (one slow push service holds up only its own thread); returns
     how many were accepted, recorded SENT in one UPDATE per status. The batch was claimed just now:
-    its lease (TASK_LEASE_SECONDS) outlasts two rounds of PUSH_TIMEOUT_SECONDS."""
+    its lease (TASK_LEASE_SECONDS) outlasts two rounds of WEBPUSH_TIMEOUT_SECONDS."""
     mine = PushMessage.objects.filter(pk__in=ids, claim=token, state=PushMessage.State.PENDING)
     messages = list(mine.select_related("notification__user", "subscription"))
     outcomes = list(pool.map(_deliver, messages))
@@ -560,12 +560,12 @@ def _send_batch(ids: list[int], token: str, pool: ThreadPoolExecutor, now: datet
 def pushes_send_due(*, now: datetime.datetime | None = None) -> int:
     """Claim the messages whose time has come and send them; returns how many the push services accepted.
 
-    The worker's task. Claimed in batches of twice PUSH_CONCURRENCY, each sent by that many threads
+    The worker's task. Claimed in batches of twice WEBPUSH_CONCURRENCY, each sent by that many threads
     over kept-alive connections. `now` (tests) looks at one moment, once.
     """
     if vapid_key() is None:
         return 0
-    threads = max(1, settings.PUSH_CONCURRENCY)
+    threads = max(1, settings.WEBPUSH_CONCURRENCY)
     limit = 2 * threads
     sent = 0
     woken = []

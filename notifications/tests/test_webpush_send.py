@@ -184,7 +184,7 @@ def _retry_in(seconds: float, now) -> None:
 
 
 def test_429_is_retried_when_retry_after_says_and_not_before(patient, subscribe, push_receiver, settings):
-    settings.PUSH_RETRY_SECONDS = 10
+    settings.WEBPUSH_RETRY_SECONDS = 10
     browser, other = subscribe(patient), subscribe(patient)
     push_receiver.answer(browser.endpoint, 429, retry_after="120")
     notify(patient)
@@ -216,7 +216,7 @@ def test_retry_after_as_an_http_date(patient, subscribe, push_receiver):
 
 
 def test_5xx_without_retry_after_backs_off_doubling_then_gives_up(patient, subscribe, push_receiver, settings):
-    settings.PUSH_RETRY_SECONDS, settings.PUSH_MAX_ATTEMPTS = 10, 3
+    settings.WEBPUSH_RETRY_SECONDS, settings.WEBPUSH_MAX_ATTEMPTS = 10, 3
     browser = subscribe(patient)
     push_receiver.answer(browser.endpoint, 500, times=5)
     notify(patient)
@@ -237,7 +237,7 @@ def test_5xx_without_retry_after_backs_off_doubling_then_gives_up(patient, subsc
 
 
 def test_a_retry_after_shorter_than_the_backoff_waits_for_the_backoff(patient, subscribe, push_receiver, settings):
-    settings.PUSH_RETRY_SECONDS = 10
+    settings.WEBPUSH_RETRY_SECONDS = 10
     browser = subscribe(patient)
     push_receiver.answer(browser.endpoint, 429, retry_after="1")
     notify(patient)
@@ -281,7 +281,7 @@ def test_a_push_service_that_hangs_holds_up_only_its_own_message(patient, settin
     hung.listen(8)  # connects, never answers
     try:
         port = hung.getsockname()[1]
-        settings.PUSH_TIMEOUT_SECONDS = 0.5
+        settings.WEBPUSH_TIMEOUT_SECONDS = 0.5
         settings.PUSH_ENDPOINT_ALLOW = [*settings.PUSH_ENDPOINT_ALLOW, f"http://127.0.0.1:{port}/"]
         keys = push_receiver.subscribe()
         auth = webpush.b64url_encode(keys.auth)
@@ -448,7 +448,7 @@ def test_what_a_dead_worker_had_claimed_is_sent_when_its_lease_ends(patient, sub
 
 
 def test_a_fan_out_leaves_one_wake_up_behind_not_one_per_batch(patient, subscribe, push_receiver, settings):
-    settings.PUSH_CONCURRENCY = 2  # batches of 4
+    settings.WEBPUSH_CONCURRENCY = 2  # batches of 4
     for _ in range(12):
         subscribe(patient)
     notify(patient)
