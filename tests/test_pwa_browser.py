@@ -285,6 +285,27 @@ def test_a_visible_focused_portal_tab_gets_no_duplicate_notification(phone, serv
     assert [n["tag"] for n in notifications(page)] == ["notification-12"]
 
 
+def test_the_worker_touches_only_the_shell_and_page_navigations(phone, server, patient):
+    context = phone()
+    sign_in(context, server, patient)
+    sw = worker(context)
+    origin = server.url
+
+    def route(path, mode="cors", method="GET"):
+        return sw.evaluate("(r) => route(r)", {"url": f"{origin}{path}", "mode": mode, "method": method})
+
+    assert route("/static/css/app.css", mode="no-cors") == "shell"
+    assert route("/patient/", mode="navigate") == "navigate"
+    assert route("/visit/5/", mode="navigate") == "navigate"
+    # Never intercepted: the API (also a download link opened as a page), posts, other sites, files
+    # that are not the shell's.
+    assert route("/api/appointments/") is None
+    assert route("/api/files/download/abc/", mode="navigate") is None
+    assert route("/logout/", mode="navigate", method="POST") is None
+    assert route("/static/js/board.js") is None
+    assert sw.evaluate("(url) => route({url, mode: 'cors', method: 'GET'})", "https://cdn.example/x.js") is None
+
+
 def test_a_notification_click_focuses_a_portal_tab_or_opens_the_page(phone, server, patient):
     context = phone()
     page = sign_in(context, server, patient)

@@ -22,11 +22,12 @@ const OFFLINE_FALLBACK = `<!doctype html><meta charset="utf-8"><meta name="viewp
 // ---- decisions (plain functions) ----
 
 // "shell": answered from the cache; "navigate": a page, from the network, the offline page when there
-// is none; null: not touched at all (the browser fetches it; nothing is stored).
+// is none; null: not touched at all (the browser fetches it; nothing is stored). A file's download
+// link and anything else under /api/ are left to the browser even when opened as a page.
 function route({ url, mode, method }) {
   if (method !== "GET") return null;
   const target = new URL(url, self.location.href);
-  if (target.origin !== self.location.origin) return null;
+  if (target.origin !== self.location.origin || target.pathname.startsWith("/api/")) return null;
   if (mode === "navigate") return "navigate";
   return SHELL.has(target.pathname) ? "shell" : null;
 }
