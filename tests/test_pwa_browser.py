@@ -22,7 +22,8 @@ from notifications import webpush
 from notifications.models import Notification, PushSubscription
 from notifications.services import push_subscription_add
 from notifications.webpush import pushes_send_due
-from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS
+from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, Daphne
+from tests.test_cluster import collect_static
 from tests.test_portals_browser import book
 
 pytestmark = BROWSER_TEST
@@ -433,3 +434,45 @@ def test_signing_out_works_while_the_push_api_is_missing(phone, server, patient)
     # Signed in again, the worker fetches the shell anew.
     sign_in(context, server, patient)
     poll(page, lambda: "/offline/" in cached_paths(page), what="the shell cached again")
+
+
+def test_deployed_the_worker_keeps_the_hashed_files_and_a_new_release_fetches_only_what_changed(
+    phone, patient, tmp_path
+):
+    """As `make run` serves: DEBUG off, `collectstatic`'s hashed names (the other tests serve plain names)."""
+    root = tmp_path / "static"
+    collect_static(root)
+    deployed = Daphne(STATICFILES_MANIFEST="true", STATIC_ROOT=str(root))
+    try:
+        context = phone()
+        page = sign_in(context, deployed, patient)
+        stored = cached_paths(page)
+        assert set(stored) == shell(deployed)
+        assert all(re.search(r"\.[0-9a-f]{12}\.(js|css|png|woff2)$", p) for p in stored if p != "/offline/")
+        cdp = context.new_cdp_session(page)
+        poll(page, lambda: not cdp.send("Page.getInstallabilityErrors")["installabilityErrors"], what="installable")
+
+        # A release: the previous version's cache holds every file but the one that changed.
+        changed = next(p for p in stored if "/js/bell." in p)
+        sw = worker(context)
+        sw.evaluate(
+            """async (changed) => {
+                const [name] = await caches.keys();
+                const old = await caches.open("mc-shell-previous");
+                for (const request of await (await caches.open(name)).keys()) {
+                    if (new URL(request.url).pathname !== changed) await old.put(request, await caches.match(request));
+                }
+                await caches.delete(name);
+            }""",
+            changed,
+        )
+        fetched = []
+        context.on("request", lambda request: fetched.append(request.url.removeprefix(deployed.url)))
+        sw.evaluate("precache()")
+        assert sorted(set(fetched)) == sorted([changed, "/offline/"])
+        now = sw.evaluate(
+            "caches.open(CACHE).then((c) => c.keys()).then((ks) => ks.map((k) => new URL(k.url).pathname))"
+        )
+        assert sorted(now) == sorted(stored)
+    finally:
+        deployed.stop()

@@ -58,6 +58,8 @@ def worker_text(root: Path) -> str:
         digest.update(hashlib.sha256((root / name).read_bytes()).digest())
     config = {
         "version": digest.hexdigest()[:16],
+        # Names with their content's hash (deployed): a file of the same name never changes.
+        "hashed": bool(settings.STATICFILES_MANIFEST),
         "shell": [*urls, OFFLINE_URL],
         "offline": OFFLINE_URL,
         "icon": staticfiles_storage.url("icons/icon-192.png"),

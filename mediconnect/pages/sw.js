@@ -1,5 +1,5 @@
 // MediConnect's service worker, served at /sw.js (scope "/") by mediconnect/pages/pwa.py, which puts
-// `MC` above this text: {version, shell: [URLs to precache], offline, icon, badge}.
+// `MC` above this text: {version, hashed, shell: [URLs to precache], offline, icon, badge}.
 //
 // It keeps the app shell only: the hashed static files and the offline page. Pages and API answers
 // carry patient data: they always go to the network and are never stored here (docs/pwa.md).
@@ -127,10 +127,19 @@ function clickTarget(url, windows) {
 
 // ---- events ----
 
+// Deployed, a static file's name carries its content's hash (MC.hashed): a file the previous version
+// already holds is copied from its cache, and a new release downloads only what changed. Otherwise
+// (DEBUG, the tests) and for the offline page, everything is fetched again, past the HTTP cache
+// (`reload`), so a new version never stores an old file.
 async function precache() {
   const cache = await caches.open(CACHE);
-  // `reload`: past the HTTP cache, so a new worker never stores an old file under a new version.
-  await cache.addAll(MC.shell.map((url) => new Request(url, { cache: "reload", credentials: "same-origin" })));
+  await Promise.all(
+    MC.shell.map(async (url) => {
+      const kept = MC.hashed && url !== MC.offline ? await caches.match(url) : undefined;
+      if (kept) return cache.put(url, kept);
+      return cache.add(new Request(url, { cache: "reload", credentials: "same-origin" }));
+    }),
+  );
 }
 
 self.addEventListener("install", (event) => {

@@ -66,6 +66,7 @@ def test_the_worker_is_served_at_the_root_uncached_with_the_app_shell(client):
     assert response["Cache-Control"] == "no-cache"
     assert response["Service-Worker-Allowed"] == "/"
     config = worker_config(response.content.decode())
+    assert config["hashed"] is False  # the tests serve plain names: every version fetches the shell anew
     shell = config["shell"]
     assert "/offline/" in shell and config["offline"] == "/offline/"
     assert "/static/css/app.css" in shell and "/static/js/portal.js" in shell and "/static/js/patient.js" in shell
@@ -91,6 +92,7 @@ def test_deployed_the_worker_precaches_the_hashed_names(hashed_static, client):
     from django.templatetags.static import static
 
     config = worker_config(pwa.worker_text(pwa.static_root()))
+    assert config["hashed"] is True
     assert static("js/portal.js") in config["shell"]
     assert re.fullmatch(r"/static/js/portal\.[0-9a-f]{12}\.js", static("js/portal.js"))
     manifest = json.loads(client.get("/manifest.webmanifest").content)
