@@ -22,6 +22,7 @@ from notifications import webpush
 from notifications.models import Notification, PushSubscription
 from notifications.services import push_subscription_add
 from notifications.webpush import pushes_send_due
+from queues.services import queue_call_next
 from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, Daphne
 from tests.test_cluster import collect_static
 from tests.test_portals_browser import book
@@ -371,17 +372,17 @@ def test_the_servers_push_for_a_booking_shows_on_the_phone_in_the_patients_langu
     page.goto(f"{server.url}/offline/")
 
     book(doctor=doctor, patient=patient, at="10:00")
+    in_thread(queue_call_next, actor=doctor.user, doctor=doctor)  # number 1: the patient's turn
     in_thread(pushes_send_due)
-    # Booked for today and first in line: the confirmation and "you're next".
     messages = push_receiver.delivered(browser.endpoint)
-    assert sorted(m.payload["type"] for m in messages) == ["APPOINTMENT_CONFIRMED", "QUEUE_NEXT"]
+    assert sorted(m.payload["type"] for m in messages) == ["APPOINTMENT_CONFIRMED", "QUEUE_CALLED"]
     for message in messages:
         pusher.push(json.dumps(message.payload, ensure_ascii=False))
 
     stored = {n.type: n for n in Notification.objects.filter(user=patient)}
     shown = poll(page, lambda: len(notifications(page)) == 2 and notifications(page), what="both notifications")
     by_tag = {n.pop("tag"): n for n in shown}
-    confirmed, queue = stored["APPOINTMENT_CONFIRMED"], stored["QUEUE_NEXT"]
+    confirmed, queue = stored["APPOINTMENT_CONFIRMED"], stored["QUEUE_CALLED"]
     assert by_tag[f"notification-{confirmed.pk}"] == {
         "title": confirmed.title,
         "body": confirmed.message,
