@@ -184,7 +184,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Content-Security-Policy on every page (django-csp): scripts, styles and connections from this
 # site only, no inline script or style, no plugins, not framed. 'self' in connect-src covers the
-# site's own ws:// and wss:// socket in current browsers (CSP Level 3).
+# site's own ws:// and wss:// socket in current browsers (CSP Level 3). The installable app's
+# service worker (/sw.js) and manifest come from this site too.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -193,6 +194,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],
+        "worker-src": [SELF],
+        "manifest-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
         "form-action": [SELF],

@@ -6,6 +6,7 @@ from accounts import views as account_views
 from mediconnect.operations.health import healthz
 from mediconnect.operations.metrics import metrics_view
 from mediconnect.pages import portal as portal_views
+from mediconnect.pages import pwa
 from mediconnect.pages.board_page import board_page
 
 # An outage met outside a view (a middleware loading the session or the user) still answers 503.
@@ -31,6 +32,10 @@ urlpatterns = [
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("board/<slug:token>/", board_page, name="board"),
+    # The installable app (mediconnect/pages/pwa.py): the worker must sit at the root for the site's scope.
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service-worker"),
+    path("offline/", pwa.offline, name="offline"),
     path("", portal_views.home, name="home"),
     path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),

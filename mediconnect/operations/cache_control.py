@@ -10,8 +10,10 @@ class NoStoreMiddleware(SyncAndAsyncMiddleware):
     notifications), the portals and the account pages, so that nothing of a patient's is left in
     a shared computer's cache or behind the Back button after logout.
 
-    A view that sets its own Cache-Control gets `no-store` added. Static files do not pass through
-    here (ASGIStaticFilesHandler serves them before Django's middleware) and stay cacheable.
+    A view that sets its own Cache-Control gets `no-store` added, unless it marks the response with
+    `cacheable()` (the same for every user: the web app manifest, the service worker's script).
+    Static files do not pass through here (ASGIStaticFilesHandler serves them before Django's
+    middleware) and stay cacheable.
     Sync and async capable, so that it costs no thread hop under ASGI.
     """
 
@@ -24,7 +26,15 @@ class NoStoreMiddleware(SyncAndAsyncMiddleware):
         return _no_store(await self.get_response(request))
 
 
+def cacheable(response):
+    """Let `response` keep the Cache-Control its view set: it carries nothing of any user's."""
+    response.cacheable = True
+    return response
+
+
 def _no_store(response):
+    if getattr(response, "cacheable", False):
+        return response
     existing = response.get("Cache-Control")
     if existing is None:
         response["Cache-Control"] = "no-store"

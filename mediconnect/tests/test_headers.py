@@ -18,6 +18,8 @@ STRICT = {
     "img-src": {"'self'", "data:"},
     "font-src": {"'self'"},
     "connect-src": {"'self'"},
+    "worker-src": {"'self'"},  # the installable app's service worker, /sw.js
+    "manifest-src": {"'self'"},
     "object-src": {"'none'"},
     "base-uri": {"'self'"},
     "form-action": {"'self'"},

@@ -41,8 +41,17 @@ export function startPortal(loadPage) {
   const socket = createSocket({ closeCodes: config.close_codes, lastEventId: config.last_event_id });
   socket.on("unauthorized", signIn);
   // Signing out closes the page's socket first, so that the server's 4401 to every socket of the user
-  // does not send this page to /login/?next= while the form's own POST is under way.
-  document.querySelector(".logout-form")?.addEventListener("submit", () => socket.close());
+  // does not send this page to /login/?next= while the form's own POST is under way; and the device
+  // forgets the user first (signout.js). form.submit() does not come back here.
+  const out = $(".logout-form");
+  out?.addEventListener("submit", (e) => {
+    e.preventDefault();
+    socket.close();
+    if (out.dataset.leaving) return;
+    out.dataset.leaving = 1;
+    import("./signout.js").then((m) => m.forgetDevice()).finally(() => out.submit());
+  });
+  navigator.serviceWorker?.register("/sw.js"); // the installable app (mediconnect/pages/sw.js)
   initConnection(socket);
   initSound();
   initLanguage();
