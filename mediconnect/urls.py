@@ -30,6 +30,7 @@ urlpatterns = [
     path("signup/", account_views.signup_view, name="signup"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
+    path("settings/", portal_views.settings_page, name="portal-settings"),
     path("board/<slug:token>/", board_page, name="board"),
     path("", portal_views.home, name="home"),
     path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
