@@ -95,18 +95,14 @@ const prescriptions = new Map(); // appointment id → its versions, oldest firs
 
 $('[data-role="doc-hint"]').textContent = t("docs.hint", { size: sizeText(config.file_max_bytes) });
 
-// The upload form offers the patient's appointments that are not cancelled, as listed.
-function fillAppointmentChoices() {
-  const chosen = docAppointment.value;
-  const choices = $$('[data-testid="appointment-row"]')
-    .map((row) => appointments.get(Number(row.dataset.id)))
-    .filter((a) => a && a.status !== "CANCELLED");
-  docAppointment.replaceChildren(
-    docAppointment.options[0],
-    ...choices.map((a) => el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` })),
+// The upload form offers the patient's appointments, as listed (document-actions.js), while it is open.
+const upload = $(".docs-upload");
+const fillAppointmentChoices = () =>
+  upload.open &&
+  actions().then(({ appointmentChoices }) =>
+    appointmentChoices(docAppointment, $$('[data-testid="appointment-row"]').map((row) => appointments.get(Number(row.dataset.id)))),
   );
-  docAppointment.value = choices.some((a) => String(a.id) === chosen) ? chosen : "";
-}
+upload.addEventListener("toggle", fillAppointmentChoices);
 
 function drawFiles() {
   const open = $$('[data-testid="document-access-log"]', docList).map((log) => log.parentNode.dataset.id);
