@@ -361,3 +361,38 @@ def test_the_settings_page_in_both_languages_fits_a_phone(portal, patient, langu
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     for hook in ("settings-save", "settings-push-enable", "back-home"):
         assert page.get_by_test_id(hook).bounding_box()["height"] >= 44, hook
+
+
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_the_install_hint_offers_the_browsers_prompt_or_the_iphone_steps(new_context, server, patient):  # noqa: F811
+    """The browser's `beforeinstallprompt` is dispatched by the test (the page carries no manifest in
+    this test's server): what is checked is the page's answer to it, and the iPhone's steps by its
+    user agent."""
+    context = phone_context(new_context, server)
+    page = signed_in(context, server, patient, "/settings/")
+    install = page.get_by_test_id("install-section")
+    expect(install).to_be_hidden()  # nothing to offer yet
+    page.evaluate(
+        """() => {
+            const offer = new Event("beforeinstallprompt", { cancelable: true });
+            offer.prompt = () => { window.__prompted = true; };
+            offer.userChoice = Promise.resolve({ outcome: "accepted" });
+            window.dispatchEvent(offer);
+        }"""
+    )
+    expect(page.get_by_test_id("install-app")).to_be_visible()
+    expect(page.get_by_test_id("install-ios")).to_be_hidden()
+    page.get_by_test_id("install-app").click()
+    expect(install).to_be_hidden()
+    assert page.evaluate("window.__prompted") is True
+
+    iphone = new_context(viewport=PHONE, user_agent=IPHONE_SAFARI, is_mobile=True, has_touch=True)
+    page = signed_in(iphone, server, patient, "/settings/")
+    expect(page.get_by_test_id("install-ios")).to_be_visible()
+    expect(page.get_by_test_id("install-ios").locator("li")).to_have_count(3)
+    expect(page.get_by_test_id("install-app")).to_be_hidden()
