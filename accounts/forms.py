@@ -1,11 +1,13 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .emails import email_normalise
 from .models import User
-from .services import user_register_validate
+from .serializers import ProfileUpdateSerializer
+from .services import PROFILE_FIELDS, user_register_validate
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -59,3 +61,36 @@ class SignUpForm(forms.Form):
     def registration(self) -> dict:
         """The arguments of `user_register`."""
         return {key: self.cleaned_data[key] for key in ("email", "password", "name")}
+
+
+class ProfileForm(forms.Form):
+    """The portal's settings page: the fields of `PATCH /api/me/`, checked by that endpoint's own rules
+    (`ProfileUpdateSerializer`: one set of rules for both); the caller saves with `user_update_profile`."""
+
+    # Not required here: the serializer says what is wrong with an empty name, once.
+    name = forms.CharField(label=_("Full name"), required=False, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    phone = forms.CharField(
+        label=_("Mobile phone"),
+        required=False,
+        help_text=_("For text messages, e.g. +8801712345678."),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES, widget=forms.RadioSelect)
+    notify_email = forms.BooleanField(label=_("Email me when I am offline"), required=False)
+    notify_sms = forms.BooleanField(label=_("Text me when I am offline"), required=False)
+
+    @classmethod
+    def for_user(cls, user, data=None) -> "ProfileForm":
+        return cls(data, initial={field: getattr(user, field) for field in PROFILE_FIELDS})
+
+    def clean(self):
+        raw = {field: self.data.get(field, "") for field in ("name", "phone", "language")}
+        raw.update({field: self.cleaned_data.get(field, False) for field in ("notify_email", "notify_sms")})
+        serializer = ProfileUpdateSerializer(data=raw)
+        if not serializer.is_valid():
+            for field, messages in serializer.errors.items():
+                for message in messages:
+                    if message not in self.errors.get(field, []):
+                        self.add_error(field if field in self.fields else None, str(message))
+            return self.cleaned_data
+        return dict(serializer.validated_data)

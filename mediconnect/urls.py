@@ -31,6 +31,7 @@ urlpatterns = [
     path("signup/", account_views.signup_view, name="signup"),
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
+    path("settings/", portal_views.settings_page, name="portal-settings"),
     path("board/<slug:token>/", board_page, name="board"),
     # The installable app (mediconnect/pages/pwa.py): the worker must sit at the root for the site's scope.
     path("manifest.webmanifest", pwa.manifest, name="manifest"),

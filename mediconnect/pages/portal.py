@@ -5,11 +5,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from accounts.forms import ProfileForm
 from accounts.models import Role
+from accounts.services import user_update_profile
 from accounts.views import home_for
 from appointments.models import ACTIVE_STATUSES, Status
 from appointments.services import ADMIN, DOCTOR, PATIENT, TRANSITIONS
@@ -96,6 +99,8 @@ def _document_strings() -> dict:
 def _patient_strings() -> dict:
     return {
         "appointments.empty": _("You have no appointments yet."),
+        "appointments.none_upcoming": _("No upcoming appointments."),
+        "appointments.past": _("Past and cancelled ({count})"),
         "action.track": _("Track queue"),
         "confirm.cancel": _("Cancel your appointment with {doctor} on {date} at {time}?"),
         "book.choose_first": _("Choose a doctor and a date first"),
@@ -167,7 +172,7 @@ def socket_config() -> dict:
     return {"close_codes": wire.CLOSE_CODES, "error_codes": list(wire.ERROR_CODES)}
 
 
-def _portal(request, template: str, strings: dict, **extra):
+def _portal(request, template: str, strings: dict, page: dict | None = None, **extra):
     user = request.user
     config = {
         "user_id": user.pk,
@@ -204,10 +209,11 @@ def _portal(request, template: str, strings: dict, **extra):
     }
     context = {
         "config": config,
-        "strings": {**_shared_strings(), **strings},
+        "strings": {**_shared_strings(), **_push_strings(), **strings},
         "unread_count": unread_count(user),
         "file_kinds": _file_kinds(),
         **extra,
+        **(page or {}),
     }
     return render(request, template, context)
 
@@ -226,3 +232,41 @@ def doctor_portal(request):
         raise PermissionDenied
     strings = {**_document_strings(), **_doctor_strings()}
     return _portal(request, "portals/doctor.html", strings, doctor_id=doctor.pk)
+
+
+def _push_strings() -> dict:
+    """Alerts on this device, from the bell's panel and the settings page (static/js/alerts.js)."""
+    return {
+        "push.unsupported": _(
+            "This browser cannot show alerts. On an iPhone, add MediConnect to the Home Screen first."
+        ),
+        "push.denied": _(
+            "Alerts are blocked for this site. Allow notifications in the browser's site settings, then try again."
+        ),
+        "push.unreachable": _("Could not reach the browser's push service. Check your connection and try again."),
+        "push.failed": _("Could not turn on alerts. Please try again."),
+        "push.asking": _("Waiting for your answer…"),
+        "push.done": _("Alerts are on for this device."),
+        "push.devices_empty": _("No device gets alerts yet."),
+        "push.this_device": _("This device"),
+        "push.since": _("since {date}"),
+        "push.remove": _("Remove"),
+        "push.removed": _("Removed {device}."),
+    }
+
+
+@login_required
+def settings_page(request):
+    """Name, phone, language and the offline email/SMS choices (the rules and service of `PATCH
+    /api/me/`), alerts on this device (Web Push) and the install hint; for patients and doctors."""
+    user = request.user
+    if user.role not in (Role.PATIENT, Role.DOCTOR):
+        raise PermissionDenied
+    form = ProfileForm.for_user(user, request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        user_update_profile(user=user, **form.cleaned_data)
+        response = redirect(reverse("portal-settings") + "?saved=1")
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax")
+        return response
+    page = {"form": form, "saved": request.GET.get("saved") == "1" and not form.is_bound, "home": home_for(user)}
+    return _portal(request, "portals/settings.html", {}, page=page)

@@ -5,22 +5,11 @@
 import { $, announce, api, el, formatMoment, num, t } from "./base.js";
 
 let audio = null;
+// The chime itself loads with the first notification that rings (static/js/sound.js).
 function beep() {
-  try {
-    audio = audio || new AudioContext();
-    if (audio.state === "suspended") audio.resume();
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
-    osc.frequency.value = 880;
-    gain.gain.setValueAtTime(0.0001, audio.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.2, audio.currentTime + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
-    osc.connect(gain).connect(audio.destination);
-    osc.start();
-    osc.stop(audio.currentTime + 0.3);
-  } catch {
-    // no audio on this device: the badge is enough
-  }
+  import("./sound.js")
+    .then(({ chime }) => chime((audio = audio || new AudioContext())))
+    .catch(() => null); // no audio on this device: the badge is enough
 }
 
 const SOUND_KEY = "mediconnect.sound";

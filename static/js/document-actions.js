@@ -1,6 +1,6 @@
 // The documents' acts, loaded on first use (documents.js): upload, removal, the access log.
 
-import { $, api, config, el, errorText, formatMoment, t } from "./base.js";
+import { $, api, config, el, errorText, formatDate, formatMoment, formatTime, t } from "./base.js";
 import { say, showErrors } from "./forms.js";
 
 // Sends `form` (`file`, `kind`, `title`?, `appointment`?) as multipart; the file object, or null
@@ -73,4 +73,16 @@ export async function toggleLog(file, button) {
       ),
     ),
   );
+}
+
+// An upload form's appointment choices: those of `appointments` (as listed) that are not cancelled;
+// the one chosen stays chosen while it is offered.
+export function appointmentChoices(select, appointments) {
+  const chosen = select.value;
+  const choices = appointments.filter((a) => a && a.status !== "CANCELLED");
+  select.replaceChildren(
+    select.options[0],
+    ...choices.map((a) => el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` })),
+  );
+  select.value = choices.some((a) => String(a.id) === chosen) ? chosen : "";
 }

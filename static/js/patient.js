@@ -1,7 +1,6 @@
 // The patient portal: book, follow appointments live, cancel, track a doctor's queue; my documents
 // and prescriptions.
 
-import { clearErrors, say, showErrors } from "./forms.js";
 import { $, $$, announce, api, config, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
 import { actions, fileRow, fileStore, loadFiles, loadPrescriptions, prescriptionBlock, sizeText } from "./documents.js";
 import { startPortal } from "./portal.js";
@@ -48,13 +47,22 @@ function renderRow(a) {
   );
 }
 
+// Upcoming visits first, soonest first; past and cancelled ones folded away below, latest first.
+const pastList = $('[data-testid="past-appointment-list"]');
+const past = pastList.parentNode;
+const upcoming = (a) => isActive(a) && a.date >= today();
+const when = (a) => `${a.date}T${a.time}#${String(a.id).padStart(12, "0")}`;
+
 const appointments = appointmentList(list, {
   render: renderRow,
-  // Newest booking first, as the API lists them.
-  order: (a, b) => (a.created_at === b.created_at ? b.id - a.id : a.created_at > b.created_at ? -1 : 1),
+  into: (a) => (upcoming(a) ? list : pastList),
+  order: (a, b) => (when(a) < when(b) ? -1 : 1) * (upcoming(a) ? 1 : -1),
   changed: () => {
-    empty.textContent = t("appointments.empty");
-    empty.hidden = appointments.size() > 0;
+    empty.textContent = t(appointments.size() ? "appointments.none_upcoming" : "appointments.empty");
+    empty.hidden = list.childElementCount > 0;
+    past.hidden = !pastList.childElementCount;
+    past.firstElementChild.textContent = t("appointments.past", { count: pastList.childElementCount });
+    showNext();
     fillAppointmentChoices();
   },
 });
@@ -63,8 +71,6 @@ async function loadAppointments() {
   const result = await api("GET", "/api/appointments/?page_size=50");
   if (!result.ok) return false;
   for (const a of result.data.results) appointments.upsert(a);
-  empty.textContent = t("appointments.empty");
-  empty.hidden = appointments.size() > 0;
   return true;
 }
 
@@ -75,7 +81,7 @@ async function cancel(id) {
   if (!window.confirm(question)) return;
   const result = await api("DELETE", `/api/appointments/${id}/`);
   if (result.ok) appointments.upsert(result.data);
-  else showRowError(list, id, result);
+  else showRowError(document, id, result);
 }
 
 // ---- documents ----
@@ -89,18 +95,14 @@ const prescriptions = new Map(); // appointment id → its versions, oldest firs
 
 $('[data-role="doc-hint"]').textContent = t("docs.hint", { size: sizeText(config.file_max_bytes) });
 
-// The upload form offers the patient's appointments that are not cancelled, as listed.
-function fillAppointmentChoices() {
-  const chosen = docAppointment.value;
-  const choices = $$('[data-testid="appointment-row"]', list)
-    .map((row) => appointments.get(Number(row.dataset.id)))
-    .filter((a) => a && a.status !== "CANCELLED");
-  docAppointment.replaceChildren(
-    docAppointment.options[0],
-    ...choices.map((a) => el("option", { value: a.id, text: `${a.doctor_name} · ${formatDate(a.date)} · ${formatTime(a.time)}` })),
+// The upload form offers the patient's appointments, as listed (document-actions.js), while it is open.
+const upload = $(".docs-upload");
+const fillAppointmentChoices = () =>
+  upload.open &&
+  actions().then(({ appointmentChoices }) =>
+    appointmentChoices(docAppointment, $$('[data-testid="appointment-row"]').map((row) => appointments.get(Number(row.dataset.id)))),
   );
-  docAppointment.value = choices.some((a) => String(a.id) === chosen) ? chosen : "";
-}
+upload.addEventListener("toggle", fillAppointmentChoices);
 
 function drawFiles() {
   const open = $$('[data-testid="document-access-log"]', docList).map((log) => log.parentNode.dataset.id);
@@ -152,20 +154,12 @@ const form = $("#book-form");
 const doctorSelect = $("#book-doctor");
 const dateInput = $("#book-date");
 const timeSelect = $("#book-time");
-const formError = $('[data-testid="book-error"]');
-const formOk = $('[data-testid="book-success"]');
 const submit = $('[data-testid="book-submit"]');
 const doctors = new Map();
-let pendingKey = null; // reused only when the last attempt got no answer at all
-let pendingBody = null;
 let slotRequest = 0;
 let booking = false; // this page's own booking is on its way: the form's message says it, not the announcer
-
-function randomKey() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+// The form's checks, messages and sending load on the first use (static/js/book.js).
+const bookCode = () => import("./book.js");
 
 async function loadDoctors() {
   const result = await api("GET", "/api/doctors/?page_size=100");
@@ -199,7 +193,7 @@ async function loadSlots() {
   if (request !== slotRequest) return; // the choice changed meanwhile
   if (!result.ok) {
     setTimeOptions(t("book.choose_first"));
-    showErrors(form, result, formError);
+    (await bookCode()).refused(form, result);
     return;
   }
   const free = result.data.slots.filter((slot) => slot.available).map((slot) => slot.time);
@@ -208,74 +202,34 @@ async function loadSlots() {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearErrors(form, formError);
-  say(formOk, "");
-  const body = { doctor: Number(doctorSelect.value) || null, date: dateInput.value, time: timeSelect.value };
-  const reason = $("#book-reason").value.trim();
-  if (reason) body.reason = reason;
-  const missing = {};
-  if (!body.doctor) missing.doctor = [t("book.need_doctor")];
-  if (!body.date) missing.date = [t("book.need_date")];
-  if (!body.time) missing.time = [t("book.need_time")];
-  if (Object.keys(missing).length) {
-    showErrors(form, { status: 400, data: missing }, formError, { summary: t("book.fix_errors") });
-    return;
+  if (booking) return;
+  submit.disabled = booking = true; // at once: a second tap meanwhile books nothing
+  try {
+    const booked = await (await bookCode()).book(form);
+    if (booked) appointments.upsert(booked);
+    if (booked !== null) loadSlots();
+  } finally {
+    submit.disabled = booking = false;
   }
-  const sameAsBefore = pendingBody && JSON.stringify(pendingBody) === JSON.stringify(body);
-  const key = sameAsBefore && pendingKey ? pendingKey : randomKey();
-  submit.disabled = booking = true;
-  const result = await api("POST", "/api/appointments/", body, { "Idempotency-Key": key });
-  submit.disabled = booking = false;
-  if (result.status === 0) {
-    // No answer: a retry of the same booking sends the same key, so it cannot book twice.
-    pendingKey = key;
-    pendingBody = body;
-    showErrors(form, result, formError);
-    return;
-  }
-  pendingKey = pendingBody = null;
-  if (result.ok) {
-    const a = result.data;
-    appointments.upsert(a);
-    const text = t("book.success", {
-      doctor: a.doctor_name,
-      date: formatDate(a.date),
-      time: formatTime(a.time),
-      number: a.queue_number,
-    });
-    say(formOk, text);
-    $("#book-reason").value = "";
-    loadSlots();
-    return;
-  }
-  if (result.status === 409) {
-    // The slot went to someone else: the API's words would be the same; ours say what to do.
-    showErrors(form, { status: 409, data: null }, formError, { before: [t("book.conflict")] });
-    loadSlots();
-    return;
-  }
-  showErrors(form, result, formError, { summary: t("book.fix_errors") });
 });
 
 doctorSelect.addEventListener("change", loadSlots);
 dateInput.addEventListener("change", loadSlots);
 
-// ---- queue tracker ----
+// ---- queue tracker: the dialog, and the next visit's own numbers when it is today ----
 
 const modal = $('[data-testid="queue-modal"]');
-const q = {
-  title: $("#queue-h"),
-  current: $('[data-testid="queue-current"]'),
-  mine: $('[data-testid="queue-mine"]'),
-  ahead: $('[data-testid="queue-ahead"]'),
-  wait: $('[data-testid="queue-wait"]'),
-  msg: $('[data-role="queue-msg"]'),
-};
-let watching = null; // {appointmentId, doctorId, current}
+// The next visit's strip: the dialog's boxes (their labels in the page's language), hooks renamed.
+const strip = $(".queue-grid", modal).cloneNode(true);
+for (const node of $$("[data-testid]", strip)) node.dataset.testid = `next-${node.dataset.testid}`;
+strip.dataset.testid = "next-queue";
+strip.append(el("p", { class: "queue-msg", "data-role": "queue-msg" }));
+const snapshots = new Map(); // doctor id → the latest queue snapshot
+let watching = null; // {appointmentId, doctorId}: the dialog's
+let next = null; // the same for the next visit's strip
 
-function showQueue(snapshot) {
-  const a = watching && appointments.get(watching.appointmentId);
-  if (!a) return;
+// A queue's numbers as they concern appointment `a`, in `root` (the dialog or the strip).
+function showQueue(root, a, snapshot) {
   const current = snapshot.current_queue;
   const mine = a.queue_number;
   // The numbers still waiting below mine (cancelled and no-show ones are not in the list).
@@ -283,40 +237,76 @@ function showQueue(snapshot) {
     ? snapshot.waiting_numbers.filter((n) => n < mine).length
     : Math.max(0, mine - current - 1);
   const perPatient = snapshot.estimated_wait;
-  q.current.textContent = num(current);
-  q.current.dataset.number = String(current);
-  q.mine.textContent = num(mine);
-  q.mine.dataset.number = String(mine);
-  q.ahead.textContent = num(ahead);
-  q.wait.replaceChildren(
+  const box = (name, number) => {
+    const node = $(`[data-testid$="queue-${name}"]`, root);
+    node.textContent = num(number);
+    node.dataset.number = String(number);
+  };
+  box("current", current);
+  box("mine", mine);
+  box("ahead", ahead);
+  const wait = $('[data-testid$="queue-wait"]', root);
+  wait.replaceChildren(
     el("span", { class: "qnum", text: t("queue.minutes", { minutes: ahead * perPatient }) }),
     el("small", { class: "muted", text: t("queue.per_patient", { minutes: perPatient }) }),
   );
-  q.wait.dataset.minutes = String(ahead * perPatient);
-  q.wait.dataset.perPatient = String(perPatient);
-  q.msg.textContent =
+  wait.dataset.minutes = String(ahead * perPatient);
+  wait.dataset.perPatient = String(perPatient);
+  $('[data-role="queue-msg"]', root).textContent =
     mine === current ? t("queue.your_turn") : mine < current ? t("queue.called") : t("queue.waiting");
-  // A number that moves while the patient watches is read out, with what it means for them.
-  if (watching.current !== undefined && watching.current !== current) {
-    announce(`${t("queue.now_serving", { number: current })} ${q.msg.textContent}`);
-  }
-  watching.current = current;
 }
+
+function queueMoved(snapshot) {
+  const before = snapshots.get(snapshot.doctor_id);
+  snapshots.set(snapshot.doctor_id, snapshot);
+  let moved = before && before.current_queue !== snapshot.current_queue;
+  for (const [root, w] of [[modal, watching], [strip, next]]) {
+    const a = w && w.doctorId === snapshot.doctor_id && appointments.get(w.appointmentId);
+    if (!a) continue;
+    showQueue(root, a, snapshot);
+    // A number that moves while the patient watches is read out once, with what it means for them.
+    if (moved) announce(`${t("queue.now_serving", { number: snapshot.current_queue })} ${$(".queue-msg", root).textContent}`);
+    moved = false;
+  }
+}
+
+// A queue's snapshot over HTTP: the numbers show even while the socket reconnects.
+async function snapshot(doctorId) {
+  const result = await api("GET", `/api/queues/${doctorId}/`);
+  if (result.ok) queueMoved(result.data);
+}
+
+// The first upcoming visit stands out; when it is today, with its queue's numbers. The strip does not
+// join the doctor's queue (the tracker's dialog does, until it is closed): it is asked again when
+// something happens to the patient (their visit changes; "You're next", "It's your turn"), on
+// reconnecting, with every queue frame the open dialog gets, and each minute while the page shows.
+function showNext() {
+  const row = list.firstElementChild;
+  const a = row && appointments.get(Number(row.dataset.id));
+  const before = next;
+  next = a && a.date === today() ? { appointmentId: a.id, doctorId: a.doctor } : null;
+  if (!next) return strip.remove();
+  $(".appt-meta", row).after(strip);
+  const known = snapshots.get(a.doctor);
+  if (known && before && before.doctorId === a.doctor) return showQueue(strip, a, known);
+  for (const node of $$(".qnum", strip)) node.textContent = "–";
+  snapshot(a.doctor);
+}
+const refreshNext = () => next && !document.hidden && snapshot(next.doctorId);
+setInterval(refreshNext, 60_000);
 
 async function openQueue(appointmentId) {
   const a = appointments.get(appointmentId);
   if (!a) return;
   if (watching) closeQueue();
   watching = { appointmentId, doctorId: a.doctor };
-  q.title.textContent = t("queue.title", { doctor: a.doctor_name });
-  q.mine.textContent = num(a.queue_number);
-  for (const node of [q.current, q.ahead, q.wait]) node.textContent = "–";
-  q.msg.textContent = t("loading");
-  modal.showModal();
   socket.send({ type: "join_queue", data: { doctor_id: a.doctor } });
-  // The same snapshot over HTTP, so the numbers show even while the socket reconnects.
-  const result = await api("GET", `/api/queues/${a.doctor}/`);
-  if (result.ok && watching && watching.doctorId === a.doctor) showQueue(result.data);
+  $("#queue-h").textContent = t("queue.title", { doctor: a.doctor_name });
+  $('[data-testid="queue-mine"]').textContent = num(a.queue_number);
+  for (const name of ["current", "ahead", "wait"]) $(`[data-testid="queue-${name}"]`).textContent = "–";
+  $('[data-role="queue-msg"]', modal).textContent = t("loading");
+  modal.showModal();
+  snapshot(a.doctor);
 }
 
 function closeQueue() {
@@ -356,11 +346,11 @@ socket.on("file_updated", (file) => {
     announce(t(file.status === "REJECTED" ? "docs.now_rejected" : "docs.now_available", { title: file.title }));
   }
 });
-socket.on("queue_updated", (snapshot) => {
-  if (watching && snapshot.doctor_id === watching.doctorId) showQueue(snapshot);
-});
+socket.on("queue_updated", queueMoved);
+socket.on("new_notification", refreshNext);
+socket.on("ready", refreshNext);
 socket.on("error", (error) => {
-  if (watching && error.request === "join_queue") q.msg.textContent = t("queue.forbidden");
+  if (watching && error.request === "join_queue") $(".queue-msg", modal).textContent = t("queue.forbidden");
 });
 // At the clinic's midnight: "Track queue" moves to the new day's appointments, and the form no
 // longer offers yesterday.

@@ -16,6 +16,23 @@ function initLanguage() {
   }
 }
 
+// The menu (a disclosure: a phone shows it on the tap, a wide screen always); Escape or a tap
+// elsewhere closes it. "Get alerts on this phone" in the bell's panel loads its code on the tap.
+function initMenu() {
+  const button = $(".menu-btn");
+  const open = (yes) => button.setAttribute("aria-expanded", String(yes));
+  button.addEventListener("click", () => open(button.ariaExpanded !== "true"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && button.ariaExpanded === "true") {
+      open(false);
+      button.focus();
+    }
+  });
+  document.addEventListener("click", (event) => event.target.closest(".menu-btn, .tools") || open(false));
+  const push = $('[data-testid="push-enable"]');
+  push.addEventListener("click", async () => (await import("./alerts.js")).enableHere(push, $('[data-testid="push-message"]')));
+}
+
 function initConnection(socket) {
   const node = $('[data-testid="connection-status"]');
   let connectedOnce = false;
@@ -55,6 +72,7 @@ export function startPortal(loadPage) {
   initConnection(socket);
   initSound();
   initLanguage();
+  initMenu();
   const bell = initBell(socket);
   let pending = [];
   // A list that failed to load (server away) is fetched again once the socket is back; a device

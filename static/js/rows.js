@@ -48,16 +48,19 @@ export function showRowError(list, id, result) {
 }
 
 // One row per appointment, kept in order; an older copy never overwrites a newer one.
-export function appointmentList(list, { render, order, keep = () => true, changed = () => {} }) {
+// `into(appointment)` picks the list a row goes in (the patient's upcoming or past ones; `order` compares
+// two rows of one list).
+export function appointmentList(list, { render, order, keep = () => true, changed = () => {}, into = () => list }) {
   const rows = new Map();
   const known = new Map();
 
   function place(appointment, row) {
-    const next = $$(":scope > li", list).find((node) => {
+    const target = into(appointment);
+    const next = $$(":scope > li", target).find((node) => {
       const other = known.get(Number(node.dataset.id));
       return node !== row && other && order(appointment, other) < 0;
     });
-    list.insertBefore(row, next || null);
+    target.insertBefore(row, next || null);
   }
 
   function draw(appointment) {
