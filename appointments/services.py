@@ -19,6 +19,7 @@ from .models import ACTIVE_STATUSES, HOLDS_SLOT, Appointment, IdempotencyRecord,
 from .payloads import appointment_payload
 from .reminders import reminders_drop, reminders_plan
 from .selectors import has_active_appointment
+from .signals import queue_days_changed
 from .texts import notification_about as _notification
 
 PATIENT, DOCTOR, ADMIN = "patient", "doctor", "admin"
@@ -79,6 +80,8 @@ def _publish(appointment: Appointment, notifications: list[Notification], *, que
     )
     # No reader: the queue is counted on the floor above; each server process with watchers reads it.
     outbox.queue_changed(appointment.doctor_id, *queue_days)
+    if queue_days:  # the queue's alerts (on the floor above) follow who is now first in line
+        queue_days_changed.send(sender=Appointment, doctor_id=appointment.doctor_id, days=tuple(queue_days))
 
 
 def _lock_bookable_doctor(doctor_id: int) -> Doctor:
