@@ -262,6 +262,7 @@ def main() -> None:
     parser.add_argument("--steps", type=lambda v: [int(x) for x in v.split(",")], default=[10, 25, 50, 100, 200, 400])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--layer", default="core", choices=["core", "pubsub"], help="the server's CHANNEL_LAYER")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
     raise_open_files()  # the load's sockets here, and the server's (it inherits the limit)
@@ -269,7 +270,7 @@ def main() -> None:
     specs = seed(max(args.pairs, max(args.steps)))
     from tests.live import Daphne
 
-    server = Daphne(WS_MAX_SOCKETS_PER_USER=5)
+    server = Daphne(WS_MAX_SOCKETS_PER_USER=5, CHANNEL_LAYER=args.layer)
     try:
         results = asyncio.run(main_async(args, specs, server))
     finally:
