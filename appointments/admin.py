@@ -3,12 +3,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.utils.translation import gettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import ReadOnlyAdmin
-from core.errors import DomainError
+from core.errors import Conflict, DomainError
 
-from .models import Appointment, IdempotencyRecord, Reminder, Status
+from .models import Appointment, IdempotencyRecord, Mode, Reminder, Status
 from .services import (
     appointment_book,
     appointment_change,
@@ -31,7 +32,15 @@ class AppointmentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Appointment
-        fields = ["patient", "doctor", "date", "time", "status", "reason"]
+        fields = ["patient", "doctor", "date", "time", "status", "mode", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "mode" in self.fields:
+            self.fields["mode"].required = False  # left out: unchanged (a new booking: in person)
+
+    def clean_mode(self):
+        return self.cleaned_data.get("mode") or (self.instance.mode if self.instance.pk else Mode.IN_PERSON)
 
     def clean(self):
         data = super().clean()
@@ -50,6 +59,11 @@ class AppointmentAdminForm(forms.ModelForm):
                     check_slot_free(
                         doctor_id=original.doctor_id, date=data["date"], time=data["time"], exclude_id=original.pk
                     )
+                if data["mode"] != original.mode and not original.is_active:
+                    raise Conflict(
+                        gettext("A %(status)s appointment's mode cannot change.") % {"status": original.status},
+                        field="mode",
+                    )
                 if data["status"] != original.status:
                     check_transition(appointment=original, actor=self.actor, to_status=data["status"])
         except DomainError as exc:
@@ -62,8 +76,8 @@ class AppointmentAdmin(SimpleHistoryAdmin):
     """Every write goes through the services; "History" shows the audit trail, read-only."""
 
     form = AppointmentAdminForm
-    list_display = ["id", "date", "time", "queue_number", "doctor", "patient", "status"]
-    list_filter = ["status", "doctor", "date"]
+    list_display = ["id", "date", "time", "queue_number", "doctor", "patient", "status", "mode"]
+    list_filter = ["status", "mode", "doctor", "date"]
     search_fields = ["patient__name", "patient__email"]
     date_hierarchy = "date"
     list_select_related = ["patient", "doctor__user"]
@@ -93,6 +107,7 @@ class AppointmentAdmin(SimpleHistoryAdmin):
                     date=data["date"],
                     time=data["time"],
                     reason=data.get("reason", ""),
+                    mode=data["mode"],
                 )
                 obj.pk = booked.pk
                 obj.refresh_from_db()
@@ -106,6 +121,7 @@ class AppointmentAdmin(SimpleHistoryAdmin):
                     status=data["status"] if data["status"] != original.status else None,
                     date=data["date"] if moved else None,
                     time=data["time"] if moved else None,
+                    mode=data["mode"] if data["mode"] != original.mode else None,
                 )
                 appointment_set_reason(actor=request.user, appointment=appointment, reason=data.get("reason", ""))
         except DomainError as exc:

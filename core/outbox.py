@@ -229,11 +229,12 @@ async def evict_sockets(user_id: int, names: list[str], code: int = CLOSE_TOO_MA
     await get_channel_layer().group_send(group, {"type": SOCKETS_EVICT, "sockets": names, "code": code, "group": group})
 
 
-async def call_relay(user_id: int, text: str) -> None:
-    """Hand a video visit's signal frame to every open socket of a user, on every process, now.
+async def call_relay(user_id: int, frames: list[str]) -> None:
+    """Hand video visit signal frames (in order) to every open socket of a user, on every process, now.
 
     Live only: nothing is stored, nothing to replay (a signal is stale within seconds, and its SDP and
-    ICE candidates carry network addresses). A layer that fails raises to the sender's handler.
+    ICE candidates carry network addresses). Several frames ride in one layer message: a burst of ICE
+    candidates costs one trip through Redis, not one each. A layer that fails raises to the caller.
     """
     group = user_group(user_id)
-    await get_channel_layer().group_send(group, {"type": CALL_RELAY, "frame": text, "group": group})
+    await get_channel_layer().group_send(group, {"type": CALL_RELAY, "frames": frames, "group": group})

@@ -46,6 +46,10 @@ SIGNAL_MAX_BYTES = 16 * 1024  # a call_signal's `signal`, as compact JSON
 # in bursts: one query per burst, not per candidate); the window itself is checked on every signal.
 CALL_ACCESS_SECONDS = 10.0
 CALL_ACCESS_KEPT = 4  # calls remembered per socket, the oldest dropped first
+# Signals wait here while the one before them is with the layer, then go together (in order) in one
+# layer message of at most RELAY_BATCH; a socket with RELAY_QUEUE_MAX waiting is told rate_limited.
+RELAY_BATCH = 16
+RELAY_QUEUE_MAX = 64
 
 
 class RateLimiter:
@@ -152,6 +156,8 @@ class EventConsumer(HubSocket):
         super().__init__(*args, **kwargs)
         self.queues: set[int] = set()
         self.calls: dict[int, tuple[float, CallAccess]] = {}  # appointment id → (when read, access)
+        self.relay_queue: list[tuple[int, str]] = []  # (peer's user id, frame) not yet with the layer
+        self.relaying: asyncio.Task | None = None
 
     async def _open(self):
         self.user_id = int(self.scope["user_id"])  # the token carries it as text
@@ -333,8 +339,30 @@ class EventConsumer(HubSocket):
             check_call_open(access)
         except Conflict as exc:
             raise NotAllowed(exc.message) from None
+        if len(self.relay_queue) >= RELAY_QUEUE_MAX:
+            await self._error(wire.RATE_LIMITED, "Too many signals waiting; slow down.", "call_signal")
+            return
         text = wire.call_signal_frame(appointment_id=appointment_id, from_user_id=self.user_id, signal=signal)
-        await outbox.call_relay(access.peer_id, text)
+        self.relay_queue.append((access.peer_id, text))
+        if self.relaying is None:
+            self.relaying = asyncio.ensure_future(self._relay_out())
+
+    async def _relay_out(self):
+        """Hand the waiting signals to the layer in order, each peer's consecutive ones in one message.
+
+        Not cancelled when the socket closes: a hang-up sent just before the close still goes out.
+        """
+        try:
+            while self.relay_queue:
+                peer_id, batch = self.relay_queue[0][0], []
+                while self.relay_queue and self.relay_queue[0][0] == peer_id and len(batch) < RELAY_BATCH:
+                    batch.append(self.relay_queue.pop(0)[1])
+                try:
+                    await outbox.call_relay(peer_id, batch)
+                except Exception as exc:  # live only: a lost signal is renegotiated by the pages
+                    log_failure(logger, "call_signal relay", exc)
+        finally:
+            self.relaying = None
 
     async def _call_access(self, appointment_id: int) -> CallAccess:
         """Who is at the other end of the call, read at most every CALL_ACCESS_SECONDS per socket."""
@@ -428,9 +456,11 @@ class EventConsumer(HubSocket):
             await self._close_now(message["code"])
 
     async def call_relay(self, message):
-        """A video visit's signal from the other participant: sent as it came (after `ready`), stored nowhere."""
-        if self.greeted and not self.released:
-            await self.send(message["frame"])
+        """Video visit signals from the other participant: sent as they came (after `ready`), stored nowhere."""
+        for text in message["frames"]:
+            if not self.greeted or self.released:
+                return
+            await self.send(text)
 
     async def queue_revoke(self, message):
         if message["doctor_id"] in self.queues:

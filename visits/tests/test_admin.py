@@ -25,3 +25,30 @@ def test_the_call_log_is_read_only_in_the_appointment_and_its_list(staff, video_
     assert "Relay (TURN)" in detail and "Connected" in detail
     assert staff.post(f"/admin/visits/calllog/{log.pk}/delete/").status_code == 403
     assert staff.get("/admin/visits/calllog/add/").status_code == 403
+
+
+def test_staff_set_the_mode_in_the_appointment_admin_through_the_service(staff, patient, doctor, tomorrow):
+    from appointments.models import Appointment, Mode, Status
+    from appointments.services import appointment_transition
+
+    changelist = "/admin/appointments/appointment/"
+    day = tomorrow.isoformat()
+    added = staff.post(
+        f"{changelist}add/",
+        {"patient": patient.pk, "doctor": doctor.pk, "date": day, "time": "10:15", "mode": "VIDEO", "reason": ""},
+    )
+    assert added.status_code == 302
+    visit = Appointment.objects.get(patient=patient)
+    assert visit.mode == Mode.VIDEO
+
+    form = {"date": day, "time": "10:15", "status": "CONFIRMED", "reason": ""}
+    assert staff.post(f"{changelist}{visit.pk}/change/", {**form, "mode": "IN_PERSON"}).status_code == 302
+    visit.refresh_from_db()
+    assert visit.mode == Mode.IN_PERSON
+    assert visit.history.order_by("-history_id").first().history_user.is_admin  # in the audit trail, by staff
+
+    appointment_transition(actor=doctor.user, appointment=visit, to_status=Status.COMPLETED)
+    refused = staff.post(f"{changelist}{visit.pk}/change/", {**form, "status": "COMPLETED", "mode": "VIDEO"})
+    assert "mode cannot change" in refused.content.decode()
+    visit.refresh_from_db()
+    assert visit.mode == Mode.IN_PERSON

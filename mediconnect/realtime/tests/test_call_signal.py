@@ -167,3 +167,28 @@ async def test_signals_and_their_refusals_stay_out_of_logs_and_errors(patient, p
     for text in (caplog.text, str(refused), str(too_big)):
         assert "192.0.2.55" not in text and "chest pain" not in text
     await peer.disconnect(), await socket.disconnect(), await stranger.disconnect()
+
+
+async def test_a_hang_up_sent_just_before_closing_still_reaches_the_peer(patient, doctor):
+    visit = await video_visit(patient, doctor)
+    peer, sender = await open_socket(patient), await open_socket(doctor.user)
+    await ready(peer), await ready(sender)
+    await sender.send_json_to(signal_frame(visit, {"type": "bye"}))
+    await sender.disconnect()
+    assert (await frame(peer))["data"]["signal"] == {"type": "bye"}
+    await peer.disconnect()
+
+
+async def test_too_many_signals_waiting_for_the_layer_are_rate_limited(patient, doctor, monkeypatch):
+    visit = await video_visit(patient, doctor)
+    peer, sender = await open_socket(patient), await open_socket(doctor.user)
+    await ready(peer), await ready(sender)
+    monkeypatch.setattr(consumers, "RELAY_QUEUE_MAX", 0)  # as if the layer had fallen behind
+    await sender.send_json_to(signal_frame(visit, CANDIDATE))
+    assert await error(sender) == {
+        "code": "rate_limited",
+        "message": "Too many signals waiting; slow down.",
+        "request": "call_signal",
+    }
+    assert await peer.receive_nothing(timeout=0.2)
+    await peer.disconnect(), await sender.disconnect()
