@@ -292,10 +292,17 @@ def _sessions() -> tuple[requests.Session, requests.Session]:
 # What is sent -----------------------------------------------------------------------------------
 
 
+QUEUE_ALERTS = frozenset({NotificationType.QUEUE_CALLED, NotificationType.QUEUE_NEXT})
+
+
 def push_url(notification: Notification) -> str:
     """The page a click on the push opens: the visit of a call, else the user's portal."""
     if notification.type == NotificationType.VIDEO_CALL and notification.related_id:
         return f"/visit/{notification.related_id}/"
+    if notification.type in QUEUE_ALERTS and notification.related_id:
+        # The worker tags a queue alert by its appointment, so "It's your turn" replaces "You're next"
+        # of the same visit on the lock screen, and not another visit's.
+        return f"/patient/?appointment={notification.related_id}"
     role = getattr(notification.user, "role", "")
     if role == "DOCTOR":
         return "/doctor/"

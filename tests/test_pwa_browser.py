@@ -389,7 +389,12 @@ def test_the_servers_push_for_a_booking_shows_on_the_phone_in_the_patients_langu
         "renotify": False,
         "url": "/patient/",
     }
-    assert by_tag["queue-today"] == {"title": queue.title, "body": queue.message, "renotify": True, "url": "/patient/"}
+    assert by_tag[f"queue-{queue.related_id}"] == {
+        "title": queue.title,
+        "body": queue.message,
+        "renotify": True,
+        "url": f"/patient/?appointment={queue.related_id}",
+    }
     assert re.search("[\u0980-\u09ff]", confirmed.title + queue.title)  # in Bangla, as stored
 
 

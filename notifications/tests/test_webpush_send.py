@@ -145,6 +145,16 @@ def test_a_video_call_opens_the_visit(patient, subscribe, push_receiver):
     assert push_receiver.delivered(browser.endpoint)[0].payload["url"] == "/visit/93/"
 
 
+def test_a_queue_alert_opens_the_portal_at_its_appointment(patient, subscribe, push_receiver):
+    """The service worker tags a queue alert by the appointment its URL names (one per visit on the lock screen)."""
+    browser = subscribe(patient)
+
+    notify(patient, NotificationType.QUEUE_CALLED, related_id=12)
+    pushes_send_due()
+
+    assert push_receiver.delivered(browser.endpoint)[0].payload["url"] == "/patient/?appointment=12"
+
+
 @pytest.mark.parametrize("char", ["x", "অ", "😀"])
 def test_a_long_body_is_cut_to_fit_3_kb(patient, subscribe, push_receiver, char):
     browser = subscribe(patient)
