@@ -7,6 +7,7 @@ from mediconnect.operations.health import healthz
 from mediconnect.operations.metrics import metrics_view
 from mediconnect.pages import portal as portal_views
 from mediconnect.pages.board_page import board_page
+from mediconnect.pages.visit_page import visit_page
 
 # An outage met outside a view (a middleware loading the session or the user) still answers 503.
 handler500 = "mediconnect.operations.outage.server_error"
@@ -31,6 +32,7 @@ urlpatterns = [
     path("patient/", portal_views.patient_portal, name="patient-portal"),
     path("doctor/", portal_views.doctor_portal, name="doctor-portal"),
     path("board/<slug:token>/", board_page, name="board"),
+    path("visit/<int:appointment_id>/", visit_page, name="visit"),
     path("", portal_views.home, name="home"),
     path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),
