@@ -22,7 +22,7 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.tests.factories import PASSWORD, UserFactory
-from appointments.models import Mode, Status
+from appointments.models import Appointment, Mode, Status
 from appointments.tests.factories import AppointmentFactory
 from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, NGINX, Daphne, Nginx
 from tests.support.frames import check_frame
@@ -321,6 +321,56 @@ def test_the_visit_page_is_for_the_appointments_two_people_and_says_when_it_is_n
 
 
 # 6
+def test_the_doctor_starts_the_visit_from_the_console_and_the_patient_joins_from_the_portal(
+    visit_server, contexts, doctor, patient
+):
+    appointment = video_appointment(doctor=doctor, patient=patient)
+    in_person = AppointmentFactory(doctor=doctor, patient=patient, date=appointment.date)
+    doctor_page = sign_in(contexts(), visit_server.url, doctor.user, "/doctor/")
+    console_row = doctor_page.locator(f'[data-testid="appointment-row"][data-id="{appointment.pk}"]')
+    expect(console_row.get_by_test_id("video-visit")).to_be_visible()
+    other_row = doctor_page.locator(f'[data-testid="appointment-row"][data-id="{in_person.pk}"]')
+    expect(other_row).to_be_visible()
+    expect(other_row.get_by_test_id("start-visit")).to_have_count(0)
+
+    console_row.get_by_test_id("start-visit").click()  # rings the patient, opens the call
+    doctor_page.wait_for_url(f"{visit_server.url}/visit/{appointment.pk}/")
+    doctor_page.go_back()
+    console_row.get_by_test_id("start-visit").click()  # rung a moment ago (429): opens it all the same
+    doctor_page.wait_for_url(f"{visit_server.url}/visit/{appointment.pk}/")
+    expect(state(doctor_page)).to_have_attribute("data-state", "waiting")
+
+    patient_page = sign_in(contexts(), visit_server.url, patient, "/patient/")
+    portal_row = patient_page.locator(f'[data-testid="appointment-row"][data-id="{appointment.pk}"]')
+    expect(patient_page.get_by_test_id("notification-badge")).to_be_visible()  # the ring
+    expect(
+        patient_page.locator(f'[data-testid="appointment-row"][data-id="{in_person.pk}"]').get_by_test_id("join-visit")
+    ).to_have_count(0)
+    portal_row.get_by_test_id("join-visit").click()
+    patient_page.wait_for_url(f"{visit_server.url}/visit/{appointment.pk}/")
+    connect_call(doctor_page, patient_page)  # direct or relayed, as ICE finds it
+    wait_for_frames(doctor_page)
+
+
+def test_a_patient_books_a_video_visit_with_the_form(visit_server, contexts, doctor, patient):
+    tomorrow = (timezone.localdate() + datetime.timedelta(days=1)).isoformat()
+    page = sign_in(contexts(), visit_server.url, patient, "/patient/")
+    form = page.get_by_test_id("book-form")
+    form.get_by_label("Doctor").select_option(str(doctor.pk))
+    form.get_by_label("Date", exact=True).fill(tomorrow)
+    expect(form.locator("#book-time option:not([value=''])").first).to_have_attribute("value", "09:00")
+    form.get_by_label("Time").select_option("09:00")
+    form.get_by_label("Kind of visit").select_option("VIDEO")
+    page.get_by_test_id("book-submit").click()
+    expect(page.get_by_test_id("book-success")).to_contain_text("09:00")
+    booked = Appointment.objects.get(patient=patient, doctor=doctor)
+    assert booked.mode == Mode.VIDEO
+    booked_row = page.locator(f'[data-testid="appointment-row"][data-id="{booked.pk}"]')
+    expect(booked_row.locator('[data-role="mode"]')).to_be_visible()
+    expect(booked_row.get_by_test_id("join-visit")).to_be_visible()
+
+
+# 7
 @pytest.mark.skipif(NGINX is None, reason="needs nginx (apt-get install nginx)")
 @pytest.mark.skipif(not settings.REDIS_URL, reason="two nodes relay signals through Redis (REDIS_URL)")
 def test_a_call_between_two_nodes_behind_nginx(django_db_setup, coturn, contexts, doctor, patient):

@@ -26,6 +26,10 @@ function renderRow(a) {
       }),
     );
   }
+  if (a.mode === "VIDEO" && isActive(a)) {
+    const visit = () => location.assign(`/visit/${a.id}/`);
+    actions.append(el("button", { type: "button", "data-testid": "join-visit", text: t("visit.join"), onclick: visit }));
+  }
   actions.append(...moveButtons(a, (id) => cancel(id))); // a patient's one move: cancelling
   return el(
     "li",
@@ -40,6 +44,7 @@ function renderRow(a) {
       "div",
       { class: "appt-meta" },
       el("span", { class: "qtag", text: t("queue.number", { number: a.queue_number }) }),
+      a.mode === "VIDEO" ? el("span", { class: "qtag", "data-role": "mode", text: t("visit.video") }) : null,
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
     actions.childElementCount ? actions : null,
@@ -213,6 +218,7 @@ form.addEventListener("submit", async (event) => {
   const body = { doctor: Number(doctorSelect.value) || null, date: dateInput.value, time: timeSelect.value };
   const reason = $("#book-reason").value.trim();
   if (reason) body.reason = reason;
+  if ($("#book-mode").value === "VIDEO") body.mode = "VIDEO";
   const missing = {};
   if (!body.doctor) missing.doctor = [t("book.need_doctor")];
   if (!body.date) missing.date = [t("book.need_date")];
