@@ -12,7 +12,10 @@ WS_MAX := 65536
 # environment or in .env wins. And LOCAL_HTTP=true: plain http:// on HOST:PORT, so no HTTPS redirect,
 # Secure cookies or HSTS (a deployment behind TLS keeps them).
 KEY_FILE := $(CURDIR)/.secret_key
-LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
+# Web Push's VAPID key (docs/push.md) is kept the same way, in VAPID_KEY_FILE (a P-256 PEM, gitignored,
+# mode 600), so browsers' subscriptions survive restarts; VAPID_PRIVATE_KEY in the environment or .env wins.
+VAPID_KEY_FILE := $(CURDIR)/.vapid_key.pem
+LOCAL    := SECRET_KEY_FILE=$(KEY_FILE) VAPID_PRIVATE_KEY_FILE=$(VAPID_KEY_FILE) LOCAL_HTTP=$${LOCAL_HTTP:-true}
 # daphne listens through a Twisted endpoint because -b/-p keep Twisted's listen backlog of 50, and a
 # burst of new connections (every portal reconnecting after a blip) beyond it is refused. The kernel
 # caps BACKLOG at net.core.somaxconn. An IPv6 HOST's colons are escaped, as the endpoint syntax needs.
@@ -30,7 +33,9 @@ DAPHNE_FLAGS = --websocket-max-message-size $(WS_MAX) --websocket-max-frame-size
 	--websocket_connect_timeout $(WS_CONNECT_TIMEOUT)
 # `make run-cluster`: NODES daphne processes on ports BASE_PORT, BASE_PORT+1, … behind nginx on
 # HOST:PORT (deploy/cluster.py; docs/cluster.md). The launcher restarts any of its
-# processes that exits by itself (with backoff); Ctrl-C stops them all.
+# processes that exits by itself (with backoff); Ctrl-C stops them all. CLUSTER_TURN=1 runs a coturn
+# beside them for the video visits (TURN_HOST, TURN_PORT, TURN_MIN_PORT/TURN_MAX_PORT, TURN_SECRET or
+# one generated into .turn_secret; docs/cluster.md).
 NODES     ?= 2
 BASE_PORT ?= 8001
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -55,8 +60,15 @@ setup: $(VENV)/.runtime
 $(KEY_FILE): | $(PY)
 	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@.tmp && mv $@.tmp $@
 
+$(VAPID_KEY_FILE): | setup
+	umask 077 && $(PY) -c 'from cryptography.hazmat.primitives import serialization as s; \
+		from cryptography.hazmat.primitives.asymmetric import ec; \
+		key = ec.generate_private_key(ec.SECP256R1()); \
+		print(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end="")' \
+		> $@.tmp && mv $@.tmp $@
+
 # collectstatic: deployed (DEBUG off) the pages name static files by a hash of their content.
-migrate: setup $(KEY_FILE)
+migrate: setup $(KEY_FILE) $(VAPID_KEY_FILE)
 	$(LOCAL) $(PY) manage.py migrate --noinput
 	$(LOCAL) $(PY) manage.py collectstatic --noinput -v 0
 	$(LOCAL) $(PY) manage.py seed_demo
@@ -86,11 +98,15 @@ pdf-libs:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; fi
 
-# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils).
+# The tests read the prescriptions' PDFs as a reader would, with poppler's pdftotext (poppler-utils),
+# and start a coturn of their own (Debian's coturn: turnserver, turnutils_uclient).
 test-tools:
 	@command -v pdftotext >/dev/null 2>&1 || { \
 		echo "pdftotext is missing: installing Debian's poppler-utils"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
+	@command -v turnserver >/dev/null 2>&1 || { \
+		echo "turnserver is missing (the TURN tests start a coturn of their own): installing Debian's coturn"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; }
 
 # PostgreSQL and Redis are named before anything is migrated: a cluster on SQLite would not share.
 cluster-check: setup

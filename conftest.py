@@ -16,6 +16,7 @@ from accounts.tests.factories import DoctorFactory, UserFactory
 from appointments.services import appointment_book
 from documents.append_only import flushing
 from tests.support import bearer_client, hhmm, user_of
+from tests.support.coturn import coturn  # noqa: F401 (a fixture: a coturn of the run's own, started on first use)
 
 LIVE_TESTS = Path(__file__).parent / "tests"
 
@@ -173,3 +174,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+@pytest.fixture
+def push_receiver(settings):
+    """A push service of the test's own on loopback (tests/support/push_receiver.py), allowed as an
+    endpoint (PUSH_ENDPOINT_ALLOW), checking every message's VAPID token against this run's key."""
+    from notifications.webpush import application_server_key
+    from tests.support.push_receiver import PushReceiver
+
+    receiver = PushReceiver(subject=settings.VAPID_SUBJECT, server_key=application_server_key()).start()
+    settings.PUSH_ENDPOINT_ALLOW = [f"{receiver.origin}/"]
+    yield receiver
+    receiver.stop()

@@ -115,6 +115,7 @@ class AppointmentViewSet(
             time=data["time"],
             reason=data.get("reason", ""),
             patient=data.get("patient"),
+            mode=data["mode"],
         )
         return Response(self.get_serializer(appointment).data, status=status.HTTP_201_CREATED)
 

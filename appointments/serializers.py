@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts.models import Doctor, Role, User
 
-from .models import Appointment, Status
+from .models import Appointment, Mode, Status
 from .payloads import appointment_payload
 
 TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
@@ -75,6 +75,7 @@ class AppointmentBookSerializer(serializers.Serializer):
     date = serializers.DateField()
     time = serializers.TimeField(input_formats=TIME_FORMATS)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    mode = serializers.ChoiceField(choices=Mode.choices, required=False, default=Mode.IN_PERSON)
 
     def to_internal_value(self, data):
         # A patient books for themselves whatever `patient` says (the service sees to it), so a
@@ -90,9 +91,10 @@ class AppointmentBookSerializer(serializers.Serializer):
 
 
 class AppointmentChangeSerializer(serializers.Serializer):
-    """What PATCH/PUT may change: the status, and/or the date and time (a reschedule)."""
+    """What PATCH/PUT may change: the status, the date and time (a reschedule) and/or the mode."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
+    mode = serializers.ChoiceField(choices=Mode.choices, required=False)
     date = serializers.DateField(required=False)
     time = serializers.TimeField(required=False, input_formats=TIME_FORMATS)
 

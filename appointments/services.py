@@ -15,10 +15,11 @@ from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from notifications.models import EventType, Notification, NotificationType
 from notifications.services import notifications_create
 
-from .models import ACTIVE_STATUSES, HOLDS_SLOT, Appointment, IdempotencyRecord, Status
+from .models import ACTIVE_STATUSES, HOLDS_SLOT, Appointment, IdempotencyRecord, Mode, Status
 from .payloads import appointment_payload
 from .reminders import reminders_drop, reminders_plan
 from .selectors import has_active_appointment
+from .signals import queue_days_changed
 from .texts import notification_about as _notification
 
 PATIENT, DOCTOR, ADMIN = "patient", "doctor", "admin"
@@ -79,6 +80,8 @@ def _publish(appointment: Appointment, notifications: list[Notification], *, que
     )
     # No reader: the queue is counted on the floor above; each server process with watchers reads it.
     outbox.queue_changed(appointment.doctor_id, *queue_days)
+    if queue_days:  # the queue's alerts (on the floor above) follow who is now first in line
+        queue_days_changed.send(sender=Appointment, doctor_id=appointment.doctor_id, days=tuple(queue_days))
 
 
 def _lock_bookable_doctor(doctor_id: int) -> Doctor:
@@ -195,9 +198,16 @@ def check_slot_free(*, doctor_id: int, date: datetime.date, time: datetime.time,
 
 @transaction.atomic
 def appointment_book(
-    *, actor, doctor: Doctor | int, date: datetime.date, time: datetime.time, reason: str = "", patient=None
+    *,
+    actor,
+    doctor: Doctor | int,
+    date: datetime.date,
+    time: datetime.time,
+    reason: str = "",
+    patient=None,
+    mode: str = Mode.IN_PERSON,
 ) -> Appointment:
-    """Book a slot: CONFIRMED with the next queue number of the doctor's day.
+    """Book a slot: CONFIRMED with the next queue number of the doctor's day, in person or by video (`mode`).
 
     A patient always books for themselves; a doctor (in their own schedule) or staff name the patient.
     `doctor` is a doctor or its id: the doctor is read afresh under the lock of its row, so concurrent
@@ -218,6 +228,7 @@ def appointment_book(
                 reason=reason,
                 status=Status.CONFIRMED,
                 queue_number=queue_number,
+                mode=mode,
             )
             _save(appointment, actor=actor, force_insert=True)
     except IntegrityError as exc:  # the database's constraint is the last word on the slot
@@ -363,6 +374,30 @@ def appointment_set_reason(*, actor, appointment: Appointment, reason: str) -> A
     return appointment
 
 
+@transaction.atomic
+def appointment_set_mode(*, actor, appointment: Appointment, mode: str) -> Appointment:
+    """Make a visit in person or by video; its patient and doctor get `appointment_updated`.
+
+    Its patient, its doctor or staff may, while it is PENDING or CONFIRMED (later: Conflict).
+    No notification: both see the change on the appointment itself.
+    """
+    if role_in(appointment, actor) is None:
+        raise NotFound(gettext("No such appointment."))
+    if mode not in Mode.values:
+        raise InvalidInput(gettext("Choose IN_PERSON or VIDEO."), field="mode")
+    appointment = _reload(appointment.pk, lock=True)
+    if not appointment.is_active:
+        raise Conflict(
+            gettext("A %(status)s appointment's mode cannot change.") % {"status": appointment.status}, field="mode"
+        )
+    if appointment.mode == mode:
+        return appointment
+    appointment.mode = mode
+    _save(appointment, actor=actor, update_fields=["mode", "updated_at"])
+    _publish(appointment, [])
+    return appointment
+
+
 def appointment_change(
     *,
     actor,
@@ -370,13 +405,18 @@ def appointment_change(
     status: str | None = None,
     date: datetime.date | None = None,
     time: datetime.time | None = None,
+    mode: str | None = None,
 ) -> Appointment:
-    """A PATCH: reschedule and/or move the status, all or nothing.
+    """A PATCH: change the mode, reschedule and/or move the status, all or nothing.
 
-    Each service is a transaction of its own; only a PATCH that does both needs one around them.
+    Each service is a transaction of its own; only a PATCH that does more than one needs one around them.
+    The mode changes first: a PATCH that also ends the appointment may still set it.
     """
     moves = date is not None or time is not None
-    with transaction.atomic() if moves and status is not None else nullcontext():
+    several = sum((moves, status is not None, mode is not None)) > 1
+    with transaction.atomic() if several else nullcontext():
+        if mode is not None:
+            appointment = appointment_set_mode(actor=actor, appointment=appointment, mode=mode)
         if moves:
             appointment = appointment_reschedule(actor=actor, appointment=appointment, date=date, time=time)
         if status is not None:

@@ -1,7 +1,7 @@
 """The texts of appointment notifications, rendered in each recipient's language when stored.
 
 The appointment's reason is never part of them. Those that may go out by SMS to a user who is
-offline (cancellations, reschedules, reminders) also have a one-segment SMS form.
+offline (cancellations, reschedules, reminders, the queue's alerts) also have a one-segment SMS form.
 """
 
 from django.utils import translation
@@ -36,16 +36,21 @@ TEXTS = {
         _("Appointment Reminder"),
         _("Reminder: your appointment with {doctor} is on {date} at {time}"),
     ),
+    # The queue's alerts (queues.alerts), sent on the day: the doctor and the number, nothing else.
+    "queue_called_patient": (_("It's your turn"), _("{doctor} is calling #{number}, your number: please go in now.")),
+    "queue_next_patient": (_("You're next"), _("You're next in {doctor}'s queue, with #{number}: please be ready.")),
 }
 
 # The SMS forms: one segment each, also in Bangla (70 UTF-16 units); `{name}` (the other person) is
-# shortened to fit when it is long. No reason, no queue number.
+# shortened to fit when it is long. No reason; the queue's alerts name the number (`{number}`).
 SMS_TEXTS = {
     "cancelled_patient": _("Cancelled: your appointment with {name} on {date} at {time}. MediConnect"),
     "cancelled_doctor": _("Cancelled: {name}'s appointment on {date} at {time}. MediConnect"),
     "rescheduled_patient": _("Rescheduled: your appointment with {name} is now {date} at {time}. MediConnect"),
     "rescheduled_doctor": _("Rescheduled: {name}'s appointment is now {date} at {time}. MediConnect"),
     "reminder_patient": _("Reminder: your appointment with {name} on {date} at {time}. MediConnect"),
+    "queue_called_patient": _("Your turn: {name} is calling #{number}. MediConnect"),
+    "queue_next_patient": _("You're next: {name}, #{number}. MediConnect"),
 }
 
 
@@ -71,6 +76,6 @@ def notification_about(user, key: str, appointment: Appointment, kind: str) -> N
         if key in SMS_TEXTS:
             other = params["patient"] if key.endswith("_doctor") else params["doctor"]
             notification.sms_text = fit_one_segment(
-                str(SMS_TEXTS[key]), name=other, date=params["date"], time=params["time"]
+                str(SMS_TEXTS[key]), name=other, date=params["date"], time=params["time"], number=params["number"]
             )
     return notification

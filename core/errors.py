@@ -36,3 +36,13 @@ class Conflict(DomainError):
     """The change collides with the current state (a slot already held)."""
 
     code = "conflict"
+
+
+class TooSoon(DomainError):
+    """The same request came again before it may (a video call rung twice within its pause)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

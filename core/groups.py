@@ -11,6 +11,7 @@ QUEUE_CHANGED = "queue.changed"  # a queue changed, state not read: each process
 QUEUE_REVOKE = "queue.revoke"  # a user's sockets leave a doctor's queue (`doctor_id`)
 SOCKETS_CLOSE = "sockets.close"  # every socket of the group closes with `code`
 SOCKETS_EVICT = "sockets.evict"  # the named `sockets` of a user close with `code`
+CALL_RELAY = "call.relay"  # a video visit's signal for a user's sockets, live only: `frame` (never stored)
 STREAM_HEAD = "stream.head"  # a user's newest seq, for sockets that may have missed pushes (`seq`)
 
 

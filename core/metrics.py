@@ -41,3 +41,10 @@ HTTP_LATENCY = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+# Video visits (visits.services), as the visit pages report them: a call starts with a join when
+# nobody is in, connects once, fails when it gave up before connecting. Counted by the process that
+# took the report, after commit; sum over the processes.
+CALLS_STARTED = Counter("mediconnect_calls_started", "Video visit calls started (the first join of a call).")
+CALLS_CONNECTED = Counter("mediconnect_calls_connected", "Video visit calls whose media connected.")
+CALLS_FAILED = Counter("mediconnect_calls_failed", "Video visit calls that failed before they connected.")

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.groups import (
+    CALL_RELAY,
     EVENT_PUSH,
     QUEUE_CHANGED,
     QUEUE_PUSH,
@@ -226,3 +227,13 @@ async def evict_sockets(user_id: int, names: list[str], code: int = CLOSE_TOO_MA
     """Close the named sockets of a user (each process's sockets know their own name), on every process, now."""
     group = user_group(user_id)
     await get_channel_layer().group_send(group, {"type": SOCKETS_EVICT, "sockets": names, "code": code, "group": group})
+
+
+async def call_relay(user_id: int, text: str) -> None:
+    """Hand a video visit's signal frame to every open socket of a user, on every process, now.
+
+    Live only: nothing is stored, nothing to replay (a signal is stale within seconds, and its SDP and
+    ICE candidates carry network addresses). A layer that fails raises to the sender's handler.
+    """
+    group = user_group(user_id)
+    await get_channel_layer().group_send(group, {"type": CALL_RELAY, "frame": text, "group": group})

@@ -12,25 +12,31 @@ REDIS_URL. nginx listens on --host:--port, balances over the nodes round robin a
 collected static files (deploy/nginx/). Its configuration, pid, temporary files and log live in
 the runtime directory (--runtime, `.cluster/`), so no system file is read or written but Debian's
 mime.types. Extra commands (the task worker, …) listed in WORKERS below or in the WORKERS
-environment variable (`;` between commands) run beside the nodes.
+environment variable (`;` between commands) run beside the nodes. With CLUSTER_TURN=1 a coturn
+runs beside them too (the video visits' TURN and STUN server; `turn_config` below), and the nodes
+hand out its credentials.
 
 Once the cluster is up, the launcher supervises it: a node, a worker or nginx that exits by itself
 is started again, after 0.5 s doubling to 10 s for a process that keeps failing (the delay starts
 over once it has run 30 s), and the others serve meanwhile; each exit and return is logged. Each
-process's pid is in the runtime directory (`node1.pid`, …). Only Ctrl-C (or SIGTERM) stops
+process's pid is in the runtime directory (`node1.pid`, …; `coturn.pid`). Only Ctrl-C (or SIGTERM) stops
 everything: the nodes first (they close their sockets with 1012 so the clients move on), then
 nginx and the workers. A node that does not come up at the start stops the launcher with an error.
 """
 
 import argparse
 import contextlib
+import dataclasses
 import grp
+import ipaddress
 import os
 import pwd
 import resource
+import secrets
 import shlex
 import shutil
 import signal
+import socket
 import ssl
 import string
 import subprocess
@@ -316,6 +322,159 @@ def exit_status(code: int) -> str:
         return f"signal {-code}"
 
 
+# --- coturn (CLUSTER_TURN=1) ----------------------------------------------------------------------
+
+# The video visits' TURN/STUN server beside the nodes: Debian's coturn as a process of the launcher's
+# own, its configuration, pid, database and log in the runtime directory (no /etc/turnserver.conf,
+# not Debian's service). Its secret is TURN_SECRET, or one generated once into TURN_SECRET_FILE
+# (default .turn_secret, gitignored, mode 600) as `make run` keeps its signing key, so credentials
+# handed out before a restart still work. It listens on TURN_HOST (default HOST) at TURN_PORT
+# (3478) and relays on UDP ports TURN_MIN_PORT..TURN_MAX_PORT (49152..49251); the nodes get
+# TURN_URLS, STUN_URLS and TURN_SECRET pointing at it. deploy/coturn.conf is a server's own.
+DEFAULT_TURN_SECRET_FILE = ROOT / ".turn_secret"
+TURN_PORT, TURN_MIN_PORT, TURN_MAX_PORT = 3478, 49152, 49251
+
+
+def find_turnserver() -> str | None:
+    found = shutil.which("turnserver")
+    if found:
+        return found
+    return "/usr/bin/turnserver" if os.access("/usr/bin/turnserver", os.X_OK) else None
+
+
+def turn_secret(env: dict) -> str:
+    """TURN_SECRET from the environment, else the one in TURN_SECRET_FILE (made there once)."""
+    if env.get("TURN_SECRET"):
+        return env["TURN_SECRET"]
+    path = Path(env.get("TURN_SECRET_FILE") or DEFAULT_TURN_SECRET_FILE)
+    if not path.exists():
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        os.replace(path.with_suffix(".tmp"), path)
+    return path.read_text().strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Turn:
+    """Where the cluster's coturn listens and relays, and its secret."""
+
+    host: str
+    port: int
+    min_port: int
+    max_port: int
+    secret: str
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.host).is_loopback
+
+    def urls(self) -> dict[str, str]:
+        """The nodes' settings: TURN over UDP and over TCP (for networks that block UDP), and STUN."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return {
+            "TURN_URLS": f"turn:{host}:{self.port}?transport=udp,turn:{host}:{self.port}?transport=tcp",
+            "STUN_URLS": f"stun:{host}:{self.port}",
+            "TURN_SECRET": self.secret,
+        }
+
+
+def turn_from_env(env: dict, *, host: str) -> Turn:
+    """The coturn CLUSTER_TURN=1 asks for. Its address must be one the browsers reach (not 0.0.0.0)."""
+    address = (env.get("TURN_HOST") or host).strip("[]")
+    try:
+        unspecified = ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        raise SystemExit(
+            f"TURN_HOST must be an IP address (coturn listens and relays on it), not {address!r}"
+        ) from None
+    if unspecified:
+        raise SystemExit("CLUSTER_TURN=1 with HOST on every interface: set TURN_HOST to the address browsers reach")
+    return Turn(
+        host=address,
+        port=int(env.get("TURN_PORT") or TURN_PORT),
+        min_port=int(env.get("TURN_MIN_PORT") or TURN_MIN_PORT),
+        max_port=int(env.get("TURN_MAX_PORT") or TURN_MAX_PORT),
+        secret=turn_secret(env),
+    )
+
+
+def write_turn_config(runtime: Path, turn: Turn) -> Path:
+    """turnserver.conf in `runtime`, readable by its owner alone (it holds the secret)."""
+    runtime = Path(runtime).resolve()
+    lines = [
+        f"listening-ip={turn.host}",
+        f"relay-ip={turn.host}",
+        f"listening-port={turn.port}",
+        f"min-port={turn.min_port}",
+        f"max-port={turn.max_port}",
+        "use-auth-secret",
+        f"static-auth-secret={turn.secret}",
+        "realm=mediconnect.local",
+        "fingerprint",
+        "no-tls",
+        "no-dtls",
+        "no-cli",
+        "no-rfc5780",
+        "no-software-attribute",
+        "no-multicast-peers",
+        f"pidfile={runtime / 'turnserver.pid'}",
+        f"userdb={runtime / 'turnserver.db'}",
+        "log-file=stdout",
+        "simple-log",
+    ]
+    if turn.loopback:
+        # Only browsers of this machine reach a coturn on the loopback, and their relayed candidates
+        # are loopback addresses: without this, coturn refuses to relay between them (403). Never on
+        # an address others reach (the relay would open this machine's loopback services to them).
+        lines.append("allow-loopback-peers")
+    path = runtime / "turnserver.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    path.chmod(0o600)  # an older file keeps its mode through O_CREAT
+    return path
+
+
+def check_turn_port_free(turn: Turn) -> None:
+    """coturn on a taken port would not say so, and another STUN server (Debian's coturn service on
+    3478) would answer in its place: refuse to start instead."""
+    family = socket.AF_INET6 if ":" in turn.host else socket.AF_INET
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(family, kind) as sock:
+            try:
+                sock.bind((turn.host, turn.port))
+            except OSError as exc:
+                raise SystemExit(
+                    f"TURN_PORT {turn.port} on {turn.host} is taken ({exc.strerror}): another coturn "
+                    "(Debian's service?) listens there; set TURN_PORT to a free port"
+                ) from None
+
+
+def stun_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether a STUN Binding request to host:port (UDP) is answered with success within `timeout`."""
+    transaction = secrets.token_bytes(12)
+    request = (0x0001).to_bytes(2, "big") + bytes(2) + (0x2112A442).to_bytes(4, "big") + transaction
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request, (host, port))
+            answer = sock.recv(2048)
+        except OSError:  # refused (nothing listens yet) or timed out
+            return False
+    return answer[:2] == (0x0101).to_bytes(2, "big") and answer[8:20] == transaction
+
+
+def wait_stun(turn: Turn, process: subprocess.Popen, *, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not stun_answers(turn.host, turn.port):  # each try waits up to 0.5 s for the answer
+        if process.poll() is not None:
+            raise RuntimeError(f"coturn exited with {exit_status(process.returncode)} before it answered STUN")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"coturn did not answer STUN on {turn.host}:{turn.port} within {timeout:.0f} s")
+
+
 # --- the settings the cluster needs ----------------------------------------------------------------
 
 
@@ -485,6 +644,14 @@ def run(opts) -> int:
     # nginx on this machine forwards every request: its X-Forwarded-For names the client.
     env.setdefault("TRUSTED_PROXIES", "127.0.0.1,::1")
     env.update(files_env(env))
+    turn = None
+    if env.get("CLUSTER_TURN", "").lower() in {"1", "true", "yes"}:
+        turnserver = find_turnserver()
+        if turnserver is None:
+            raise SystemExit("CLUSTER_TURN=1 needs coturn's turnserver: apt-get install coturn")
+        turn = turn_from_env(env, host=opts.host)
+        check_turn_port_free(turn)
+        env.update(turn.urls())
     daphne_args = shlex.split(opts.daphne_args)
     workers = worker_commands()  # a mistake in WORKERS stops us before anything starts
     runtime = config.parent
@@ -501,6 +668,10 @@ def run(opts) -> int:
     others = [Supervised(f"worker{i}", command, env, runtime=runtime) for i, command in enumerate(workers, start=1)]
     front = Supervised("nginx", nginx_command(nginx, config), env, runtime=runtime)
     others.append(front)
+    relay = None
+    if turn is not None:
+        relay = Supervised("coturn", [turnserver, "-c", str(write_turn_config(runtime, turn))], env, runtime=runtime)
+        others.append(relay)
     started: list[Supervised] = []
     supervising = False
     stop_requested: list[str] = []
@@ -545,6 +716,13 @@ def run(opts) -> int:
         # Announced once nginx answers (a listen address of every interface is asked on the loopback).
         probed = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(shown, shown)  # noqa: S104
         wait_healthy(f"http://{probed}:{opts.port}/healthz", front.process.popen, timeout=30)
+        if relay is not None:
+            wait_stun(turn, relay.process.popen)
+            print(
+                f"coturn: {turn.urls()['TURN_URLS']} (pid {relay.process.popen.pid}, "
+                f"relay ports {turn.min_port}-{turn.max_port})",
+                flush=True,
+            )
         print(
             f"MediConnect on http://{shown}:{opts.port}/ : nginx over {opts.nodes} node(s); Ctrl-C stops them all",
             flush=True,

@@ -553,3 +553,28 @@ TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=3600)
 # The visit page asks for relay-only ICE (no direct path: both sides' addresses stay hidden from each
 # other, all media through TURN); `/visit/{id}/?relay=1` asks for it on one page.
 VIDEO_FORCE_RELAY = env.bool("VIDEO_FORCE_RELAY", default=False)
+
+# Web Push (contract v1.2, docs/push.md): every stored notification also goes to its user's browser
+# subscriptions, signed with this VAPID key (RFC 8292): VAPID_PRIVATE_KEY (a PEM, or the raw 32-byte
+# P-256 private key in base64url), else the file VAPID_PRIVATE_KEY_FILE names (`make run` generates
+# one). VAPID_SUBJECT (`mailto:` or `https:`) is the contact the push services see. No key: Web Push
+# is off (GET /api/push/key/ answers 503, nothing is sent; `manage.py check` warns). Endpoints must be
+# https:// on a public address, unless they start with a prefix of PUSH_ENDPOINT_ALLOW (tests).
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="").strip()
+if not VAPID_PRIVATE_KEY and env("VAPID_PRIVATE_KEY_FILE", default=""):
+    VAPID_PRIVATE_KEY = Path(env("VAPID_PRIVATE_KEY_FILE")).read_text().strip()
+VAPID_SUBJECT = env("VAPID_SUBJECT", default="").strip()
+if VAPID_SUBJECT and not VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    raise ImproperlyConfigured(f"VAPID_SUBJECT must be a mailto: or https: URL, not {VAPID_SUBJECT!r}.")
+if VAPID_PRIVATE_KEY and not VAPID_SUBJECT:
+    # `make run` and DEBUG: a local contact; a deployment names its own (push services may reject localhost).
+    if not (DEBUG or env.bool("LOCAL_HTTP", default=False)):
+        raise ImproperlyConfigured("VAPID_SUBJECT (mailto: or https:) must be set with a VAPID key.")
+    VAPID_SUBJECT = "mailto:webpush@localhost"
+PUSH_ENDPOINT_ALLOW = [p for p in env.list("PUSH_ENDPOINT_ALLOW", default=[]) if p]
+# Each push: this long at most (connect and answer); a message not accepted is tried again with
+# backoff (PUSH_RETRY_SECONDS doubling, or the service's Retry-After when longer, capped at an hour)
+# up to PUSH_MAX_ATTEMPTS times.
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+PUSH_RETRY_SECONDS = env.int("PUSH_RETRY_SECONDS", default=10)
+PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=6)

@@ -5,6 +5,7 @@ client and the live daphne processes speak it. The environment still wins; tests
 same key to the daphne processes it starts.
 """
 
+import base64
 import os
 import secrets
 import tempfile
@@ -20,5 +21,10 @@ os.environ.setdefault("STATICFILES_MANIFEST", "false")
 # Uploaded documents of the run (and of the live servers it starts) in a directory of its own, not the
 # checkout's private-media/; the root conftest removes it at the end.
 os.environ.setdefault("FILES_ROOT", os.path.join(tempfile.gettempdir(), f"mediconnect-test-files-{os.getpid()}"))
+
+# Web Push: a VAPID key of the run's own (the raw 32-byte scalar, base64url), which the live servers and
+# workers the tests start inherit through the environment, as they do SECRET_KEY.
+os.environ.setdefault("VAPID_PRIVATE_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode())
+os.environ.setdefault("VAPID_SUBJECT", "mailto:push-tests@mediconnect.test")
 
 from mediconnect.settings import *  # noqa: E402, F403

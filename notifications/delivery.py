@@ -1,7 +1,8 @@
 """Offline delivery (contract v1.1): important notifications by email and SMS to users with no open socket.
 
 `deliveries_plan` runs in the transaction that stores the notifications: for each one of an
-OFFLINE_TYPES type, it stores a `Delivery` per channel the user wants, and queues a wake-up of the
+OFFLINE_TYPES type (or an SMS_ONLY_TYPES one: the queue's alerts, a doctor's video call, by SMS
+only), it stores a `Delivery` per channel the user wants, and queues a wake-up of the
 task worker in the same transaction. It asks no server for presence while the change holds its
 locks: only the in-process store, which knows its sockets without a round trip (no Redis: one
 server process, whose sockets get what it pushes after commit), spares a user the rows.
@@ -31,13 +32,14 @@ from django_tasks import task
 from core.leases import claim_due
 
 from . import presence, sms
-from .models import OFFLINE_TYPES, Delivery, Notification
+from .models import OFFLINE_TYPES, SMS_ONLY_TYPES, Delivery, Notification
 
 logger = logging.getLogger(__name__)
 
 # How much later than a notification a heartbeat must be to show a socket that was there for it:
 # the push leaves after commit (within PUSH_TIMEOUT_SECONDS), and server clocks differ a little.
 SEEN_MARGIN_SECONDS = 2.0
+BY_SMS = OFFLINE_TYPES | SMS_ONLY_TYPES
 
 
 def _decision_time(notification_created: datetime.datetime) -> datetime.datetime:
@@ -61,6 +63,10 @@ def _email_body(notification: Notification, language: str) -> str:
     return f"{notification.message}\n\n{footer}\n"
 
 
+def _by_sms(user) -> bool:
+    return bool(user.notify_sms and user.phone)
+
+
 def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
     """Store the email and SMS deliveries of these just-stored notifications; the worker decides who needs them.
 
@@ -70,7 +76,7 @@ def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
     wanted = [
         n
         for n in notifications
-        if n.type in OFFLINE_TYPES and (n.user.notify_email or (n.user.notify_sms and n.user.phone))
+        if (n.type in OFFLINE_TYPES and n.user.notify_email) or (n.type in BY_SMS and _by_sms(n.user))
     ]
     if not wanted:
         return []
@@ -81,7 +87,7 @@ def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
         user = notification.user
         if notification.user_id in online:
             continue
-        if user.notify_email and user.email:
+        if notification.type in OFFLINE_TYPES and user.notify_email and user.email:
             deliveries.append(
                 Delivery(
                     notification=notification,
@@ -92,7 +98,7 @@ def deliveries_plan(notifications: list[Notification]) -> list[Delivery]:
                     due_at=now,
                 )
             )
-        if user.notify_sms and user.phone:
+        if _by_sms(user):
             text = notification.sms_text or sms.fit_one_segment("{name}", name=notification.title)
             deliveries.append(
                 Delivery(

@@ -32,6 +32,15 @@ OFFLINE_TYPES = frozenset(
         NotificationType.PRESCRIPTION_ISSUED,
     }
 )
+# The ones a user with no open socket gets by SMS only (v1.2): an email about your turn in the queue,
+# or a doctor ringing for a video visit, would arrive too late to act on.
+SMS_ONLY_TYPES = frozenset(
+    {
+        NotificationType.QUEUE_CALLED,
+        NotificationType.QUEUE_NEXT,
+        NotificationType.VIDEO_CALL,
+    }
+)
 
 
 class Notification(models.Model):
@@ -150,3 +159,65 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.channel} {self.notification_id} {self.state}"
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription (contract v1.2): where and how to send its user's notifications.
+
+    `endpoint` is the push service's URL for this browser, `p256dh` its P-256 public key and `auth`
+    its 16-byte secret (both base64url, as `PushSubscription.toJSON()` gives them): the message is
+    encrypted to them (RFC 8291). One row per endpoint and user; a push service that answers 404 or
+    410 has forgotten the browser, and the row goes (webpush.py). Deactivation or a new password
+    deletes all of a user's rows (signals.py).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.CharField(max_length=1024)
+    p256dh = models.CharField(max_length=100)
+    auth = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "endpoint"], name="push_subscription_one_per_endpoint")]
+
+    def __str__(self):
+        return f"push {self.pk} → {self.user_id}"
+
+
+class PushMessage(models.Model):
+    """One notification to send to one subscription, by the task worker (webpush.py).
+
+    Made in the transaction that stores the notification; claimed with a lease (core.leases) and
+    sent after commit. A push service's 2xx makes it SENT, never sent again; 429, 5xx and network
+    errors put it off (`due_at`, honouring Retry-After) up to PUSH_MAX_ATTEMPTS, then FAILED. A
+    404/410 deletes the subscription and with it this row. The payload is built at send time from
+    the notification, so nothing but ids is stored here.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        SENT = "SENT", "Sent"
+        FAILED = "FAILED", "Failed"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="push_messages")
+    subscription = models.ForeignKey(PushSubscription, on_delete=models.CASCADE, related_name="messages")
+    state = models.CharField(max_length=7, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField()
+    claim = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)  # the push service's last HTTP status
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "subscription"], name="push_message_one_per_subscription"),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(state="PENDING"), name="push_message_pending_due")
+        ]
+
+    def __str__(self):
+        return f"push {self.notification_id} → {self.subscription_id} {self.state}"

@@ -1,4 +1,4 @@
-from .models import Notification
+from .models import Notification, PushSubscription
 
 
 def notifications_of(user, *, unread_only: bool = False):
@@ -8,3 +8,8 @@ def notifications_of(user, *, unread_only: bool = False):
 
 def unread_count(user) -> int:
     return Notification.objects.filter(user=user, is_read=False).count()
+
+
+def push_subscriptions_of(user):
+    """The user's own Web Push subscriptions, newest first."""
+    return PushSubscription.objects.filter(user=user)

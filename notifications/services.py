@@ -3,15 +3,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 
 from core.errors import NotFound
 
 from . import stream
 from .delivery import deliveries_plan
-from .models import Event, EventType, Notification
+from .models import Event, EventType, Notification, PushSubscription
 from .payloads import all_notifications_read_data, new_notification_data, notification_read_data
+from .webpush import push_plan
 
 # Each notification event carries the user's unread count as this transaction sees it, read right
 # after its own write, by the statement that numbers the events (`stream.record_many`). Two changes
@@ -36,6 +37,8 @@ def notifications_create(
     stream.record_many([*_new_notification_events(created), *events])
     # Users with no socket open also get the important ones by email and SMS, sent by the worker.
     deliveries_plan(created)
+    # And every notification goes to the users' browsers by Web Push, sent by the worker.
+    push_plan(created)
     return created
 
 
@@ -120,3 +123,44 @@ def events_prune(*, before: datetime.datetime) -> int:
     """
     deleted, _ = Event.objects.filter(created_at__lt=before).delete()
     return deleted
+
+
+# A user's browsers: more than this many subscriptions and the oldest goes (a client that subscribes
+# in a loop cannot grow the table, nor the messages each notification makes).
+PUSH_SUBSCRIPTIONS_PER_USER = 20
+
+
+@transaction.atomic
+def push_subscription_add(*, user, endpoint: str, p256dh: str, auth: str) -> tuple[PushSubscription, bool]:
+    """Store a browser's subscription for the user (validated by the caller's serializer); returns it and
+    whether it is new. The same endpoint again: the existing row, with the keys the browser sent now."""
+    existing = PushSubscription.objects.select_for_update().filter(user=user, endpoint=endpoint).first()
+    if existing is not None:
+        if (existing.p256dh, existing.auth) != (p256dh, auth):
+            existing.p256dh, existing.auth = p256dh, auth
+            existing.save(update_fields=["p256dh", "auth"])
+        return existing, False
+    try:
+        with transaction.atomic():
+            subscription = PushSubscription.objects.create(user=user, endpoint=endpoint, p256dh=p256dh, auth=auth)
+    except IntegrityError:  # the same endpoint, subscribed by a request at the same moment
+        return PushSubscription.objects.get(user=user, endpoint=endpoint), False
+    extra = PushSubscription.objects.filter(user=user).order_by("-created_at", "-id")[PUSH_SUBSCRIPTIONS_PER_USER:]
+    stale = list(extra.values_list("pk", flat=True))
+    if stale:
+        PushSubscription.objects.filter(pk__in=stale).delete()
+    return subscription, True
+
+
+@transaction.atomic
+def push_subscription_delete(*, user, subscription_id: int) -> None:
+    """Forget one of the user's subscriptions; another user's (or none) is NotFound."""
+    deleted, _ = PushSubscription.objects.filter(user=user, pk=subscription_id).delete()
+    if not deleted:
+        raise NotFound(gettext("No such subscription."))
+
+
+def push_subscriptions_delete_all(*, user) -> int:
+    """Forget every subscription of the user (deactivation, a new password); returns how many."""
+    _, per_model = PushSubscription.objects.filter(user=user).delete()
+    return per_model.get("notifications.PushSubscription", 0)

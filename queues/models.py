@@ -3,6 +3,7 @@ import secrets
 from django.db import models
 
 from accounts.models import Doctor
+from appointments.models import Appointment
 
 
 class QueueDay(models.Model):
@@ -21,6 +22,27 @@ class QueueDay(models.Model):
 
     def __str__(self):
         return f"{self.doctor} {self.date}: now #{self.current_queue}"
+
+
+class QueueAlert(models.Model):
+    """That an appointment's patient was told it is their turn (QUEUE_CALLED) or that they are next
+    (QUEUE_NEXT): claimed in the transaction that stores the notification, at most one row per
+    appointment and kind (the unique constraint), so no path, retry or race tells them twice."""
+
+    class Kind(models.TextChoices):
+        CALLED = "QUEUE_CALLED", "It's your turn"
+        NEXT = "QUEUE_NEXT", "You're next"
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["appointment", "kind"], name="queue_alert_once")]
+
+    def __str__(self):
+        return f"{self.kind} for appointment {self.appointment_id}"
 
 
 def new_board_token() -> str:

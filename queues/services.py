@@ -4,17 +4,21 @@ import datetime
 import statistics
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Doctor
 from appointments.models import ACTIVE_STATUSES, Appointment, Status
+from appointments.texts import notification_about
 from core import outbox, wirejson
 from core.errors import InvalidInput
 from core.wire import CLOSE_BOARD_CHANGED, CLOSE_SIGNED_OUT
+from notifications.models import Notification
+from notifications.services import notifications_create
 
-from .models import Board, QueueDay, new_board_token
+from .models import Board, QueueAlert, QueueDay, new_board_token
 from .selectors import board_doctors, check_can_run_queue, queue_state
 
 UNSET = object()
@@ -122,6 +126,7 @@ def queue_update(
     if estimated_wait is not UNSET:
         row.estimated_wait = estimated_wait
     row.save()
+    queue_alerts_send(doctor_id=row.doctor_id, date=row.date, current_queue=row.current_queue)
     _tell_watchers(row)
     return row
 
@@ -145,6 +150,7 @@ def queue_call_next(*, actor, doctor: Doctor) -> QueueDay:
         )
     row.current_queue = following
     row.save()
+    queue_alerts_send(doctor_id=row.doctor_id, date=row.date, current_queue=row.current_queue)
     _tell_watchers(row)
     return row
 
@@ -153,6 +159,87 @@ def _tell_watchers(row: QueueDay) -> None:
     """Every socket watching the queue gets its state as it stands at commit (read once, then)."""
     doctor_id = row.doctor_id
     outbox.queue_changed(doctor_id, row.date, read=lambda: queue_snapshot(queue_state(doctor_id=doctor_id)))
+
+
+# The queue's alerts (contract v1.2): "It's your turn" and "You're next"
+
+ALERT_TEXTS = {QueueAlert.Kind.CALLED: "queue_called_patient", QueueAlert.Kind.NEXT: "queue_next_patient"}
+
+
+def _told(kind: str) -> Exists:
+    return Exists(QueueAlert.objects.filter(appointment=OuterRef("pk"), kind=kind))
+
+
+@transaction.atomic(savepoint=False)
+def queue_alerts_send(*, doctor_id: int, date: datetime.date, current_queue: int | None = None) -> list[Notification]:
+    """Tell the patient whose number the queue is at that it is their turn (QUEUE_CALLED), and the first
+    one waiting after it that they are next (QUEUE_NEXT); returns the notifications stored.
+
+    Only a CONFIRMED appointment of today, each kind at most once per appointment: the claim is a
+    QueueAlert row, unique per (appointment, kind), inserted in this transaction with the notification,
+    so two tabs calling next at once, a retry or a crash never tell anyone twice; a patient already
+    called is not told they are next. Whoever changes the queue row holds its lock and passes
+    `current_queue` (queue_update, queue_call_next); without it (after an appointment's change, see
+    queues.receivers) the row's lock is taken here first, so a queue's alerts are decided one at a time.
+    Two queries when nobody is to be told; a third claims, then the notifications are stored.
+    """
+    if date != _today():
+        return []
+    if current_queue is None:
+        locked = (
+            QueueDay.objects.select_for_update()
+            .filter(doctor_id=doctor_id, date=date)
+            .order_by()  # QueueDay's ordering would join the doctor and its user, and lock them too
+            .values_list("current_queue", flat=True)
+        )
+        current_queue = next(iter(locked), 0)
+    # The one being served (if active) and the first one waiting after it: the queue's front two.
+    front = list(
+        Appointment.objects.filter(
+            doctor_id=doctor_id, date=date, status__in=ACTIVE_STATUSES, queue_number__gte=current_queue
+        )
+        .select_related("patient", "doctor__user")
+        .annotate(called=_told(QueueAlert.Kind.CALLED), warned=_told(QueueAlert.Kind.NEXT))
+        .order_by("queue_number")[:2]
+    )
+    serving = front[0] if front and front[0].queue_number == current_queue else None
+    waiting = next((a for a in front if a.queue_number > current_queue), None)
+    wanted = []
+    if serving is not None and serving.status == Status.CONFIRMED and not serving.called:
+        wanted.append((serving, QueueAlert.Kind.CALLED))
+    if waiting is not None and waiting.status == Status.CONFIRMED and not (waiting.called or waiting.warned):
+        wanted.append((waiting, QueueAlert.Kind.NEXT))
+    if not wanted:
+        return []
+    claimed = _claim_alerts([(appointment.pk, kind) for appointment, kind in wanted])
+    notifications = [
+        notification_about(appointment.patient, ALERT_TEXTS[kind], appointment, kind)
+        for appointment, kind in wanted
+        if (appointment.pk, kind) in claimed
+    ]
+    return notifications_create(notifications=notifications) if notifications else []
+
+
+def _claim_alerts(pairs: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Insert the (appointment id, kind) alert rows not there yet, in one statement; returns those inserted.
+
+    ON CONFLICT DO NOTHING: a row another transaction holds uncommitted makes this one wait for it,
+    then skip it, so exactly one of two racing callers gets each row (and tells the patient).
+    """
+    qn = connection.ops.quote_name
+    table = qn(QueueAlert._meta.db_table)
+    appointment_col = qn(QueueAlert._meta.get_field("appointment").column)
+    kind_col, created_col = qn("kind"), qn("created_at")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    values = ", ".join(["(%s, %s, %s)"] * len(pairs))
+    params = [value for appointment_id, kind in pairs for value in (appointment_id, str(kind), now)]
+    sql = (
+        f"INSERT INTO {table} ({appointment_col}, {kind_col}, {created_col}) VALUES {values} "  # noqa: S608 (quoted names, bound values)
+        f"ON CONFLICT ({appointment_col}, {kind_col}) DO NOTHING RETURNING {appointment_col}, {kind_col}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(appointment_id, kind) for appointment_id, kind in cursor.fetchall()}
 
 
 # Display boards

@@ -37,6 +37,8 @@ from documents.tests import samples
 from tests.faults import CLOSE_SERVICE_RESTART, Client, next_slot
 from tests.live import NGINX, ROOT, Daphne, Endpoint, Nginx, free_port
 from tests.live import test_database_url as database_url  # (so that pytest does not collect it)
+from tests.support.coturn import TurnClient, binding_answers, free_port_range, require_turnserver, rest_credentials
+from tests.support.coturn import free_port as coturn_free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -749,3 +751,75 @@ def test_a_process_that_keeps_exiting_waits_0_5_s_doubling_to_10_s_and_0_5_s_aga
     assert log[1] == f"crasher restarted: pid {pids[1]}"
     restarts = [line.rsplit(" ", 2)[1] for line in log if "restarting it in" in line]
     assert restarts == ["0.5", "1", "2", "4", "8", "10", "10", "0.5"]
+
+
+# --- CLUSTER_TURN=1: a coturn beside the nodes -------------------------------------------------------
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode(errors="replace").split("=", 1) for pair in pairs if b"=" in pair)
+
+
+@needs_make
+def test_make_run_cluster_with_cluster_turn_runs_a_coturn_whose_secret_the_nodes_sign_with(launcher, tmp_path):
+    require_turnserver()
+    secret_file = tmp_path / "turn_secret"  # as .turn_secret: made once, mode 600
+    port, (first, last) = coturn_free_port(), free_port_range(8)
+    cluster = launcher(
+        CLUSTER_TURN="1",
+        TURN_PORT=port,
+        TURN_MIN_PORT=first,
+        TURN_MAX_PORT=last,
+        TURN_SECRET="",
+        TURN_SECRET_FILE=secret_file,
+    )
+    cluster.wait_for_line(rf"^coturn: turn:127\.0\.0\.1:{port}\?transport=udp", within=5)
+    secret = secret_file.read_text().strip()
+    assert len(secret) >= 32 and secret_file.stat().st_mode & 0o777 == 0o600
+    assert (cluster.runtime / "turnserver.conf").stat().st_mode & 0o777 == 0o600
+
+    node = environment_of(cluster.pid("node1"))
+    assert node["TURN_SECRET"] == secret
+    assert node["TURN_URLS"].split(",") == [
+        f"turn:127.0.0.1:{port}?transport=udp",
+        f"turn:127.0.0.1:{port}?transport=tcp",
+    ]
+    assert node["STUN_URLS"] == f"stun:127.0.0.1:{port}"
+
+    def allocate(with_secret: str):
+        username, credential = rest_credentials(secret=with_secret, expiry=int(time.time()) + 600, user="7")
+        with TurnClient("127.0.0.1", port) as client:
+            answer = client.allocate(username, credential)
+            return answer.error_code if not answer.ok else client.relayed
+
+    relayed = allocate(secret)
+    assert isinstance(relayed, tuple) and first <= relayed[1] <= last, relayed
+    assert allocate("not-" + secret) == 401
+
+    # Supervised like the others: killed, it is started again with the same secret.
+    victim = cluster.pid("coturn")
+    os.kill(victim, signal.SIGKILL)
+    cluster.wait_for_line(rf"coturn \(pid {victim}\) exited with signal SIGKILL", within=5)
+    cluster.wait_for_line(r"^coturn restarted: pid \d+", within=10)
+    deadline = time.monotonic() + 15
+    while not binding_answers("127.0.0.1", port):
+        assert time.monotonic() < deadline, cluster.output()[-3000:]
+    assert isinstance(allocate(secret), tuple)
+
+
+def test_cluster_turn_needs_an_address_browsers_reach_and_a_free_port(tmp_path):
+    env = {"TURN_SECRET": "s", "TURN_PORT": str(coturn_free_port())}
+    with pytest.raises(SystemExit, match="TURN_HOST"):
+        cluster_launcher.turn_from_env(env, host="0.0.0.0")  # noqa: S104
+    turn = cluster_launcher.turn_from_env({**env, "TURN_HOST": "127.0.0.1"}, host="0.0.0.0")  # noqa: S104
+    assert turn.loopback and turn.urls()["STUN_URLS"] == f"stun:127.0.0.1:{turn.port}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:  # as Debian's coturn service would
+        taken.bind(("127.0.0.1", turn.port))
+        with pytest.raises(SystemExit, match=f"TURN_PORT {turn.port}"):
+            cluster_launcher.check_turn_port_free(turn)
+
+    # Only a loopback coturn relays to loopback peers.
+    assert "allow-loopback-peers" in cluster_launcher.write_turn_config(tmp_path, turn).read_text()
+    public = cluster_launcher.turn_from_env({**env, "TURN_HOST": "192.0.2.10"}, host="127.0.0.1")
+    assert "allow-loopback-peers" not in cluster_launcher.write_turn_config(tmp_path, public).read_text()

@@ -83,11 +83,12 @@ BOOKING = [
     "INSERT the four events",
     "INSERT its reminder (one row per offset, one statement; due later than the worker's next sweep,"
     " it needs no wake-up of its own)",
+    "the two users' Web Push subscriptions (none here: no messages, no wake-up)",
     "RELEASE SAVEPOINT",
 ]
 
 
-def test_a_booking_costs_eleven_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
+def test_a_booking_costs_twelve_queries(api, patient, doctor, tomorrow, django_assert_num_queries):
     client = api(patient)
     body = {"doctor": doctor.pk, "date": tomorrow.isoformat(), "time": "09:00"}
 
@@ -147,12 +148,13 @@ def test_a_booking_with_an_idempotency_key(api, patient, doctor, tomorrow, djang
         # UPDATE, INSERT its audit-trail row, INSERT two notifications, reserve (counting the two
         # users' unread ones: unread_count), INSERT four events, "any other active appointment
         # with this doctor?" (queue revoke), RELEASE; + drop its reminders (UPDATE), INSERT the two
-        # users' email deliveries and queue the worker (which asks presence whether they are needed)
-        ("patient", "CANCELLED", 14),
+        # users' email deliveries and queue the worker (which asks presence whether they are needed);
+        # + the users' Web Push subscriptions (none here)
+        ("patient", "CANCELLED", 15),
         # the same with one notification, to the patient, which is not sent offline: + drop the reminders
-        ("doctor", "COMPLETED", 12),
+        ("doctor", "COMPLETED", 13),
         # the same without the revoke check: the appointment stays active
-        ("doctor", "CONFIRMED", 10),
+        ("doctor", "CONFIRMED", 11),
     ],
 )
 def test_a_status_change(api, book, patient, doctor, who, status, queries, django_assert_num_queries):
@@ -175,8 +177,9 @@ def test_a_reschedule(api, book, patient, doctor, tomorrow, django_assert_num_qu
     # its lock, the slot's holder and the day's last number in one aggregate, UPDATE, INSERT its
     # audit-trail row, INSERT two notifications, reserve (counting the two users' unread ones),
     # INSERT four events, RELEASE; + read its reminders, UPDATE them to the new time, INSERT the
-    # two users' email deliveries and queue the worker (which asks presence whether they are needed)
-    with django_assert_num_queries(16):
+    # two users' email deliveries and queue the worker (which asks presence whether they are needed),
+    # the two users' Web Push subscriptions (none here)
+    with django_assert_num_queries(17):
         response = client.patch(f"/api/appointments/{appointment.pk}/", {"time": "11:00"}, format="json")
 
     assert response.status_code == 200

@@ -6,10 +6,10 @@ from django.views.defaults import page_not_found
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import Conflict, DomainError, NotAllowed, NotFound
+from core.errors import Conflict, DomainError, NotAllowed, NotFound, TooSoon
 from mediconnect.operations.outage import API_DETAIL, RETRY_AFTER_SECONDS, is_outage, log_outage
 
-STATUS = {NotAllowed: 403, NotFound: 404, Conflict: 409}  # any other DomainError is a 400
+STATUS = {NotAllowed: 403, NotFound: 404, Conflict: 409, TooSoon: 429}  # any other DomainError is a 400
 
 
 def error_body(exc: DomainError) -> dict:
@@ -20,7 +20,8 @@ def error_body(exc: DomainError) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        return Response(error_body(exc), status=status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooSoon) else None
+        return Response(error_body(exc), status=status, headers=headers)
     if is_outage(exc):
         request = context.get("request")
         log_outage(getattr(request, "path", "api"), exc)

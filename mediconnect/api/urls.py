@@ -14,13 +14,14 @@ from accounts.api import (
 )
 from appointments.api import AppointmentViewSet, DoctorSlotsView
 from mediconnect.api.presence import PresenceView, UserPresenceView
-from notifications.api import NotificationViewSet
+from notifications.api import NotificationViewSet, PushKeyView, PushSubscriptionViewSet
 from queues.api import BoardView, QueueNextView, QueueView
 
 router = DefaultRouter()
 router.register("doctors", DoctorViewSet, basename="doctor")
 router.register("appointments", AppointmentViewSet, basename="appointment")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("push/subscriptions", PushSubscriptionViewSet, basename="push-subscription")
 
 urlpatterns = [
     path("auth/register/", RegisterView.as_view(), name="register"),
@@ -34,6 +35,7 @@ urlpatterns = [
     path("queues/<int:doctor_id>/", QueueView.as_view(), name="queue"),
     path("queues/<int:doctor_id>/next/", QueueNextView.as_view(), name="queue-next"),
     path("boards/<slug:token>/", BoardView.as_view(), name="board-api"),
+    path("push/key/", PushKeyView.as_view(), name="push-key"),
     path("presence/", PresenceView.as_view(), name="presence"),
     path("presence/<int:user_id>/", UserPresenceView.as_view(), name="user-presence"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -44,5 +46,6 @@ urlpatterns = [
         name="docs",
     ),
     path("", include("documents.urls")),
+    path("", include("visits.urls")),
     path("", include(router.urls)),
 ]

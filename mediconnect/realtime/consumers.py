@@ -12,6 +12,7 @@ timer and task are released on every way out (a close, a failed connect, an erro
 """
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -22,8 +23,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.selectors import doctor_by_id
-from core import wire, wirejson
-from core.errors import DomainError, InvalidInput, NotAllowed
+from core import outbox, wire, wirejson
+from core.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from core.groups import queue_group, user_group
 from core.metrics import REPLAYED_EVENTS, RESYNCS, WS_CONNECTIONS
 from mediconnect.realtime.failures import log_failure
@@ -32,6 +33,7 @@ from mediconnect.realtime.hub_socket import HubSocket
 from notifications import replay
 from queues.selectors import may_watch_queue, queue_state
 from queues.services import UNSET, queue_snapshot, queue_update
+from visits.selectors import CallAccess, call_participant, check_call_open
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ LARGEST_ID = wirejson.MAX_INT  # the contract's bound on whole numbers in reques
 RESYNC = "resync"  # instead of a replay
 RATE_PER_SECOND = 10  # client frames, sustained
 RATE_BURST = 30
+SIGNAL_MAX_BYTES = 16 * 1024  # a call_signal's `signal`, as compact JSON
+# A sender's right to signal in a call, read once and kept this long per socket (ICE candidates come
+# in bursts: one query per burst, not per candidate); the window itself is checked on every signal.
+CALL_ACCESS_SECONDS = 10.0
+CALL_ACCESS_KEPT = 4  # calls remembered per socket, the oldest dropped first
 
 
 class RateLimiter:
@@ -114,6 +121,15 @@ def _join(user, doctor_id: int) -> dict:
 
 
 @database_sync_to_async
+def _call_participant(user, appointment_id: int) -> CallAccess:
+    return call_participant(user, appointment_id)
+
+
+def _signal_size(signal: dict) -> int:
+    return len(json.dumps(signal, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+@database_sync_to_async
 def _update(user, doctor_id: int, current_queue: int, estimated_wait) -> None:
     queue_update(actor=user, doctor=doctor_by_id(doctor_id), current_queue=current_queue, estimated_wait=estimated_wait)
 
@@ -129,9 +145,13 @@ class EventConsumer(HubSocket):
     present = False
     counted = False  # in the process's open-socket gauge
 
+    frame_bytes = 0  # the size of the client frame being handled
+    greeted = False  # `ready` was sent
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.queues: set[int] = set()
+        self.calls: dict[int, tuple[float, CallAccess]] = {}  # appointment id → (when read, access)
 
     async def _open(self):
         self.user_id = int(self.scope["user_id"])  # the token carries it as text
@@ -163,6 +183,7 @@ class EventConsumer(HubSocket):
             self.counted = True
             WS_CONNECTIONS.inc()
         await self.send(wire.ready_frame(user_id=self.user.pk, role=self.user.role, last_event_id=newest))
+        self.greeted = True
         if resume_error:
             await self._error(wire.BAD_REQUEST, resume_error)
         if first == RESYNC:
@@ -254,6 +275,7 @@ class EventConsumer(HubSocket):
         if not self.limiter.allow():
             await self._error(wire.RATE_LIMITED, "Too many frames; slow down.")
             return
+        self.frame_bytes = size
         try:
             message = wirejson.loads(raw)
         except wirejson.MalformedJSON as exc:
@@ -294,7 +316,45 @@ class EventConsumer(HubSocket):
         wait = _int_field(data, "estimated_wait", required=False, allow_null=True)
         await _update(self.user, doctor_id, current, wait)
 
-    HANDLERS = {"join_queue": join_queue, "leave_queue": leave_queue, "update_queue": update_queue}
+    async def send_call_signal(self, data: dict):
+        """Relay a video visit's signal to the other participant's open sockets: live only, never stored.
+
+        Never logged nor echoed in an error: SDP and ICE candidates carry network addresses.
+        """
+        appointment_id = _int_field(data, "appointment_id")
+        signal = data.get("signal")
+        if not isinstance(signal, dict):
+            raise InvalidInput("signal must be a JSON object.")
+        # The frame holds the signal: only a frame over the limit needs the signal measured.
+        if self.frame_bytes > SIGNAL_MAX_BYTES and _signal_size(signal) > SIGNAL_MAX_BYTES:
+            raise InvalidInput(f"signal must be at most {SIGNAL_MAX_BYTES} bytes of JSON.")
+        access = await self._call_access(appointment_id)
+        try:
+            check_call_open(access)
+        except Conflict as exc:
+            raise NotAllowed(exc.message) from None
+        text = wire.call_signal_frame(appointment_id=appointment_id, from_user_id=self.user_id, signal=signal)
+        await outbox.call_relay(access.peer_id, text)
+
+    async def _call_access(self, appointment_id: int) -> CallAccess:
+        """Who is at the other end of the call, read at most every CALL_ACCESS_SECONDS per socket."""
+        now = time.monotonic()
+        kept = self.calls.get(appointment_id)
+        if kept is not None and now - kept[0] < CALL_ACCESS_SECONDS:
+            return kept[1]
+        access = await _call_participant(self.user, appointment_id)  # NotFound, NotAllowed: not kept
+        self.calls.pop(appointment_id, None)
+        while len(self.calls) >= CALL_ACCESS_KEPT:
+            self.calls.pop(next(iter(self.calls)))
+        self.calls[appointment_id] = (now, access)
+        return access
+
+    HANDLERS = {
+        "join_queue": join_queue,
+        "leave_queue": leave_queue,
+        "update_queue": update_queue,
+        "call_signal": send_call_signal,
+    }
 
     def _leave(self, doctor_id: int):
         self.hub.leave(queue_group(doctor_id), self)
@@ -366,6 +426,11 @@ class EventConsumer(HubSocket):
         """The user opened a socket over their limit: the named ones (their oldest) close."""
         if self.socket_name in message["sockets"]:
             await self._close_now(message["code"])
+
+    async def call_relay(self, message):
+        """A video visit's signal from the other participant: sent as it came (after `ready`), stored nowhere."""
+        if self.greeted and not self.released:
+            await self.send(message["frame"])
 
     async def queue_revoke(self, message):
         if message["doctor_id"] in self.queues:
