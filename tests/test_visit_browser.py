@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from appointments.models import Appointment, Mode, Status
 from appointments.tests.factories import AppointmentFactory
 from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, NGINX, Daphne, Nginx
 from tests.support.frames import check_frame
+from visits.models import CallEvent, CallLog
 
 pytestmark = BROWSER_TEST
 
@@ -167,6 +169,23 @@ def assert_relayed(stats: dict) -> None:
     assert "relay" in stats["ends"], stats  # the selected pair runs through the TURN server
 
 
+CALL_LOG = [("join", ""), ("connected", "relay"), ("leave", "")]
+
+
+def logged_events(appointment) -> set:
+    return set(CallEvent.objects.filter(log__appointment=appointment).values_list("user_id", "event", "route"))
+
+
+def poll(check, timeout: float = 15) -> bool:
+    """`check()` until it is true or `timeout` seconds have passed (a write the page makes on its own)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)  # polling the database, bounded by the deadline
+    return True
+
+
 def connect_call(doctor_page, patient_page) -> None:
     for page in (doctor_page, patient_page):
         expect(state(page)).to_have_attribute("data-state", "connected", timeout=CALL_TIMEOUT)
@@ -201,6 +220,10 @@ def test_doctor_and_patient_see_each_other_through_the_relay_and_hang_up_ends_bo
     # Both cameras are released.
     for page in (patient_page, doctor_page):
         page.wait_for_function("() => window.__connections.every((c) => c.connectionState === 'closed')")
+    # The call log has what each page reported: joined, connected through the relay, left.
+    expected = {(user.pk, kind, route) for user in (doctor.user, patient) for kind, route in CALL_LOG}
+    assert poll(lambda: logged_events(appointment) >= expected), logged_events(appointment)
+    assert CallLog.objects.get(appointment=appointment).route == "relay"
 
 
 # 2
@@ -255,29 +278,31 @@ def test_a_third_users_signals_are_refused_and_reach_nobody(visit_server, contex
     patient_page = open_visit(contexts(), visit_server.url, patient, appointment)
     connect_call(doctor_page, patient_page)
 
-    intruder = UserFactory(email="intruder@example.com")
-    # Not theirs to see: the page is not found.
-    intruder_page = sign_in(contexts(), visit_server.url, intruder, "/patient/")
-    assert intruder_page.goto(f"{visit_server.url}/visit/{appointment.pk}/").status == 404
+    # Another patient may not see the appointment: not found, the page as the signals. Clinic staff
+    # may see it but are not in the call: forbidden.
+    stranger = UserFactory(email="stranger@example.com")
+    stranger_page = sign_in(contexts(), visit_server.url, stranger, "/patient/")
+    assert stranger_page.goto(f"{visit_server.url}/visit/{appointment.pk}/").status == 404
+    staff = UserFactory(email="staff@example.com", role="ADMIN")
 
-    token = visit_server.token(intruder.email, PASSWORD)
-    with connect(f"{visit_server.ws_url}?token={token}", open_timeout=10) as ws:
-        assert check_frame(ws.recv(timeout=10))["type"] == "ready"
-        for signal in ({"type": "hello", "session": "x"}, {"type": "bye", "session": "x"}):
-            ws.send(json.dumps({"type": "call_signal", "data": {"appointment_id": appointment.pk, "signal": signal}}))
-            while True:
+    for user, refusal in ((stranger, "not_found"), (staff, "forbidden")):
+        token = visit_server.token(user.email, PASSWORD)
+        with connect(f"{visit_server.ws_url}?token={token}", open_timeout=10) as ws:
+            assert check_frame(ws.recv(timeout=10))["type"] == "ready"
+            for signal in ({"type": "hello", "session": "x"}, {"type": "bye", "session": "x"}):
+                data = {"appointment_id": appointment.pk, "signal": signal}
+                ws.send(json.dumps({"type": "call_signal", "data": data}))
                 frame = check_frame(ws.recv(timeout=10))
-                if frame["type"] == "error":
-                    break
-            assert frame["data"]["code"] == "forbidden"
-            assert frame["data"]["request"] == "call_signal"
+                while frame["type"] != "error":
+                    frame = check_frame(ws.recv(timeout=10))
+                assert (frame["data"]["code"], frame["data"]["request"]) == (refusal, "call_signal")
 
     # A signal of the doctor's sent after the intruder's is the sync point: it arrives; theirs did not.
     doctor_page.get_by_test_id("mute").click()
     expect(patient_page.locator('[data-role="peer-note"]')).to_be_visible()
     for page, other in ((patient_page, doctor.user), (doctor_page, patient)):
         senders = {f["data"]["from_user_id"] for f in page.received if f["type"] == "call_signal"}
-        assert senders == {other.pk}
+        assert senders == {other.pk}  # nothing from the stranger or the staff member
     for page in (doctor_page, patient_page):
         expect(state(page)).to_have_attribute("data-state", "connected")
 
