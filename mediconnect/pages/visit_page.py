@@ -39,6 +39,9 @@ def _visit_strings() -> dict:
         "state.reconnecting": _("Connection lost — reconnecting…"),
         "state.ended": _("The visit has ended."),
         "state.failed": _("The call could not be connected."),
+        "state.no_media": _("Camera and microphone needed"),
+        "state.closed": _("Not open now"),
+        "call.lost": _("The connection to {name} was lost. Check your internet connection, then try again."),
         "media.denied": _(
             "MediConnect may not use your camera or microphone. Allow them for this site "
             "(the camera icon in the address bar), then try again."

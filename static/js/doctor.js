@@ -32,7 +32,7 @@ function renderRow(a) {
       el("span", { class: "qtag qtag-big", text: `#${num(a.queue_number)}` }),
       el("strong", { text: a.patient_name }),
       el("span", { class: "muted", text: formatTime(a.time) }),
-      a.mode === "VIDEO" ? el("span", { class: "qtag", "data-testid": "video-visit", text: t("visit.video") }) : null,
+      a.mode === "VIDEO" ? el("span", { class: "mode-video", "data-testid": "video-visit", text: t("visit.video") }) : null,
     ),
     a.reason ? el("p", { class: "appt-reason", text: a.reason }) : null,
     el(

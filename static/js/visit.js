@@ -17,7 +17,7 @@
 // A socket that comes back during a call restarts ICE if the connection was lost meanwhile; media over
 // TURN carries on by itself while only the socket is away.
 
-import { $, announce, api, config, signIn, t } from "./base.js";
+import { $, announce, api, config, formatDate, formatTime, signIn, t } from "./base.js";
 import { createSocket } from "./socket.js";
 
 const CALL_URL = `/api/appointments/${config.appointment_id}/call/`;
@@ -73,6 +73,9 @@ function randomId() {
 }
 
 // ---- what the page shows ----
+
+const when = $('[data-role="when"]'); // the appointment's day and time, in the page's language and digits
+when.textContent = `${formatDate(when.dataset.date)} · ${formatTime(when.dataset.time)}`;
 
 function setState(state, text = t(`state.${state}`, { name: config.peer_name })) {
   if (ui.state.dataset.state !== state) announce(text);
@@ -191,7 +194,9 @@ function rtcConfiguration() {
 function closePeer() {
   clearTimeout(disconnectTimer);
   clearTimeout(failTimer);
+  failTimer = null;
   clearTimeout(candidateTimer);
+  candidateTimer = null;
   candidates = [];
   if (pc) {
     pc.onnegotiationneeded = pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
@@ -237,6 +242,7 @@ function dial() {
   };
   mine.onconnectionstatechange = () => watch(mine);
   setState("connecting");
+  armFailTimer(mine);
 }
 
 function sendMedia() {
@@ -312,20 +318,26 @@ async function watch(mine) {
     setState("connecting", wasConnected ? t("state.reconnecting") : t("state.connecting"));
     clearTimeout(disconnectTimer);
     if (state === "failed") {
-      report("failed");
-      unreported = true;
+      unreported = true; // when it is back, its route goes to the log again
       if (socket.state === "connected") restart(mine); // else when the socket is back (on "ready")
     } else {
       disconnectTimer = setTimeout(() => mine.connectionState === "disconnected" && restart(mine), DISCONNECTED_GRACE_MS);
     }
-    if (!failTimer) {
-      failTimer = setTimeout(() => {
-        if (pc !== mine || mine.connectionState === "connected") return;
-        setState("failed");
-        showProblem(t("state.failed"), () => location.reload());
-      }, FAILED_AFTER_MS);
-    }
+    armFailTimer(mine);
   }
+}
+
+// Not connected (again) within FAILED_AFTER_MS: the page gives up and says so; Try again reloads it
+// (a new page: the other side dials it afresh).
+function armFailTimer(mine) {
+  if (failTimer) return;
+  failTimer = setTimeout(() => {
+    failTimer = null;
+    if (pc !== mine || mine.connectionState === "connected" || over) return;
+    report("failed"); // given up: the call log's "failed"
+    setState("failed");
+    showProblem(t("call.lost", { name: config.peer_name }), () => location.reload());
+  }, FAILED_AFTER_MS);
 }
 
 // ---- what this side sends ----
@@ -424,9 +436,9 @@ async function start() {
   setState("waiting", t("loading"));
   const call = await api("GET", CALL_URL);
   if (!call.ok) {
-    setState("failed", t(call.status === 0 ? "call.unavailable" : "call.closed"));
+    setState("failed", t(call.status === 0 ? "conn.offline" : "state.closed"));
     ui.state.dataset.reason = call.status === 0 ? "network" : "closed";
-    showProblem(ui.stateText.textContent, start);
+    showProblem(t(call.status === 0 ? "call.unavailable" : "call.closed"), start);
     return;
   }
   iceServers = call.data.ice_servers;
@@ -435,11 +447,10 @@ async function start() {
     try {
       local = await openMedia();
     } catch (err) {
-      setState("failed", mediaProblem(err));
+      setState("failed", t("state.no_media"));
       ui.state.dataset.reason = err && err.name === "NotAllowedError" ? "media-denied" : "media";
-      showProblem(ui.stateText.textContent, start);
-      report("failed");
-      return;
+      showProblem(mediaProblem(err), start);
+      return; // not in the call: nothing for its log
     }
     ui.local.srcObject = local;
   }
