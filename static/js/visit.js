@@ -60,6 +60,7 @@ let candidates = [];
 let candidateTimer = null;
 let disconnectTimer = null;
 let failTimer = null;
+let nudgeTimer = null;
 let wasConnected = false; // this connection has been up (a loss of it is "reconnecting")
 let unreported = true; // its next "connected" goes to the call log (the first, and after a failure)
 let joined = false;
@@ -83,7 +84,7 @@ function setState(state, text = t(`state.${state}`, { name: config.peer_name }))
   ui.stateText.textContent = text;
   const live = state === "waiting" || state === "connecting" || state === "connected";
   for (const button of [ui.mute, ui.camera, ui.voiceOnly, ui.hangUp]) button.disabled = !live || !local;
-  ui.ended.hidden = state !== "ended";
+  ui.ended.hidden = state !== "ended" && state !== "failed";
 }
 
 function showProblem(text, retry) {
@@ -195,6 +196,7 @@ function closePeer() {
   clearTimeout(disconnectTimer);
   clearTimeout(failTimer);
   failTimer = null;
+  clearTimeout(nudgeTimer);
   clearTimeout(candidateTimer);
   candidateTimer = null;
   candidates = [];
@@ -290,6 +292,16 @@ async function onCandidates(list) {
   }
 }
 
+// An offer left unanswered (lost with a socket that died under it) is taken back first: a new one
+// with new ICE credentials follows.
+async function nudge(mine) {
+  if (pc !== mine || over || mine.connectionState === "connected" || socket.state !== "connected") return;
+  if (mine.signalingState === "have-local-offer" && !makingOffer) {
+    await mine.setLocalDescription({ type: "rollback" }).catch((err) => console.error(err));
+  }
+  restart(mine);
+}
+
 function restart(mine) {
   if (pc !== mine || over) return;
   mine.restartIce(); // a new offer with new ICE credentials, by onnegotiationneeded
@@ -301,6 +313,7 @@ async function watch(mine) {
   if (state === "connected") {
     clearTimeout(disconnectTimer);
     clearTimeout(failTimer);
+    clearTimeout(nudgeTimer);
     failTimer = null;
     showProblem("");
     setState("connected");
@@ -331,6 +344,10 @@ async function watch(mine) {
 // (a new page: the other side dials it afresh).
 function armFailTimer(mine) {
   if (failTimer) return;
+  // Halfway, still not connected: one more ICE restart (checks that stalled on a busy relay or a
+  // changed network are not waited out).
+  clearTimeout(nudgeTimer);
+  nudgeTimer = setTimeout(nudge, FAILED_AFTER_MS / 2, mine);
   failTimer = setTimeout(() => {
     failTimer = null;
     if (pc !== mine || mine.connectionState === "connected" || over) return;
