@@ -181,7 +181,8 @@ def queue_alerts_send(*, doctor_id: int, date: datetime.date, current_queue: int
     called is not told they are next. Whoever changes the queue row holds its lock and passes
     `current_queue` (queue_update, queue_call_next); without it (after an appointment's change, see
     queues.receivers) the row's lock is taken here first, so a queue's alerts are decided one at a time.
-    Two queries when nobody is to be told; a third claims, then the notifications are stored.
+    Nothing before the doctor calls the first number (the queue at 0). Two queries when nobody is to be
+    told; a third claims, then the notifications are stored.
     """
     if date != _today():
         return []
@@ -193,6 +194,11 @@ def queue_alerts_send(*, doctor_id: int, date: datetime.date, current_queue: int
             .values_list("current_queue", flat=True)
         )
         current_queue = next(iter(locked), 0)
+    if current_queue == 0:
+        # The doctor has not started: nobody is being served, and "you're next" would reach the day's
+        # first patient hours early (booked at 7 for a 10 o'clock clinic), an SMS the clinic pays for.
+        # Calling the first number tells #1 it is their turn and #2 they are next.
+        return []
     # The one being served (if active) and the first one waiting after it: the queue's front two.
     front = list(
         Appointment.objects.filter(

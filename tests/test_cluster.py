@@ -8,6 +8,7 @@ deploy/nginx/ by deploy/cluster.py, and the socket clients behave as the portals
 
 import asyncio
 import contextlib
+import datetime
 import http.client
 import itertools
 import json
@@ -31,6 +32,8 @@ import websockets
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
 
 from deploy import cluster as cluster_launcher
 from documents.tests import samples
@@ -756,13 +759,31 @@ def test_a_process_that_keeps_exiting_waits_0_5_s_doubling_to_10_s_and_0_5_s_aga
 # --- CLUSTER_TURN=1: a coturn beside the nodes -------------------------------------------------------
 
 
+def video_visit_now():
+    """A CONFIRMED video visit starting this minute (clinic time), and its patient: its call is open."""
+    from accounts.tests.factories import DoctorFactory, UserFactory
+    from appointments.models import Mode
+    from appointments.services import appointment_book
+
+    patient, now = UserFactory(), timezone.localtime()
+    appointment = appointment_book(
+        actor=patient,
+        doctor=DoctorFactory(),
+        date=now.date(),
+        time=datetime.time(now.hour, now.minute),
+        reason="",
+        mode=Mode.VIDEO,
+    )
+    return appointment, patient
+
+
 def environment_of(pid: int) -> dict[str, str]:
     pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(pair.decode(errors="replace").split("=", 1) for pair in pairs if b"=" in pair)
 
 
 @needs_make
-def test_make_run_cluster_with_cluster_turn_runs_a_coturn_whose_secret_the_nodes_sign_with(launcher, tmp_path):
+def test_make_run_cluster_with_cluster_turn_runs_a_coturn_whose_credentials_the_call_api_hands_out(launcher, tmp_path):
     require_turnserver()
     secret_file = tmp_path / "turn_secret"  # as .turn_secret: made once, mode 600
     port, (first, last) = coturn_free_port(), free_port_range(8)
@@ -796,6 +817,18 @@ def test_make_run_cluster_with_cluster_turn_runs_a_coturn_whose_secret_the_nodes
     relayed = allocate(secret)
     assert isinstance(relayed, tuple) and first <= relayed[1] <= last, relayed
     assert allocate("not-" + secret) == 401
+
+    # What a participant of a video visit gets through nginx, coturn accepts.
+    appointment, patient = video_visit_now()
+    status, body = cluster.nginx.request(
+        "GET", f"/api/appointments/{appointment.pk}/call/", token=str(AccessToken.for_user(patient))
+    )
+    assert status == 200, body
+    (turn,) = [entry for entry in body["ice_servers"] if "username" in entry]
+    assert turn["urls"] == node["TURN_URLS"].split(",") and turn["username"].endswith(f":{patient.pk}")
+    with TurnClient("127.0.0.1", port) as client:
+        answer = client.allocate(turn["username"], turn["credential"])
+        assert answer.ok, (answer.error_code, answer.reason)
 
     # Supervised like the others: killed, it is started again with the same secret.
     victim = cluster.pid("coturn")

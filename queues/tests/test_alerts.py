@@ -218,12 +218,26 @@ def test_a_change_further_back_tells_nobody(serving_one, patient, doctor, captur
     assert new_alerts() == []
 
 
-def test_a_booking_that_is_first_in_line_is_told(book, patient, doctor, today, capture):
-    """The doctor has not started (number 0): the day's first booking is the one they will call next."""
+def test_before_the_doctor_starts_nobody_is_told(book, patient, doctor, today, capture):
+    """The queue at 0: the day's first booking will be called first, but "you're next" hours before the
+    clinic opens would be noise (and an SMS); calling the first number tells #1 and #2."""
     with capture:
         first = book(patient=patient, doctor=doctor, date=today)
-        book(patient=patient, doctor=doctor, date=today, time="10:00", actor=doctor)
-    assert alerts() == [(patient.pk, NEXT, first.pk)]
+        second = book(patient=patient, doctor=doctor, date=today, time="10:00", actor=doctor)
+    assert alerts() == []
+    queue_call_next(actor=doctor.user, doctor=doctor)
+    assert alerts() == [(patient.pk, CALLED, first.pk), (patient.pk, NEXT, second.pk)]
+
+
+def test_a_booking_that_is_first_in_line_while_the_queue_runs_is_told(
+    serving_one, book, patient, doctor, today, capture
+):
+    """The doctor at #1 and everyone after it gone: a walk-in booked now is the next one called."""
+    for appointment in serving_one[1:]:
+        appointment_cancel(actor=doctor.user, appointment=appointment)
+    with capture:
+        walk_in = book(patient=patient, doctor=doctor, date=today, time="16:00", actor=doctor)
+    assert new_alerts() == [(NEXT, walk_in.pk)]
 
 
 def test_a_booking_for_another_day_costs_no_query_for_alerts(book, patient, doctor, tomorrow, capture):

@@ -315,7 +315,7 @@ class Coturn:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + START_TIMEOUT
-        while not binding_answers(self.host, self.port):  # polls for up to 0.5 s each time
+        while not binding_answers(self.host, self.port, timeout=0.1):  # each try waits up to 0.1 s
             if self.process.poll() is not None:
                 raise RuntimeError(f"turnserver exited with {self.process.returncode}:\n{self.log()[-2000:]}")
             if time.monotonic() > deadline:

@@ -99,7 +99,9 @@ async def test_queue_join_gives_a_snapshot_then_updates_and_leave_stops_them(pat
     await doctor_socket.send_json_to(
         {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 1, "estimated_wait": 12}}
     )
-    update = await frame(patient_socket)
+    # Number 1 is the patient's: "It's your turn" (v1.2 queue alerts, stored first), then the queue itself.
+    called, update = [await frame(patient_socket) for _ in range(2)]
+    assert (called["type"], called["data"]["type"]) == ("new_notification", "QUEUE_CALLED")
     assert update["type"] == "queue_updated"
     assert (update["data"]["current_queue"], update["data"]["estimated_wait"], update["data"]["waiting"]) == (1, 12, 0)
 
@@ -163,9 +165,13 @@ async def test_three_patients_in_one_queue_each_get_one_update(doctor):
     await ready(doctor_socket)
     await doctor_socket.send_json_to({"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": 2}})
 
-    for p, s in zip(patients, sockets, strict=True):
-        update = await frame(s)
-        assert update["type"] == "queue_updated" and update["data"]["current_queue"] == 2
+    # #2 hears it is their turn and #3 that they are next (v1.2 queue alerts), each before the update.
+    alerts = [[], ["QUEUE_CALLED"], ["QUEUE_NEXT"]]
+    for p, s, expected in zip(patients, sockets, alerts, strict=True):
+        *told, update = await frames_until(s, is_type("queue_updated"))
+        assert [f["data"]["type"] for f in told if f["type"] == "new_notification"] == expected
+        assert len(told) == len(expected)
+        assert update["data"]["current_queue"] == 2
         await mark_all_read(p)
         assert (await frame(s))["type"] == "all_notifications_read"  # and nothing in between
         await s.disconnect()
@@ -377,7 +383,10 @@ async def test_a_queue_update_reaches_every_watcher_once_and_not_those_who_left(
             {"type": "update_queue", "data": {"doctor_id": doctor.pk, "current_queue": current}}
         )
     for s in watchers:
-        assert [(await frame(s))["data"]["current_queue"] for _ in range(2)] == [3, 4]
+        seen = await frames_until(s, lambda f: f["type"] == "queue_updated" and f["data"]["current_queue"] == 4)
+        assert [f["data"]["current_queue"] for f in seen if f["type"] == "queue_updated"] == [3, 4]
+        # Only #3 and #4 (called, or next then called) and #5 (next) hear a queue alert.
+        assert all(f["type"] in ("queue_updated", "new_notification") for f in seen)
         assert await s.receive_nothing(timeout=0.05)
     assert await leaver.receive_nothing(timeout=0.2)
     for s in [*watchers, leaver, doctor_socket]:
@@ -662,10 +671,13 @@ async def test_when_the_layer_returns_sockets_get_what_they_missed_from_the_stor
         await database_sync_to_async(queue_update)(actor=doctor.user, doctor=doctor, current_queue=1, estimated_wait=9)
 
     hub()._layer_lost()  # what a failed receive or a restarted Redis tells the hub
-    seen = [await frame(socket) for _ in range(3)]  # the queue's state and the two missed events, in any order
+    # The queue's state and the four missed events, in any order: the booking's two, then the queue's
+    # alerts (number 1 is this patient's, and so is number 2, first in line).
+    seen = [await frame(socket) for _ in range(5)]
     events = [f for f in seen if "id" in f]
-    assert [f["type"] for f in events] == ["new_notification", "appointment_updated"]
+    assert [f["type"] for f in events] == ["new_notification", "appointment_updated", *["new_notification"] * 2]
     assert events[1]["data"]["id"] == missed.pk and events[1]["id"] == events[0]["id"] + 1
+    assert {f["data"]["type"] for f in events[2:]} == {"QUEUE_CALLED", "QUEUE_NEXT"}
     (queue,) = [f for f in seen if f["type"] == "queue_updated"]
     assert (queue["data"]["current_queue"], queue["data"]["estimated_wait"]) == (1, 9)
 
