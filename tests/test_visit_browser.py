@@ -197,9 +197,31 @@ def poll(check, timeout: float = 15) -> bool:
     return True
 
 
+DIAGNOSIS = """
+async () => Promise.all(window.__connections.map(async (pc) => {
+  const kinds = [];
+  (await pc.getStats()).forEach((s) => s.type.endsWith("candidate") && kinds.push(`${s.type}:${s.candidateType}`));
+  const servers = pc.getConfiguration().iceServers.map((s) => `${s.urls} ${s.username || ""}`);
+  return [pc.connectionState, pc.iceConnectionState, pc.iceGatheringState, pc.signalingState, kinds.join(" "), servers];
+}))
+"""
+
+
 def connect_call(doctor_page, patient_page) -> None:
     for page in (doctor_page, patient_page):
-        expect(state(page)).to_have_attribute("data-state", "connected", timeout=CALL_TIMEOUT)
+        try:
+            expect(state(page)).to_have_attribute("data-state", "connected", timeout=CALL_TIMEOUT)
+        except AssertionError as failure:
+            seen = {name: p.evaluate(DIAGNOSIS) for name, p in (("doctor", doctor_page), ("patient", patient_page))}
+            heard = {
+                name: [
+                    (f["data"]["signal"].get("type"), f["data"]["signal"].get("to", "")[:4])
+                    for f in p.received
+                    if f["type"] == "call_signal"
+                ]
+                for name, p in (("doctor", doctor_page), ("patient", patient_page))
+            }
+            raise AssertionError(f"{failure}\nconnections: {seen}\nsignals heard: {heard}") from None
 
 
 # 1
