@@ -553,6 +553,9 @@ TURN_URLS = env.list("TURN_URLS", default=[])
 STUN_URLS = env.list("STUN_URLS", default=[])
 TURN_SECRET = env("TURN_SECRET", default="")
 TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=3600)
+# The visit page asks for relay-only ICE (no direct path: both sides' addresses stay hidden from each
+# other, all media through TURN); `/visit/{id}/?relay=1` asks for it on one page.
+VIDEO_FORCE_RELAY = env.bool("VIDEO_FORCE_RELAY", default=False)
 
 # Web Push (contract v1.2, docs/push.md): every stored notification also goes to its user's browser
 # subscriptions, signed with this VAPID key (RFC 8292): VAPID_PRIVATE_KEY (a PEM, or the raw 32-byte

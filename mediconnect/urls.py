@@ -8,6 +8,7 @@ from mediconnect.operations.metrics import metrics_view
 from mediconnect.pages import portal as portal_views
 from mediconnect.pages import pwa
 from mediconnect.pages.board_page import board_page
+from mediconnect.pages.visit_page import visit_page
 
 # An outage met outside a view (a middleware loading the session or the user) still answers 503.
 handler500 = "mediconnect.operations.outage.server_error"
@@ -37,6 +38,7 @@ urlpatterns = [
     path("manifest.webmanifest", pwa.manifest, name="manifest"),
     path("sw.js", pwa.service_worker, name="service-worker"),
     path("offline/", pwa.offline, name="offline"),
+    path("visit/<int:appointment_id>/", visit_page, name="visit"),
     path("", portal_views.home, name="home"),
     path("admin/login/", account_views.admin_login_view),  # throttled like /login/, then the admin's own
     path("admin/", admin.site.urls),

@@ -123,6 +123,8 @@ def _patient_strings() -> dict:
         "announce.booked": _("New appointment with {doctor} on {date} at {time}, queue number {number}."),
         "announce.cancelled": _("Your appointment with {doctor} on {date} at {time} was cancelled."),
         "announce.status": _("Your appointment with {doctor} on {date} at {time} is now: {status}."),
+        "visit.join": _("Join video visit"),
+        "visit.video": _("By video"),
     }
 
 
@@ -144,6 +146,8 @@ def _doctor_strings() -> dict:
         "rx.advice": _("Advice"),
         "rx.none": _("None"),
         "rx.conflict": _("A prescription can be written only for a confirmed or completed appointment."),
+        "visit.start": _("Start video visit"),
+        "visit.video": _("By video"),
     }
 
 

@@ -28,6 +28,8 @@ export async function book(form) {
   const body = { doctor: Number($("#book-doctor").value) || null, date: $("#book-date").value, time: $("#book-time").value };
   const reason = $("#book-reason").value.trim();
   if (reason) body.reason = reason;
+  const mode = $("#book-mode");
+  if (mode && mode.value === "VIDEO") body.mode = "VIDEO";
   const missing = {};
   if (!body.doctor) missing.doctor = [t("book.need_doctor")];
   if (!body.date) missing.date = [t("book.need_date")];

@@ -32,6 +32,7 @@ function renderRow(a) {
       el("span", { class: "qtag qtag-big", text: `#${num(a.queue_number)}` }),
       el("strong", { text: a.patient_name }),
       el("span", { class: "muted", text: formatTime(a.time) }),
+      a.mode === "VIDEO" ? el("span", { class: "mode-video", "data-testid": "video-visit", text: t("visit.video") }) : null,
     ),
     a.reason ? el("p", { class: "appt-reason", text: a.reason }) : null,
     el(
@@ -40,7 +41,7 @@ function renderRow(a) {
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
     buttons.length || config.prescription_statuses.includes(a.status)
-      ? el("div", { class: "row-actions" }, ...buttons, writeButton(a))
+      ? el("div", { class: "row-actions" }, visitButton(a), ...buttons, writeButton(a))
       : null,
     prescriptionBlock(prescriptions.get(a.id)),
     docsBlock(a),
@@ -62,6 +63,25 @@ function docRows(patientId) {
   const pdfs = new Set([...prescriptions.values()].flat().map((p) => p.file));
   const removable = (f) => f.uploaded_by === config.user_id && !pdfs.has(f.id);
   return filesOf(patientId).map((f) => fileRow(f, { removed: removable(f) ? forget : null }));
+}
+
+// A video visit: ring the patient (their phone too), then open the call. Rung a moment ago (429): open it.
+function visitButton(a) {
+  if (a.mode !== "VIDEO" || a.status !== "CONFIRMED") return null;
+  return el("button", {
+    type: "button",
+    "data-testid": "start-visit",
+    "data-action": "visit",
+    text: t("visit.start"),
+    onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      const result = await api("POST", `/api/appointments/${a.id}/call/ring/`);
+      if (result.ok || result.status === 429) return location.assign(`/visit/${a.id}/`);
+      button.disabled = false;
+      showRowError(list, a.id, result);
+    },
+  });
 }
 
 function writeButton(a) {

@@ -25,6 +25,10 @@ function renderRow(a) {
       }),
     );
   }
+  if (a.mode === "VIDEO" && isActive(a)) {
+    const visit = () => location.assign(`/visit/${a.id}/`);
+    actions.append(el("button", { type: "button", "data-testid": "join-visit", text: t("visit.join"), onclick: visit }));
+  }
   actions.append(...moveButtons(a, (id) => cancel(id))); // a patient's one move: cancelling
   return el(
     "li",
@@ -39,6 +43,7 @@ function renderRow(a) {
       "div",
       { class: "appt-meta" },
       el("span", { class: "qtag", text: t("queue.number", { number: a.queue_number }) }),
+      a.mode === "VIDEO" ? el("span", { class: "qtag", "data-role": "mode", text: t("visit.video") }) : null,
       el("span", { class: `status status-${a.status}`, "data-role": "status", text: statusLabel(a.status) }),
     ),
     actions.childElementCount ? actions : null,
