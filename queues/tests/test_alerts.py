@@ -321,13 +321,13 @@ def test_two_deciders_at_once_without_the_queue_lock_tell_each_patient_once(queu
     """As two processes of different releases might during a rolling restart: both decide the same alerts
     in overlapping transactions. The second one's claim waits for the first's rows, then skips them."""
     needs_postgresql()
-    queue_update(actor=doctor.user, doctor=doctor, current_queue=0)  # the queue runs; #1 is next
-    assert len(alerts()) == 1
+    queue_update(actor=doctor.user, doctor=doctor, current_queue=1)  # #1 called, #2 next
+    assert len(alerts()) == 2
     claimed = threading.Event()
 
     def first():
         with transaction.atomic():
-            told = queue_alerts_send(doctor_id=doctor.pk, date=timezone.localdate(), current_queue=1)
+            told = queue_alerts_send(doctor_id=doctor.pk, date=timezone.localdate(), current_queue=2)
             claimed.set()
             deadline = time.monotonic() + 10
             while not _lock_waiters():  # hold the transaction open until the second one waits on it
@@ -338,10 +338,10 @@ def test_two_deciders_at_once_without_the_queue_lock_tell_each_patient_once(queu
     def second():
         assert claimed.wait(timeout=10)
         with transaction.atomic():
-            return [n.type for n in queue_alerts_send(doctor_id=doctor.pk, date=timezone.localdate(), current_queue=1)]
+            return [n.type for n in queue_alerts_send(doctor_id=doctor.pk, date=timezone.localdate(), current_queue=2)]
 
     assert in_threads(first, second) == [[CALLED, NEXT], []]
     assert Counter((kind, appointment) for _, kind, appointment in alerts()) == Counter(
-        {(NEXT, queue[0].pk): 1, (CALLED, queue[0].pk): 1, (NEXT, queue[1].pk): 1}
+        {(CALLED, queue[0].pk): 1, (NEXT, queue[1].pk): 1, (CALLED, queue[1].pk): 1, (NEXT, queue[2].pk): 1}
     )
-    assert QueueAlert.objects.count() == 3
+    assert QueueAlert.objects.count() == 4
