@@ -415,6 +415,7 @@ def test_signing_out_forgets_this_devices_push_subscription_and_empties_the_cach
     expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
     stand_in_subscription(page, this_phone.endpoint)
 
+    page.get_by_test_id("menu-toggle").click()  # on a phone, Log out is in the header's menu
     page.get_by_test_id("logout").click()
     page.wait_for_url(f"{server.url}/login/")
 
@@ -433,6 +434,7 @@ def test_signing_out_works_while_the_push_api_is_missing(phone, server, patient)
     stand_in_subscription(page, "https://push.example.net/send/x")
     # The server's push API not there (a deployment older than it) or failing: answered by the test.
     page.route("**/api/push/subscriptions/**", lambda route: route.fulfill(status=404, body="{}"))
+    page.get_by_test_id("menu-toggle").click()  # on a phone, Log out is in the header's menu
     page.get_by_test_id("logout").click()
     page.wait_for_url(f"{server.url}/login/")
     assert page.evaluate("localStorage.getItem('unsubscribed')") == "https://push.example.net/send/x"
