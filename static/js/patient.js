@@ -1,5 +1,4 @@
-// The patient portal: book, follow appointments live, cancel, track a doctor's queue; my documents
-// and prescriptions.
+// The patient portal: book, appointments live, cancel, the queue; documents and prescriptions.
 
 import { $, $$, announce, api, config, el, formatDate, formatTime, num, onNewDay, statusLabel, t, today } from "./base.js";
 import { actions, fileRow, fileStore, loadFiles, loadPrescriptions, prescriptionBlock, sizeText } from "./documents.js";
@@ -281,10 +280,8 @@ async function snapshot(doctorId) {
   if (result.ok) queueMoved(result.data);
 }
 
-// The first upcoming visit stands out; when it is today, with its queue's numbers. The strip does not
-// join the doctor's queue (the tracker's dialog does, until it is closed): it is asked again when
-// something happens to the patient (their visit changes; "You're next", "It's your turn"), on
-// reconnecting, with every queue frame the open dialog gets, and each minute while the page shows.
+// The first upcoming visit stands out, today with its queue's numbers: asked again (it joins no queue)
+// on the patient's events, on reconnecting, with the open dialog's frames, and each minute.
 function showNext() {
   const row = list.firstElementChild;
   const a = row && appointments.get(Number(row.dataset.id));
