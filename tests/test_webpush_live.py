@@ -58,7 +58,7 @@ def test_web_push_testing_verifies_and_decrypts_what_we_send(api, patient, wpt_a
         "type": "QUEUE_CALLED",
         "title": "It's your turn",
         "body": "Room 3",
-        "url": "/patient/",
+        "url": f"/patient/?appointment={notification.related_id}",
     }
 
 
