@@ -40,7 +40,7 @@ NODES     ?= 2
 BASE_PORT ?= 8001
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run run-cluster cluster-check nginx pdf-libs test-tools test setup migrate lint bench
+.PHONY: run run-cluster cluster-check nginx pdf-libs test-tools test test-calls setup migrate lint bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +124,11 @@ run-cluster: cluster-check nginx migrate
 test: $(VENV)/.dev | test-tools
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run --settings mediconnect.settings_test >/dev/null
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The video calls in Chromium through coturn, kept out of `make test` while they are flaky here
+# (docs/video.md, "Known problem").
+test-calls: $(VENV)/.dev | test-tools
+	$(PY) -m pytest -m webrtc_call tests/test_visit_browser.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

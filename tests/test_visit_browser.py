@@ -26,6 +26,7 @@ from accounts.tests.factories import PASSWORD, UserFactory
 from appointments.models import Appointment, Mode, Status
 from appointments.tests.factories import AppointmentFactory
 from tests.live import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, NGINX, Daphne, Nginx
+from tests.support.coturn import start_coturn
 from tests.support.frames import check_frame
 from visits.models import CallEvent, CallLog
 
@@ -84,12 +85,25 @@ def playwright():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser(playwright):
-    """Chromium with a fake camera and microphone that the user allows (the prompt answered yes)."""
+    """Chromium with a fake camera and microphone that the user allows (the prompt answered yes).
+
+    One per test: in a Chromium that had already held a call, a new context's connection was seen to
+    stay "gathering" without ever asking coturn for a relay (coturn's log shows no request from it)."""
     instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *FAKE_MEDIA])
     yield instance
     instance.close()
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory):
+    """A coturn of this module's own: the session's has the TURN tests' allocations on it (they live
+    their 10 minutes), and with them a browser's allocation was seen never answered (the call stuck
+    at "connecting" whenever tests/test_turn*.py ran first in the same session)."""
+    server = start_coturn(tmp_path_factory.mktemp("visit-coturn"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +115,15 @@ def visit_server(django_db_setup, django_db_blocker, coturn):
 
 
 @pytest.fixture
-def contexts(browser):
-    opened = []
+def contexts(playwright):
+    """Each participant in a Chromium of their own, as on two devices."""
+    opened, browsers = [], []
 
     def open_context(*, media=True, viewport=None):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
+        )
+        browsers.append(browser)
         context = browser.new_context(
             permissions=["camera", "microphone"] if media else [],
             viewport=viewport or {"width": 1000, "height": 800},
@@ -117,6 +136,8 @@ def contexts(browser):
     for context in opened:
         leave_calls(context)
         context.close()
+    for browser in browsers:
+        browser.close()
 
 
 def leave_calls(context) -> None:
@@ -225,6 +246,7 @@ def connect_call(doctor_page, patient_page) -> None:
 
 
 # 1
+@pytest.mark.webrtc_call
 def test_doctor_and_patient_see_each_other_through_the_relay_and_hang_up_ends_both(
     visit_server, contexts, doctor, patient
 ):
@@ -260,6 +282,7 @@ def test_doctor_and_patient_see_each_other_through_the_relay_and_hang_up_ends_bo
 
 
 # 2
+@pytest.mark.webrtc_call
 def test_the_patients_socket_cut_mid_call_keeps_the_call_and_a_reload_redials(visit_server, contexts, doctor, patient):
     appointment = video_appointment(doctor=doctor, patient=patient)
     patient_context = contexts()
@@ -306,6 +329,7 @@ def test_the_patients_socket_cut_mid_call_keeps_the_call_and_a_reload_redials(vi
 
 
 # 3
+@pytest.mark.webrtc_call
 def test_a_third_users_signals_are_refused_and_reach_nobody(visit_server, contexts, doctor, patient):
     from websockets.sync.client import connect
 
@@ -344,6 +368,7 @@ def test_a_third_users_signals_are_refused_and_reach_nobody(visit_server, contex
 
 
 # 4
+@pytest.mark.webrtc_call
 def test_a_refused_camera_says_so_and_try_again_joins_once_allowed(playwright, visit_server, doctor, patient):
     appointment = video_appointment(doctor=doctor, patient=patient)
     # A browser that asks the user (no fake prompt): headless, an ungranted camera is refused, as
@@ -384,6 +409,7 @@ def test_the_visit_page_is_for_the_appointments_two_people_and_says_when_it_is_n
 
 
 # 6
+@pytest.mark.webrtc_call
 def test_the_doctor_starts_the_visit_from_the_console_and_the_patient_joins_from_the_portal(
     visit_server, contexts, doctor, patient
 ):
@@ -436,6 +462,7 @@ def test_a_patient_books_a_video_visit_with_the_form(visit_server, contexts, doc
 # 7
 @pytest.mark.skipif(NGINX is None, reason="needs nginx (apt-get install nginx)")
 @pytest.mark.skipif(not settings.REDIS_URL, reason="two nodes relay signals through Redis (REDIS_URL)")
+@pytest.mark.webrtc_call
 def test_a_call_between_two_nodes_behind_nginx(django_db_setup, coturn, contexts, doctor, patient):
     from tests.test_cluster import collect_static, sockets_on
 
