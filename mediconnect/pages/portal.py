@@ -38,8 +38,9 @@ def connection_strings() -> dict:
     }
 
 
-def _shared_strings() -> dict:
-    """Text the portals' scripts show, in the page's language (`{name}` marks a value filled in by the script)."""
+def socket_page_strings() -> dict:
+    """What base.js and socket.js may show on any signed-in page with the socket (portals, the visit):
+    the connection's states, an appointment's status, a request that failed."""
     return {
         **connection_strings(),
         "conn.disconnected": _("Open in another window — tap to reconnect"),
@@ -48,6 +49,16 @@ def _shared_strings() -> dict:
         "status.COMPLETED": _("Completed"),
         "status.CANCELLED": _("Cancelled"),
         "status.NO_SHOW": _("No-show"),
+        "error.network": _("Could not reach the server. Check your connection and try again."),
+        "error.generic": _("Something went wrong. Please try again."),
+        "loading": _("Loading…"),
+    }
+
+
+def _shared_strings() -> dict:
+    """Text the portals' scripts show, in the page's language (`{name}` marks a value filled in by the script)."""
+    return {
+        **socket_page_strings(),
         "notifications.empty": _("No notifications yet."),
         "notifications.unread": _("Unread"),
         "notifications.new": _("New notification: {title}. {message}"),
@@ -57,9 +68,6 @@ def _shared_strings() -> dict:
         "action.complete": _("Complete"),
         "action.no_show": _("No-show"),
         "action.cancel": _("Cancel"),
-        "error.network": _("Could not reach the server. Check your connection and try again."),
-        "error.generic": _("Something went wrong. Please try again."),
-        "loading": _("Loading…"),
     }
 
 

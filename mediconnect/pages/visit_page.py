@@ -15,24 +15,14 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from appointments.models import Appointment
-from mediconnect.pages.portal import connection_strings, socket_config
+from mediconnect.pages.portal import socket_config, socket_page_strings
 from notifications import replay
 
 
 def _visit_strings() -> dict:
     """The words visit.js shows, in the page's language (`{name}` is filled in by the script)."""
     return {
-        **connection_strings(),
-        "conn.disconnected": _("Open in another window — tap to reconnect"),
-        "loading": _("Loading…"),
-        # What base.js may show (an appointment's status, a refused request), as on the portals.
-        "status.PENDING": _("Pending"),
-        "status.CONFIRMED": _("Confirmed"),
-        "status.COMPLETED": _("Completed"),
-        "status.CANCELLED": _("Cancelled"),
-        "status.NO_SHOW": _("No-show"),
-        "error.network": _("Could not reach the server. Check your connection and try again."),
-        "error.generic": _("Something went wrong. Please try again."),
+        **socket_page_strings(),
         "state.waiting": _("Waiting for {name} to join…"),
         "state.connecting": _("Connecting the call…"),
         "state.connected": _("Connected"),
