@@ -128,7 +128,7 @@ test: $(VENV)/.dev | test-tools
 # The video calls in Chromium through coturn, kept out of `make test` while they are flaky here
 # (docs/video.md, "Known problem").
 test-calls: $(VENV)/.dev | test-tools
-	$(PY) -m pytest -m webrtc_call tests/test_visit_browser.py $(PYTEST_ARGS)
+	$(PY) -m pytest -m 'webrtc_call or chromium_flaky' tests/test_visit_browser.py tests/test_pwa_browser.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
